@@ -1,0 +1,98 @@
+#ifndef BR_CONFIG_H
+#define BR_CONFIG_H
+
+/*
+ * tidingsd's configuration: an INI file ([section], key = value, ';' or '#'
+ * comments on their own line). Read through one typed table of settings
+ * (type, default, range, description) in br_config.c: the table is the
+ * reference that examples/tidings.conf.example documents.
+ *
+ * Errors name "file:line: message". Unknown sections and keys are errors
+ * (a typo must not silently become a default). Only the keys marked
+ * required in ARCHITECTURE.md must be present; everything else has a
+ * default.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "log.h"
+
+enum br_imap_tls {
+	BR_IMAP_TLS_NONE = 0,
+	BR_IMAP_TLS_STARTTLS,
+	BR_IMAP_TLS_IMPLICIT,
+};
+
+struct br_config {
+	char *path;
+
+	/* [xmpp] */
+	char *component;      /* required: component JID */
+	char *xmpp_host;      /* required */
+	uint16_t xmpp_port;   /* default 5347 */
+	char *secret;         /* required, secret */
+	char *xmpp_domain;    /* required: the served XMPP host */
+	uint64_t reconnect_min_msecs;  /* default 250 */
+	uint64_t reconnect_max_msecs;  /* default 30000 */
+	uint64_t ping_timeout_msecs;   /* default 20000 */
+
+	/* [mail] */
+	char **mail_domains;  /* required: "example.org, example.net" */
+	size_t mail_domain_count;
+	char *imap_host;      /* required */
+	uint16_t imap_port;   /* default 143 */
+	enum br_imap_tls imap_tls; /* none|starttls|tls, default none */
+	char *master_user;    /* required */
+	char *master_password; /* required, secret */
+	unsigned imap_workers;        /* default 2, 1..16 */
+	uint64_t imap_timeout_msecs;  /* default 30000 */
+
+	/* [events] */
+	char *events_socket;  /* required */
+	unsigned socket_mode; /* default 0660 */
+	char *socket_group;   /* default unset */
+
+	/* [state] */
+	char *state_dir;      /* required */
+
+	/* [notify] */
+	char *message_type;   /* chat|normal|headline, default chat */
+	unsigned burst_max;   /* single notifications per window, default 3 */
+	uint64_t burst_window_msecs; /* default 10000 */
+	unsigned digest_list_max;    /* entries listed in a digest, default 15,
+					at least 10 */
+	unsigned snippet_max;        /* bytes of snippet shown, default 160; 0
+					= no snippet */
+	char **mailboxes;     /* mailboxes notified, default "INBOX" */
+	size_t mailbox_count;
+	unsigned reconcile_list_max; /* mails fetched per reconciliation,
+					default 50 */
+	uint64_t gap_delay_msecs;    /* wait before fetching a UID gap,
+					default 2000 */
+
+	/* [log] */
+	enum ut_log_level log_level; /* default info */
+	unsigned trace_mask;         /* default none */
+};
+
+/*
+ * Reads path. Refuses a file that other users can read or write (it holds
+ * secrets): the error says which mode to set. Returns 0, or -1 with an
+ * xmalloc'ed "file:line: message" (or "file: message") in *error_r.
+ */
+int br_config_load(const char *path, struct br_config **cfg_r,
+		   char **error_r);
+/* Parses text as if read from a file named name, without the mode check
+   (tests, fuzzing). Same return convention. */
+int br_config_parse(const char *name, const char *text, size_t len,
+		    struct br_config **cfg_r, char **error_r);
+void br_config_free(struct br_config **cfg);
+/* Writes the effective settings as INI, secrets as "(hidden)". */
+void br_config_dump(const struct br_config *cfg, FILE *out);
+/* True if mailbox is one of cfg->mailboxes (exact match; "INBOX" any case). */
+bool br_config_mailbox_notified(const struct br_config *cfg,
+				const char *mailbox);
+
+#endif

@@ -1,0 +1,189 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "log.h"
+#include "utf8.h"
+
+static enum ut_log_level log_level = UT_LOG_INFO;
+static unsigned trace_mask;
+static ut_log_hook_fn *log_hook;
+static void *log_hook_ctx;
+
+static const char *const level_names[] = {
+    [UT_LOG_ERROR] = "error", [UT_LOG_WARN] = "warn",	[UT_LOG_INFO] = "info",
+    [UT_LOG_DEBUG] = "debug", [UT_LOG_TRACE] = "trace",
+};
+
+static const struct {
+	const char *name;
+	enum ut_trace cat;
+} trace_names[] = {
+    {"xmpp", UT_TRACE_XMPP},
+    {"imap", UT_TRACE_IMAP},
+    {"events", UT_TRACE_EVENTS},
+    {"ledger", UT_TRACE_LEDGER},
+};
+
+void ut_log_set_level(enum ut_log_level level)
+{
+	log_level = level;
+}
+
+enum ut_log_level ut_log_get_level(void)
+{
+	return log_level;
+}
+
+void ut_log_set_trace(unsigned mask)
+{
+	trace_mask = mask;
+}
+
+bool ut_log_enabled(enum ut_log_level level)
+{
+	return level <= log_level;
+}
+
+bool ut_trace_enabled(enum ut_trace cat)
+{
+	return log_level >= UT_LOG_TRACE && (trace_mask & cat) != 0;
+}
+
+void ut_log_set_hook(ut_log_hook_fn *hook, void *ctx)
+{
+	log_hook = hook;
+	log_hook_ctx = ctx;
+}
+
+int ut_log_level_parse(const char *name, enum ut_log_level *level_r)
+{
+	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]);
+	     i++) {
+		if (strcasecmp(name, level_names[i]) == 0) {
+			*level_r = (enum ut_log_level)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int ut_trace_parse(const char *list, unsigned *mask_r)
+{
+	unsigned mask = 0;
+	const char *p = list;
+	while (*p != '\0') {
+		while (*p == ' ' || *p == ',')
+			p++;
+		size_t n = strcspn(p, ", ");
+		if (n == 0)
+			break;
+		bool found = false;
+		if (n == 3 && strncasecmp(p, "all", 3) == 0) {
+			mask = ~0u;
+			found = true;
+		}
+		if (n == 4 && strncasecmp(p, "none", 4) == 0)
+			found = true;
+		for (size_t i = 0;
+		     !found && i < sizeof(trace_names) / sizeof(trace_names[0]);
+		     i++) {
+			if (strlen(trace_names[i].name) == n &&
+			    strncasecmp(p, trace_names[i].name, n) == 0) {
+				mask |= trace_names[i].cat;
+				found = true;
+			}
+		}
+		if (!found)
+			return -1;
+		p += n;
+	}
+	*mask_r = mask;
+	return 0;
+}
+
+/*
+ * Appends text with everything that could break or forge a log line
+ * escaped: control characters as \xNN, invalid UTF-8 as U+FFFD.
+ */
+static void append_safe(struct ut_buf *out, const char *text, size_t len)
+{
+	struct ut_buf clean = UT_BUF_INIT;
+	/* Escape controls first so that cleaning does not drop them. */
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+		if (c < 0x20 || c == 0x7F)
+			ut_buf_appendf(&clean, "\\x%02x", c);
+		else
+			ut_buf_append_c(&clean, (char)c);
+	}
+	ut_utf8_clean(clean.data != NULL ? clean.data : "", clean.len, 0, 0,
+		      out);
+	ut_buf_free(&clean);
+}
+
+void ut_logv(enum ut_log_level level, const char *prefix, const char *fmt,
+	     va_list ap)
+{
+	if (!ut_log_enabled(level))
+		return;
+
+	struct ut_buf msg = UT_BUF_INIT;
+	ut_buf_vappendf(&msg, fmt, ap);
+
+	struct ut_buf line = UT_BUF_INIT;
+	ut_buf_appendf(&line, "%s: ", level_names[level]);
+	if (prefix != NULL) {
+		append_safe(&line, prefix, strlen(prefix));
+		ut_buf_append_str(&line, ": ");
+	}
+	append_safe(&line, ut_buf_str(&msg), msg.len);
+	ut_buf_free(&msg);
+
+	if (log_hook != NULL) {
+		log_hook(level, ut_buf_str(&line), log_hook_ctx);
+		ut_buf_free(&line);
+		return;
+	}
+
+	struct timeval tv;
+	struct tm tm;
+	char stamp[40];
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	size_t n = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(stamp + n, sizeof(stamp) - n, ".%03ldZ ",
+		 (long)(tv.tv_usec / 1000));
+
+	struct ut_buf out = UT_BUF_INIT;
+	ut_buf_append_str(&out, stamp);
+	ut_buf_append(&out, line.data, line.len);
+	ut_buf_append_c(&out, '\n');
+	/* One write per line, so lines from threads never interleave. */
+	(void)!write(STDERR_FILENO, out.data, out.len);
+	ut_buf_free(&out);
+	ut_buf_free(&line);
+}
+
+void ut_log(enum ut_log_level level, const char *prefix, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	ut_logv(level, prefix, fmt, ap);
+	va_end(ap);
+}
+
+void ut_trace(enum ut_trace cat, const char *prefix, const char *fmt, ...)
+{
+	if (!ut_trace_enabled(cat))
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	ut_logv(UT_LOG_TRACE, prefix, fmt, ap);
+	va_end(ap);
+}

@@ -1,0 +1,72 @@
+#ifndef UT_LOG_H
+#define UT_LOG_H
+
+/*
+ * One logging API for the whole tree. Lines go to stderr as
+ *   2026-11-28T12:00:00.123Z info: bridge(bob@example.org): text
+ * The formatted text is made safe before it is written: control characters
+ * and invalid UTF-8 are escaped (\xNN), so nothing from a mail or a peer can
+ * forge a log line. Never pass a password or secret to these functions, and
+ * no mail bodies above UT_LOG_DEBUG.
+ *
+ * Not thread-safe for configuration (set level/trace at startup only);
+ * writing a line is safe from any thread (one write(2) per line).
+ */
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+enum ut_log_level {
+	UT_LOG_ERROR = 0,
+	UT_LOG_WARN,
+	UT_LOG_INFO,
+	UT_LOG_DEBUG,
+	UT_LOG_TRACE,
+};
+
+/* Trace categories, enabled separately (log level must be >= TRACE too). */
+enum ut_trace {
+	UT_TRACE_XMPP = 1 << 0,	  /* every stanza in and out */
+	UT_TRACE_IMAP = 1 << 1,	  /* IMAP worker steps */
+	UT_TRACE_EVENTS = 1 << 2, /* datagram events */
+	UT_TRACE_LEDGER = 1 << 3, /* durable state */
+};
+
+void ut_log_set_level(enum ut_log_level level);
+enum ut_log_level ut_log_get_level(void);
+/* Mask of enum ut_trace. */
+void ut_log_set_trace(unsigned mask);
+bool ut_log_enabled(enum ut_log_level level);
+bool ut_trace_enabled(enum ut_trace cat);
+
+/* "error", "warn", "info", "debug", "trace" -> level; 0 ok, -1 unknown. */
+int ut_log_level_parse(const char *name, enum ut_log_level *level_r);
+/* Comma-separated "xmpp,imap,events,ledger" or "all"; 0 ok, -1 unknown. */
+int ut_trace_parse(const char *list, unsigned *mask_r);
+
+/* prefix may be NULL; it is printed followed by ": ". */
+void ut_logv(enum ut_log_level level, const char *prefix, const char *fmt,
+	     va_list ap) __attribute__((format(printf, 3, 0)));
+void ut_log(enum ut_log_level level, const char *prefix, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void ut_trace(enum ut_trace cat, const char *prefix, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define log_error(...) ut_log(UT_LOG_ERROR, NULL, __VA_ARGS__)
+#define log_warn(...)  ut_log(UT_LOG_WARN, NULL, __VA_ARGS__)
+#define log_info(...)  ut_log(UT_LOG_INFO, NULL, __VA_ARGS__)
+#define log_debug(...)                                                         \
+	do {                                                                   \
+		if (ut_log_enabled(UT_LOG_DEBUG))                              \
+			ut_log(UT_LOG_DEBUG, NULL, __VA_ARGS__);               \
+	} while (0)
+
+/*
+ * Tests can capture lines: the hook receives every formatted line (without
+ * the timestamp) and the line is not written to stderr. NULL restores stderr.
+ */
+typedef void ut_log_hook_fn(enum ut_log_level level, const char *line,
+			    void *ctx);
+void ut_log_set_hook(ut_log_hook_fn *hook, void *ctx);
+
+#endif

@@ -1,0 +1,28 @@
+#ifndef MS_MIME_H
+#define MS_MIME_H
+
+/*
+ * Header decoding to clean UTF-8 (libetpan + iconv). Never fails on bad
+ * input: what cannot be decoded is kept as it was, then cleaned.
+ */
+
+#include <stddef.h>
+
+/*
+ * Decodes an RFC 2047 header value (encoded words in any charset iconv
+ * knows, mixed in one header; raw 8-bit text taken as UTF-8 when valid,
+ * otherwise as Windows-1252) into one line of clean UTF-8 of at most
+ * max_bytes (0 = no limit). Never NULL.
+ */
+char *ms_mime_decode_header(const char *raw, size_t len, size_t max_bytes);
+
+/*
+ * The first mailbox of an address header value such as From:
+ * "=?utf-8?q?Al=C3=AFce?= <alice@example.org>". *name_r is the decoded
+ * display name or NULL; *addr_r the addr-spec. Returns 0, or -1 (both NULL)
+ * when the value holds no address.
+ */
+int ms_mime_parse_mailbox(const char *raw, size_t len, char **name_r,
+			  char **addr_r);
+
+#endif

@@ -1,0 +1,114 @@
+#ifndef XM_COMPONENT_H
+#define XM_COMPONENT_H
+
+/*
+ * An XEP-0114 external component connection on libuv.
+ *
+ * - Connects, opens the jabber:component:accept stream, authenticates with
+ *   <handshake>hex(SHA1(stream id + secret))</handshake>.
+ * - Reconnects on its own after any failure, with capped exponential backoff
+ *   and full jitter, until xm_component_close().
+ * - Outbox: every stanza given to xm_component_send() is serialised at once
+ *   and kept until the server has confirmed it. XEP-0114 has no acks, so the
+ *   component sends an XEP-0199 ping to the server domain after each batch of
+ *   writes; the server answers in stream order, so its reply (result or
+ *   error) confirms every stanza written before the ping. On disconnect,
+ *   every unconfirmed stanza is sent again, in order, after the next
+ *   handshake: nothing is lost, a few may be repeated.
+ * - Answers by itself: XEP-0199 pings to the component, XEP-0030 disco#info
+ *   (identity gateway/smtp named "Mail" and its features) and disco#items
+ *   (empty) on the bare component JID. Every other stanza goes to the
+ *   stanza callback; an IQ get/set the callback does not handle (returns
+ *   false) is answered service-unavailable, so every IQ gets one reply.
+ * - Every stanza sent carries a 'from' in the component's domain: a missing
+ *   'from' is set to the component JID; a 'from' outside it is refused.
+ * - An unparseable stream, a <stream:error> or a stalled server (no answer to
+ *   a ping within ping_timeout_msecs) closes the connection and reconnects.
+ *
+ * One loop thread only. Callbacks fire from the loop; the component may not
+ * be closed from inside its own callbacks other than by
+ * xm_component_close(), which defers the free.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <strophe.h>
+#include <uv.h>
+
+struct xm_component;
+
+struct xm_component_settings {
+	const char *jid;    /* component JID, e.g. "mail.example.org" */
+	const char *host;   /* XMPP server to connect to */
+	uint16_t port;      /* default 5347 */
+	const char *secret; /* shared secret; never logged */
+	/* The served XMPP domain: where confirmation pings are sent. */
+	const char *server_domain;
+	uint64_t reconnect_min_msecs; /* 0 = default 250 */
+	uint64_t reconnect_max_msecs; /* 0 = default 30000 */
+	uint64_t ping_timeout_msecs;  /* 0 = default 20000 */
+	uint64_t keepalive_msecs;     /* idle ping; 0 = default 60000 */
+	size_t max_stanza_bytes;      /* inbound limit; 0 = default 1 MiB */
+	size_t outbox_max;            /* 0 = default 200000 stanzas */
+};
+
+struct xm_component_callbacks {
+	/* The handshake was accepted (online) or the connection was lost. */
+	void (*state)(struct xm_component *c, bool online, void *ctx);
+	/*
+	 * An inbound stanza the component does not answer by itself. The
+	 * stanza is released after the call (xmpp_stanza_clone to keep it).
+	 * Return true if handled; for an IQ get/set that means the callee
+	 * sent (or will send) exactly one reply.
+	 */
+	bool (*stanza)(struct xm_component *c, xmpp_stanza_t *stanza,
+		       void *ctx);
+	/* The stanza queued with this nonzero token reached the server. Called
+	   once per token, in queue order. */
+	void (*confirmed)(struct xm_component *c, uint64_t token, void *ctx);
+};
+
+struct xm_component_stats {
+	uint64_t connects;     /* handshakes accepted */
+	uint64_t disconnects;
+	uint64_t stanzas_out;  /* written, including resends */
+	uint64_t stanzas_in;
+	uint64_t resent;
+	uint64_t dropped;      /* outbox full */
+	size_t outbox_len;     /* queued, not yet confirmed */
+};
+
+/*
+ * Settings strings are copied. Returns 0, or -1 with an xmalloc'ed message
+ * in *error_r for invalid settings (empty jid/host/secret). Does not connect.
+ */
+int xm_component_new(uv_loop_t *loop, xmpp_ctx_t *sctx,
+		     const struct xm_component_settings *set,
+		     const struct xm_component_callbacks *cb, void *ctx,
+		     struct xm_component **c_r, char **error_r);
+/* Starts connecting (and keeps reconnecting until closed). */
+void xm_component_start(struct xm_component *c);
+/*
+ * Queues stanza (not consumed: the caller still releases it). token 0 means
+ * no confirmed callback. Returns 0, or -1 when 'from' is outside the
+ * component's domain or the outbox is full (nothing queued; logged).
+ */
+int xm_component_send(struct xm_component *c, xmpp_stanza_t *stanza,
+		      uint64_t token);
+/* The same for a stanza already serialised by xm_stanza_to_text(), e.g. one
+   kept in durable state. The caller vouches for its 'from'. */
+int xm_component_send_raw(struct xm_component *c, const char *xml, size_t len,
+			  uint64_t token);
+bool xm_component_online(const struct xm_component *c);
+void xm_component_get_stats(const struct xm_component *c,
+			    struct xm_component_stats *stats_r);
+/*
+ * Closes the connection and frees c once libuv has released its handles;
+ * close_cb (may be NULL) fires then. Unconfirmed stanzas are dropped (the
+ * caller's durable state has them). No other callback fires after this.
+ */
+void xm_component_close(struct xm_component *c, void (*close_cb)(void *ctx),
+			void *ctx);
+
+#endif
