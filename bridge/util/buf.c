@@ -62,11 +62,16 @@ void ut_buf_append_c(struct ut_buf *b, char c)
 
 void ut_buf_vappendf(struct ut_buf *b, const char *fmt, va_list ap)
 {
+	char small[256];
 	va_list ap2;
 	va_copy(ap2, ap);
-	int n = vsnprintf(NULL, 0, fmt, ap2);
+	int n = vsnprintf(small, sizeof(small), fmt, ap2);
 	va_end(ap2);
 	ut_assert(n >= 0);
+	if ((size_t)n < sizeof(small)) {
+		ut_buf_append(b, small, (size_t)n);
+		return;
+	}
 	ut_buf_reserve(b, (size_t)n);
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	b->len += (size_t)n;
