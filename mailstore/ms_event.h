@@ -4,7 +4,7 @@
 /*
  * Mail events as the Dovecot push script (examples/dovecot/tidings-push.lua)
  * sends them: one JSON object per UNIX datagram, documented in
- * docs/events.md:
+ * examples/dovecot/EVENTS.md:
  *
  *   {"v":1,"event":"MessageNew","user":"bob@example.org","mailbox":"INBOX",
  *    "uidvalidity":1732,"uid":5,"message_id":"<x@y>","from":"raw header",

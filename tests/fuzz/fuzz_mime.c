@@ -1,0 +1,62 @@
+/*
+ * Fuzz target for ms_mime. The first input byte picks a byte limit (0 =
+ * none); the rest is a header value. Checks:
+ * - the decoded header is valid UTF-8 without control characters, one
+ *   line, within the limit, and never NULL;
+ * - ms_mime_parse_mailbox either fails with both outputs NULL, or returns
+ *   a printable addr-spec with one '@' and a clean name (or NULL).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ms_mime.h"
+#include "utf8.h"
+
+static void check_line(const char *s, size_t max_bytes)
+{
+	size_t len = strlen(s);
+	if ((max_bytes > 0 && len > max_bytes) || !ut_utf8_valid(s, len))
+		abort();
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7F)
+			abort();
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size == 0)
+		return 0;
+	size_t max_bytes = data[0] < 128 ? data[0] : 0;
+	const char *raw = (const char *)data + 1;
+	size_t len = size - 1;
+
+	char *s = ms_mime_decode_header(raw, len, max_bytes);
+	if (s == NULL)
+		abort();
+	check_line(s, max_bytes);
+	free(s);
+
+	char *name = NULL, *addr = NULL;
+	if (ms_mime_parse_mailbox(raw, len, &name, &addr) < 0) {
+		if (name != NULL || addr != NULL)
+			abort();
+		return 0;
+	}
+	if (addr == NULL || strchr(addr, '@') == NULL ||
+	    strchr(addr, '@') != strrchr(addr, '@') || strchr(addr, ' '))
+		abort();
+	check_line(addr, 0);
+	if (name != NULL) {
+		if (*name == '\0')
+			abort();
+		check_line(name, 0);
+	}
+	free(name);
+	free(addr);
+	return 0;
+}
