@@ -1,8 +1,9 @@
 /*
  * Parsing of the JSON datagrams the Dovecot push script sends (see
- * ms_event.h and examples/dovecot/EVENTS.md). jansson does the JSON (strict: duplicate
- * keys are refused, NUL inside strings is allowed and later dropped by the
- * cleaner); this file checks the shape and cleans every string.
+ * ms_event.h and examples/dovecot/EVENTS.md). jansson does the JSON
+ * (strict: duplicate keys are refused, NUL inside strings is allowed and
+ * later dropped by the cleaner); this file checks the shape and cleans
+ * every string.
  */
 #include <jansson.h>
 #include <math.h>

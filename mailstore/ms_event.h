@@ -24,9 +24,9 @@
 
 enum ms_event_type {
 	MS_EVENT_MESSAGE_NEW = 1, /* delivered (LMTP/LDA) */
-	MS_EVENT_MESSAGE_APPEND,  /* IMAP APPEND, e.g. a client saving to Sent */
-	MS_EVENT_MESSAGE_READ,    /* \Seen set */
-	MS_EVENT_MESSAGE_TRASH,   /* \Deleted set */
+	MS_EVENT_MESSAGE_APPEND, /* IMAP APPEND, e.g. a client saving to Sent */
+	MS_EVENT_MESSAGE_READ,	 /* \Seen set */
+	MS_EVENT_MESSAGE_TRASH,	 /* \Deleted set */
 	MS_EVENT_MESSAGE_EXPUNGE,
 	MS_EVENT_FLAGS_SET,
 	MS_EVENT_FLAGS_CLEAR,
@@ -47,18 +47,18 @@ enum ms_flag {
 
 struct ms_event {
 	enum ms_event_type type;
-	char *user;    /* Dovecot username, non-empty */
-	char *mailbox; /* mailbox name (UTF-8), non-empty */
+	char *user;	      /* Dovecot username, non-empty */
+	char *mailbox;	      /* mailbox name (UTF-8), non-empty */
 	uint32_t uidvalidity; /* nonzero */
-	uint32_t uid;         /* nonzero */
+	uint32_t uid;	      /* nonzero */
 	/* NULL when absent. */
 	char *message_id;
 	char *from_address; /* addr-spec, e.g. alice@example.org */
 	char *from_name;    /* display name, decoded */
-	char *to;           /* raw To header, cleaned */
-	char *subject;      /* decoded */
-	char *snippet;      /* may hold newlines */
-	int64_t date;       /* unix seconds; 0 when unknown */
+	char *to;	    /* raw To header, cleaned */
+	char *subject;	    /* decoded */
+	char *snippet;	    /* may hold newlines */
+	int64_t date;	    /* unix seconds; 0 when unknown */
 	int32_t tz_offset_mins;
 	unsigned flags; /* enum ms_flag: flags of the message (or the flags
 			   set/cleared, for FlagsSet/FlagsClear) */

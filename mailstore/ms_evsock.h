@@ -22,16 +22,16 @@ typedef void ms_evsock_cb(struct ms_event *ev, void *ctx);
 
 struct ms_evsock_settings {
 	const char *path;
-	unsigned mode;      /* file mode of the socket, e.g. 0660 */
-	const char *group;  /* group of the socket; NULL = unchanged */
-	int rcvbuf_bytes;   /* SO_RCVBUF; 0 = default 4 MiB */
+	unsigned mode;	   /* file mode of the socket, e.g. 0660 */
+	const char *group; /* group of the socket; NULL = unchanged */
+	int rcvbuf_bytes;  /* SO_RCVBUF; 0 = default 4 MiB */
 };
 
 struct ms_evsock_stats {
-	uint64_t received;    /* datagrams read */
-	uint64_t events;      /* parsed and passed on */
-	uint64_t malformed;   /* dropped: did not parse */
-	uint64_t oversized;   /* dropped: too large */
+	uint64_t received;  /* datagrams read */
+	uint64_t events;    /* parsed and passed on */
+	uint64_t malformed; /* dropped: did not parse */
+	uint64_t oversized; /* dropped: too large */
 };
 
 /* Returns 0, or -1 with an xmalloc'ed message in *error_r. */

@@ -18,18 +18,15 @@ xmpp_stanza_t *xm_elem_add_text_child(xmpp_stanza_t *parent, const char *name,
 				      const char *text);
 /* Adds child to parent; parent takes the reference (child is released). */
 void xm_elem_adopt(xmpp_stanza_t *parent, xmpp_stanza_t *child);
-void xm_elem_set_attr(xmpp_stanza_t *elem, const char *name,
-		      const char *value);
+void xm_elem_set_attr(xmpp_stanza_t *elem, const char *name, const char *value);
 /* <message type from to id>; any of them may be NULL (omitted). */
 xmpp_stanza_t *xm_message_new(xmpp_ctx_t *ctx, const char *type,
-			      const char *from, const char *to,
-			      const char *id);
+			      const char *from, const char *to, const char *id);
 /* Sets the <body/> text (replacing any). */
 void xm_message_set_body(xmpp_stanza_t *msg, const char *text);
 /* The text of the first child element named name (and ns, if not NULL);
    malloc'ed, NULL when absent. */
-char *xm_elem_child_text(xmpp_stanza_t *elem, const char *name,
-			 const char *ns);
+char *xm_elem_child_text(xmpp_stanza_t *elem, const char *name, const char *ns);
 
 /* <iq type='result'> answering iq (to/from swapped, same id). */
 xmpp_stanza_t *xm_iq_result_new(xmpp_ctx_t *ctx, xmpp_stanza_t *iq);
