@@ -1,1 +1,500 @@
-/* Being written; see the header. */
+/*
+ * The XEP-0114 component stream: the jabber:component:accept handshake,
+ * inbound dispatch, and the outbox with its confirmation pings, on top of
+ * the reconnecting TCP connection in xm_conn.c. Pure protocol pieces live
+ * in xm_accept.c, the outbox bookkeeping in xm_outbox.c.
+ */
+#include "xm_component.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "log.h"
+#include "xalloc.h"
+#include "xm_accept.h"
+#include "xm_conn.h"
+#include "xm_jid.h"
+#include "xm_outbox.h"
+#include "xm_parser.h"
+#include "xm_stanza.h"
+
+#define XM_LOG_PREFIX	    "xmpp"
+#define XM_STABLE_MAX_MSECS 10000
+
+#define xm_log(level, ...) ut_log(level, XM_LOG_PREFIX, __VA_ARGS__)
+
+enum xm_stream_state {
+	XM_OFFLINE,	/* no TCP connection */
+	XM_OPENING,	/* our stream header sent, waiting for the server's */
+	XM_HANDSHAKING, /* <handshake> sent, waiting for the answer */
+	XM_ONLINE,
+};
+
+struct xm_component {
+	uv_loop_t *loop;
+	xmpp_ctx_t *sctx;
+	char *jid, *host, *secret, *server_domain;
+	uint16_t port;
+	uint64_t ping_timeout_msecs, keepalive_msecs, stable_msecs;
+	struct xm_component_callbacks cb;
+	void *ctx;
+
+	enum xm_stream_state state;
+	bool closing, full_logged;
+	unsigned pending_closes;
+	void (*close_cb)(void *ctx);
+	void *close_ctx;
+
+	struct xm_conn *conn;
+	uv_timer_t keepalive_timer;
+	uv_idle_t flush_idle; /* one flush per loop turn */
+	struct xm_parser *parser;
+	struct xm_outbox outbox;
+	uint64_t online_since_msecs, last_rx_msecs;
+	struct xm_component_stats stats;
+};
+
+static void xm_maybe_free(struct xm_component *c)
+{
+	void (*close_cb)(void *) = c->close_cb;
+	void *close_ctx = c->close_ctx;
+
+	if (!c->closing || c->pending_closes > 0)
+		return;
+	xm_parser_free(&c->parser);
+	xm_outbox_free(&c->outbox);
+	free(c->jid);
+	free(c->host);
+	free(c->server_domain);
+	explicit_bzero(c->secret, strlen(c->secret));
+	free(c->secret);
+	free(c);
+	if (close_cb != NULL)
+		close_cb(close_ctx);
+}
+
+static void xm_handle_closed_cb(uv_handle_t *h)
+{
+	struct xm_component *c = h->data;
+
+	c->pending_closes--;
+	xm_maybe_free(c);
+}
+
+static void xm_conn_closed_cb(void *ctx)
+{
+	struct xm_component *c = ctx;
+
+	c->pending_closes--;
+	xm_maybe_free(c);
+}
+
+/* ---- the outbox on the wire ---- */
+
+/* The oldest ping in flight must be answered within ping_timeout_msecs. */
+static void xm_ping_deadline(struct xm_component *c)
+{
+	uint64_t now = uv_now(c->loop), sent, due;
+
+	if (!xm_outbox_oldest_ping(&c->outbox, &sent)) {
+		xm_conn_deadline(c->conn, 0, NULL);
+		return;
+	}
+	due = sent + c->ping_timeout_msecs;
+	xm_conn_deadline(c->conn, due > now ? due - now : 1,
+			 "no answer to a ping in time");
+}
+
+static void xm_flush(struct xm_component *c)
+{
+	struct ut_buf b = UT_BUF_INIT;
+	bool no_pings = c->outbox.n_pings == 0;
+
+	uv_idle_stop(&c->flush_idle);
+	if (c->state != XM_ONLINE || c->closing)
+		return;
+	xm_outbox_fill(&c->outbox, &b, c->jid, c->server_domain,
+		       uv_now(c->loop));
+	if (no_pings && c->outbox.n_pings > 0)
+		xm_ping_deadline(c);
+	if (b.len > 0)
+		xm_conn_write(c->conn, &b);
+	ut_buf_free(&b);
+}
+
+static void xm_flush_cb(uv_idle_t *h)
+{
+	xm_flush(h->data);
+}
+
+static void xm_flush_soon(struct xm_component *c)
+{
+	if (c->state == XM_ONLINE && !c->closing)
+		uv_idle_start(&c->flush_idle, xm_flush_cb);
+}
+
+static int xm_enqueue(struct xm_component *c, const char *xml, size_t len,
+		      uint64_t token)
+{
+	if (c->closing || len == 0)
+		return -1;
+	if (xm_outbox_push(&c->outbox, xml, len, token) < 0) {
+		c->stats.dropped++;
+		if (!c->full_logged)
+			xm_log(UT_LOG_ERROR,
+			       "outbox full (%zu stanzas): dropping stanzas",
+			       c->outbox.count);
+		c->full_logged = true;
+		return -1;
+	}
+	c->full_logged = false;
+	xm_flush_soon(c);
+	return 0;
+}
+
+static void xm_keepalive_cb(uv_timer_t *t)
+{
+	struct xm_component *c = t->data;
+	struct ut_buf b = UT_BUF_INIT;
+
+	if (c->state != XM_ONLINE || c->outbox.n_pings > 0 ||
+	    uv_now(c->loop) - c->last_rx_msecs < c->keepalive_msecs)
+		return;
+	xm_outbox_add_ping(&c->outbox, &b, c->jid, c->server_domain,
+			   uv_now(c->loop));
+	xm_ping_deadline(c);
+	xm_conn_write(c->conn, &b);
+	ut_buf_free(&b);
+}
+
+/* A ping answer (result or error) confirms the outbox up to that ping. */
+static bool xm_ping_reply(struct xm_component *c, xmpp_stanza_t *iq)
+{
+	const char *id = xmpp_stanza_get_id(iq);
+	const char *from = xmpp_stanza_get_from(iq);
+	uint64_t upto, token;
+
+	if (id == NULL ||
+	    (from != NULL && strcasecmp(from, c->server_domain) != 0) ||
+	    !xm_outbox_ping_answered(&c->outbox, id, &upto))
+		return false;
+	xm_ping_deadline(c);
+	while (!c->closing &&
+	       xm_outbox_pop_confirmed(&c->outbox, upto, &token)) {
+		if (token != 0 && c->cb.confirmed != NULL)
+			c->cb.confirmed(c, token, c->ctx);
+	}
+	xm_flush_soon(c);
+	return true;
+}
+
+/* ---- the connection underneath ---- */
+
+static void xm_connected_cb(struct xm_conn *k, void *ctx)
+{
+	struct xm_component *c = ctx;
+	struct ut_buf b = UT_BUF_INIT;
+
+	xm_parser_reset(c->parser);
+	c->state = XM_OPENING;
+	xm_conn_deadline(k, c->ping_timeout_msecs,
+			 "no stream handshake in time");
+	xm_accept_stream_header(&b, c->jid);
+	xm_conn_write(k, &b);
+	ut_buf_free(&b);
+}
+
+static void xm_data_cb(struct xm_conn *k, const char *data, size_t len,
+		       void *ctx)
+{
+	struct xm_component *c = ctx;
+	const char *error;
+
+	c->last_rx_msecs = uv_now(c->loop);
+	if (xm_parser_feed(c->parser, data, len, &error) < 0)
+		xm_conn_fail(k, UT_LOG_WARN,
+			     "unparseable stream from %s:%u: %s", c->host,
+			     c->port, error);
+}
+
+static void xm_down_cb(struct xm_conn *k, void *ctx)
+{
+	struct xm_component *c = ctx;
+	bool was_online = c->state == XM_ONLINE;
+
+	c->state = XM_OFFLINE;
+	xm_outbox_rewind(&c->outbox);
+	uv_timer_stop(&c->keepalive_timer);
+	uv_idle_stop(&c->flush_idle);
+	if (!was_online)
+		return;
+	c->stats.disconnects++;
+	if (uv_now(c->loop) - c->online_since_msecs >= c->stable_msecs)
+		xm_conn_backoff_reset(k);
+	if (c->cb.state != NULL && !c->closing)
+		c->cb.state(c, false, c->ctx);
+}
+
+/* ---- the stream ---- */
+
+static void xm_stream_start_cb(void *ctx, const char *name, const char **attrs)
+{
+	struct xm_component *c = ctx;
+	const char *id = NULL;
+	struct ut_buf b = UT_BUF_INIT;
+
+	if (c->closing || c->state != XM_OPENING)
+		return;
+	for (size_t i = 0; attrs[i] != NULL && attrs[i + 1] != NULL; i += 2) {
+		if (strcmp(attrs[i], "id") == 0)
+			id = attrs[i + 1];
+	}
+	if (strcmp(name, "stream") != 0 || id == NULL || *id == '\0') {
+		xm_conn_fail(c->conn, UT_LOG_WARN,
+			     "the stream header from %s:%u has no id", c->host,
+			     c->port);
+		return;
+	}
+	xm_accept_handshake(&b, id, c->secret);
+	c->state = XM_HANDSHAKING;
+	xm_conn_write(c->conn, &b);
+	ut_buf_free(&b);
+}
+
+static void xm_stream_error(struct xm_component *c, xmpp_stanza_t *st)
+{
+	char *text;
+	const char *condition = xm_accept_stream_error(st, &text);
+
+	if (c->state == XM_HANDSHAKING &&
+	    strcmp(condition, "not-authorized") == 0)
+		xm_conn_fail(c->conn, UT_LOG_ERROR,
+			     "%s:%u refused the handshake for %s "
+			     "(not-authorized): check the component secret",
+			     c->host, c->port, c->jid);
+	else
+		xm_conn_fail(c->conn, UT_LOG_ERROR,
+			     "stream error from %s:%u: %s%s%s", c->host,
+			     c->port, condition, text != NULL ? ": " : "",
+			     text != NULL ? text : "");
+	free(text);
+}
+
+static void xm_go_online(struct xm_component *c)
+{
+	c->state = XM_ONLINE;
+	c->stats.connects++;
+	c->online_since_msecs = uv_now(c->loop);
+	xm_conn_deadline(c->conn, 0, NULL);
+	uv_timer_start(&c->keepalive_timer, xm_keepalive_cb, c->keepalive_msecs,
+		       c->keepalive_msecs);
+	xm_log(UT_LOG_INFO, "connected to %s:%u as %s (%zu stanzas queued)",
+	       c->host, c->port, c->jid, c->outbox.count);
+	if (c->cb.state != NULL)
+		c->cb.state(c, true, c->ctx);
+	xm_flush_soon(c);
+}
+
+static void xm_handle_iq(struct xm_component *c, xmpp_stanza_t *iq)
+{
+	const char *type = xmpp_stanza_get_type(iq);
+	xmpp_stanza_t *reply;
+
+	if (type != NULL &&
+	    (strcmp(type, "result") == 0 || strcmp(type, "error") == 0)) {
+		/* Never answered; ping answers stay here. */
+		if (!xm_ping_reply(c, iq) && c->cb.stanza != NULL)
+			c->cb.stanza(c, iq, c->ctx);
+		return;
+	}
+	if (type == NULL ||
+	    (strcmp(type, "get") != 0 && strcmp(type, "set") != 0)) {
+		if (ut_log_enabled(UT_LOG_DEBUG))
+			xm_log(UT_LOG_DEBUG, "ignoring an iq of type '%s'",
+			       type != NULL ? type : "(none)");
+		return;
+	}
+	/* Every get/set gets exactly one answer. */
+	reply = xm_accept_builtin_reply(c->sctx, c->jid, iq);
+	if (reply == NULL) {
+		bool handled =
+		    c->cb.stanza != NULL && c->cb.stanza(c, iq, c->ctx);
+
+		if (handled || c->closing)
+			return;
+		reply = xm_error_reply_new(c->sctx, iq, "cancel",
+					   "service-unavailable");
+	}
+	xm_component_send(c, reply, 0);
+	xmpp_stanza_release(reply);
+}
+
+static void xm_stanza_cb(void *ctx, xmpp_stanza_t *st)
+{
+	struct xm_component *c = ctx;
+	const char *name = xmpp_stanza_get_name(st);
+
+	/* After a failure or close inside this same read, the rest of the
+	   chunk is ignored. */
+	if (c->closing || (c->state != XM_HANDSHAKING && c->state != XM_ONLINE))
+		return;
+	c->stats.stanzas_in++;
+	if (c->state == XM_ONLINE && ut_trace_enabled(UT_TRACE_XMPP)) {
+		size_t len;
+		char *text = xm_stanza_to_text(st, &len);
+
+		ut_trace(UT_TRACE_XMPP, XM_LOG_PREFIX, "in: %s", text);
+		free(text);
+	}
+	if (strcmp(name, "error") == 0)
+		xm_stream_error(c, st);
+	else if (c->state == XM_HANDSHAKING && strcmp(name, "handshake") == 0)
+		xm_go_online(c);
+	else if (c->state == XM_HANDSHAKING)
+		xm_conn_fail(c->conn, UT_LOG_WARN,
+			     "unexpected <%s/> from %s:%u before the handshake",
+			     name, c->host, c->port);
+	else if (strcmp(name, "iq") == 0)
+		xm_handle_iq(c, st);
+	else if (c->cb.stanza != NULL)
+		c->cb.stanza(c, st, c->ctx);
+}
+
+static void xm_stream_end_cb(void *ctx)
+{
+	struct xm_component *c = ctx;
+
+	if (!c->closing)
+		xm_conn_fail(c->conn, UT_LOG_WARN, "%s:%u closed the stream",
+			     c->host, c->port);
+}
+
+/* ---- public API ---- */
+
+int xm_component_new(uv_loop_t *loop, xmpp_ctx_t *sctx,
+		     const struct xm_component_settings *set,
+		     const struct xm_component_callbacks *cb, void *ctx,
+		     struct xm_component **c_r, char **error_r)
+{
+	static const struct xm_parser_callbacks parser_cb = {
+	    .stream_start = xm_stream_start_cb,
+	    .stanza = xm_stanza_cb,
+	    .stream_end = xm_stream_end_cb,
+	};
+	static const struct xm_conn_callbacks conn_cb = {
+	    .connected = xm_connected_cb,
+	    .data = xm_data_cb,
+	    .down = xm_down_cb,
+	};
+	struct xm_component *c;
+	const char *domain;
+	uint64_t min_msecs, max_msecs;
+	uint32_t salt;
+
+#define XM_OR(v, dflt) ((v) != 0 ? (v) : (dflt))
+	if (xm_accept_check_settings(set, &domain, error_r) < 0)
+		return -1;
+	c = xcalloc(1, sizeof(*c));
+	c->loop = loop;
+	c->sctx = sctx;
+	c->jid = xstrdup(set->jid);
+	c->host = xstrdup(set->host);
+	c->secret = xstrdup(set->secret);
+	c->server_domain = xstrdup(domain);
+	c->port = XM_OR(set->port, 5347);
+	c->ping_timeout_msecs = XM_OR(set->ping_timeout_msecs, 20000);
+	c->keepalive_msecs = XM_OR(set->keepalive_msecs, 60000);
+	min_msecs = XM_OR(set->reconnect_min_msecs, 250);
+	max_msecs = XM_OR(set->reconnect_max_msecs, 30000);
+	/* A connection that stayed up this long resets the backoff. */
+	c->stable_msecs = min_msecs * 40 < XM_STABLE_MAX_MSECS
+			      ? min_msecs * 40
+			      : XM_STABLE_MAX_MSECS;
+	if (cb != NULL)
+		c->cb = *cb;
+	c->ctx = ctx;
+	c->parser = xm_parser_new(
+	    sctx, XM_OR(set->max_stanza_bytes, 1024 * 1024), &parser_cb, c);
+	if (uv_random(NULL, NULL, &salt, sizeof(salt), 0, NULL) != 0)
+		salt = (uint32_t)uv_hrtime();
+	xm_outbox_init(&c->outbox, XM_OR(set->outbox_max, 200000), salt);
+#undef XM_OR
+	c->conn = xm_conn_new(loop, c->host, c->port, min_msecs, max_msecs,
+			      c->ping_timeout_msecs, &conn_cb, c);
+	uv_timer_init(loop, &c->keepalive_timer);
+	uv_idle_init(loop, &c->flush_idle);
+	c->keepalive_timer.data = c->flush_idle.data = c;
+	*c_r = c;
+	return 0;
+}
+
+void xm_component_start(struct xm_component *c)
+{
+	if (!c->closing)
+		xm_conn_start(c->conn);
+}
+
+int xm_component_send(struct xm_component *c, xmpp_stanza_t *stanza,
+		      uint64_t token)
+{
+	const char *from = xmpp_stanza_get_from(stanza);
+	bool added = false;
+	size_t len;
+	char *xml;
+	int rc;
+
+	if (c->closing)
+		return -1;
+	if (from == NULL) {
+		xmpp_stanza_set_from(stanza, c->jid);
+		added = true;
+	} else if (!xm_jid_domain_is(from, c->jid)) {
+		xm_log(UT_LOG_WARN,
+		       "refusing a stanza from '%s': outside the component "
+		       "domain %s",
+		       from, c->jid);
+		return -1;
+	}
+	xml = xm_stanza_to_text(stanza, &len);
+	if (added) /* leave the caller's stanza as it was */
+		xmpp_stanza_del_attribute(stanza, "from");
+	rc = xm_enqueue(c, xml, len, token);
+	free(xml);
+	return rc;
+}
+
+int xm_component_send_raw(struct xm_component *c, const char *xml, size_t len,
+			  uint64_t token)
+{
+	return xm_enqueue(c, xml, len, token);
+}
+
+bool xm_component_online(const struct xm_component *c)
+{
+	return c->state == XM_ONLINE && !c->closing;
+}
+
+void xm_component_get_stats(const struct xm_component *c,
+			    struct xm_component_stats *stats_r)
+{
+	*stats_r = c->stats;
+	stats_r->stanzas_out = c->outbox.stanzas_out;
+	stats_r->resent = c->outbox.resent;
+	stats_r->outbox_len = c->outbox.count;
+}
+
+void xm_component_close(struct xm_component *c, void (*close_cb)(void *ctx),
+			void *ctx)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	c->close_cb = close_cb;
+	c->close_ctx = ctx;
+	c->pending_closes = 3;
+	xm_conn_close(c->conn, xm_conn_closed_cb, c);
+	uv_close((uv_handle_t *)&c->keepalive_timer, xm_handle_closed_cb);
+	uv_close((uv_handle_t *)&c->flush_idle, xm_handle_closed_cb);
+}

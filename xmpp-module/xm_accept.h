@@ -1,0 +1,53 @@
+#ifndef XM_ACCEPT_H
+#define XM_ACCEPT_H
+
+/*
+ * The pure protocol pieces of the jabber:component:accept stream (XEP-0114),
+ * kept apart from the connection state machine in xm_component.c: settings
+ * checks, the stream header and handshake, reading a <stream:error/>, and
+ * the answers the component gives by itself (XEP-0199 ping, XEP-0030 disco).
+ * No I/O, no state.
+ */
+
+#include <strophe.h>
+
+#include "buf.h"
+#include "xm_component.h"
+
+/*
+ * Checks what xm_component_new() needs: non-empty jid, host and secret, and
+ * a jid and server domain that need no XML escaping. *domain_r is the
+ * server domain (by default the jid without its first label:
+ * mail.example.org serves example.org). Returns 0, or -1 with an
+ * xmalloc'ed message in *error_r.
+ */
+int xm_accept_check_settings(const struct xm_component_settings *set,
+			     const char **domain_r, char **error_r);
+/* Appends the XML declaration and the stream header addressed to jid. */
+void xm_accept_stream_header(struct ut_buf *b, const char *jid);
+/* Appends <handshake>hex(SHA1(stream_id + secret))</handshake>. */
+void xm_accept_handshake(struct ut_buf *b, const char *stream_id,
+			 const char *secret);
+
+/*
+ * The reply to iq (any type) when the component answers it itself, else
+ * NULL:
+ * - an IQ get with <ping xmlns='urn:xmpp:ping'/> to any JID in the
+ *   component's domain (or without 'to'): an empty result;
+ * - an IQ get with a disco#info query without 'node' to the bare component
+ *   JID: identity gateway/smtp named "Mail", features disco#info and
+ *   urn:xmpp:ping;
+ * - the same for disco#items: an empty query.
+ * The caller releases the reply.
+ */
+xmpp_stanza_t *xm_accept_builtin_reply(xmpp_ctx_t *sctx, const char *jid,
+				       xmpp_stanza_t *iq);
+
+/*
+ * The condition of a <stream:error/>: the name of its first child element
+ * other than <text/> ("undefined-condition" when there is none; valid while
+ * st lives), and in *text_r its <text/> (malloc'ed) or NULL.
+ */
+const char *xm_accept_stream_error(xmpp_stanza_t *st, char **text_r);
+
+#endif
