@@ -1,1 +1,212 @@
-/* Being written; see the header. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "br_notify.h"
+#include "buf.h"
+#include "utf8.h"
+#include "xalloc.h"
+#include "xm_stanza.h"
+
+#define NAME_MAX_BYTES	  200
+#define ADDRESS_MAX_BYTES 320
+#define SUBJECT_MAX_BYTES 300
+#define MSGID_MAX_BYTES	  500
+
+struct br_mail *br_mail_dup(const struct br_mail *m)
+{
+	struct br_mail *c = xcalloc(1, sizeof(*c));
+	c->mailbox = xstrdup_null(m->mailbox);
+	c->uidvalidity = m->uidvalidity;
+	c->uid = m->uid;
+	c->message_id = xstrdup_null(m->message_id);
+	c->from_name = xstrdup_null(m->from_name);
+	c->from_address = xstrdup_null(m->from_address);
+	c->subject = xstrdup_null(m->subject);
+	c->snippet = xstrdup_null(m->snippet);
+	c->date = m->date;
+	return c;
+}
+
+void br_mail_free(struct br_mail **mp)
+{
+	struct br_mail *m = *mp;
+	if (m == NULL)
+		return;
+	free(m->mailbox);
+	free(m->message_id);
+	free(m->from_name);
+	free(m->from_address);
+	free(m->subject);
+	free(m->snippet);
+	free(m);
+	*mp = NULL;
+}
+
+/* Clean one-line text, NULL when s is NULL or cleans to nothing. */
+static char *clean_line(const char *s, size_t max_bytes)
+{
+	if (s == NULL)
+		return NULL;
+	char *c = ut_utf8_clean_str(s, strlen(s), UT_CLEAN_ONELINE, max_bytes);
+	if (*c == '\0') {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* The cleaned parts of a mail that the texts below use. */
+struct parts {
+	char *name, *addr, *subject, *snippet, *msgid, *mailbox;
+};
+
+static void parts_init(struct parts *p, const struct br_config *cfg,
+		       const struct br_mail *m)
+{
+	p->name = clean_line(m->from_name, NAME_MAX_BYTES);
+	p->addr = clean_line(m->from_address, ADDRESS_MAX_BYTES);
+	p->subject = clean_line(m->subject, SUBJECT_MAX_BYTES);
+	p->msgid = clean_line(m->message_id, MSGID_MAX_BYTES);
+	p->mailbox = clean_line(m->mailbox, NAME_MAX_BYTES);
+	p->snippet = NULL;
+	if (m->snippet != NULL && cfg->snippet_max > 0) {
+		/* Newlines in a snippet only waste a chat line: fold them. */
+		p->snippet = clean_line(m->snippet, cfg->snippet_max);
+	}
+}
+
+static void parts_free(struct parts *p)
+{
+	free(p->name);
+	free(p->addr);
+	free(p->subject);
+	free(p->snippet);
+	free(p->msgid);
+	free(p->mailbox);
+}
+
+/* "Alice Example <alice@example.org>", "alice@example.org" or "someone". */
+static void append_sender(struct ut_buf *b, const struct parts *p)
+{
+	if (p->name != NULL && p->addr != NULL &&
+	    strcasecmp(p->name, p->addr) != 0)
+		ut_buf_appendf(b, "%s <%s>", p->name, p->addr);
+	else if (p->addr != NULL)
+		ut_buf_append_str(b, p->addr);
+	else if (p->name != NULL)
+		ut_buf_append_str(b, p->name);
+	else
+		ut_buf_append_str(b, "an unknown sender");
+}
+
+static void format_date(int64_t date, char *out, size_t size)
+{
+	time_t t = (time_t)date;
+	struct tm tm;
+	if (date <= 0 || gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		out[0] = '\0';
+}
+
+static xmpp_stanza_t *mail_elem(xmpp_ctx_t *ctx, const struct parts *p,
+				const struct br_mail *m, const char *ns)
+{
+	char num[16], date[32];
+	xmpp_stanza_t *e = xm_elem_new(ctx, "mail", ns);
+	xm_elem_set_attr(e, "mailbox", p->mailbox != NULL ? p->mailbox : "");
+	snprintf(num, sizeof(num), "%" PRIu32, m->uidvalidity);
+	xm_elem_set_attr(e, "uidvalidity", num);
+	snprintf(num, sizeof(num), "%" PRIu32, m->uid);
+	xm_elem_set_attr(e, "uid", num);
+	if (p->addr != NULL || p->name != NULL) {
+		xmpp_stanza_t *from = xm_elem_add_text_child(
+		    e, "from", p->addr != NULL ? p->addr : "");
+		if (p->name != NULL)
+			xm_elem_set_attr(from, "name", p->name);
+	}
+	xm_elem_add_text_child(e, "subject",
+			       p->subject != NULL ? p->subject : "");
+	if (p->msgid != NULL)
+		xm_elem_add_text_child(e, "message-id", p->msgid);
+	format_date(m->date, date, sizeof(date));
+	if (date[0] != '\0')
+		xm_elem_add_text_child(e, "date", date);
+	return e;
+}
+
+static xmpp_stanza_t *message_new(xmpp_ctx_t *ctx, const struct br_config *cfg,
+				  const char *to_jid)
+{
+	char *id = xm_id_new();
+	xmpp_stanza_t *msg =
+	    xm_message_new(ctx, cfg->message_type, cfg->component, to_jid, id);
+	free(id);
+	return msg;
+}
+
+xmpp_stanza_t *br_notify_single(xmpp_ctx_t *ctx, const struct br_config *cfg,
+				const char *to_jid, const struct br_mail *m)
+{
+	struct parts p;
+	struct ut_buf body = UT_BUF_INIT;
+
+	parts_init(&p, cfg, m);
+	ut_buf_append_str(&body, "New mail from ");
+	append_sender(&body, &p);
+	if (p.mailbox != NULL && strcasecmp(p.mailbox, "INBOX") != 0)
+		ut_buf_appendf(&body, " in %s", p.mailbox);
+	ut_buf_appendf(&body, "\nSubject: %s",
+		       p.subject != NULL ? p.subject : "(no subject)");
+	if (p.snippet != NULL)
+		ut_buf_appendf(&body, "\n\n%s", p.snippet);
+
+	xmpp_stanza_t *msg = message_new(ctx, cfg, to_jid);
+	xm_message_set_body(msg, ut_buf_str(&body));
+	xm_elem_adopt(msg, mail_elem(ctx, &p, m, BR_NS_MAIL));
+	ut_buf_free(&body);
+	parts_free(&p);
+	return msg;
+}
+
+xmpp_stanza_t *br_notify_digest(xmpp_ctx_t *ctx, const struct br_config *cfg,
+				const char *to_jid,
+				struct br_mail *const *mails, size_t n,
+				size_t total)
+{
+	struct ut_buf body = UT_BUF_INIT;
+	char num[24];
+	size_t listed = n < cfg->digest_list_max ? n : cfg->digest_list_max;
+
+	if (total < n)
+		total = n;
+	ut_buf_appendf(&body, "%zu new mail%s:", total, total == 1 ? "" : "s");
+	xmpp_stanza_t *digest = xm_elem_new(ctx, "digest", BR_NS_MAIL);
+	snprintf(num, sizeof(num), "%zu", total);
+	xm_elem_set_attr(digest, "count", num);
+
+	for (size_t i = 0; i < listed; i++) {
+		struct parts p;
+		parts_init(&p, cfg, mails[i]);
+		ut_buf_append_str(&body, "\n\xE2\x80\xA2 ");
+		append_sender(&body, &p);
+		ut_buf_appendf(&body, ": %s",
+			       p.subject != NULL ? p.subject : "(no subject)");
+		if (p.mailbox != NULL && strcasecmp(p.mailbox, "INBOX") != 0)
+			ut_buf_appendf(&body, " (in %s)", p.mailbox);
+		xm_elem_adopt(digest, mail_elem(ctx, &p, mails[i], NULL));
+		parts_free(&p);
+	}
+	if (total > listed)
+		ut_buf_appendf(&body, "\n\xE2\x80\xA6" "and %zu more.",
+			       total - listed);
+
+	xmpp_stanza_t *msg = message_new(ctx, cfg, to_jid);
+	xm_message_set_body(msg, ut_buf_str(&body));
+	xm_elem_adopt(msg, digest);
+	ut_buf_free(&body);
+	return msg;
+}

@@ -1,1 +1,709 @@
-/* Being written; see the header. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "br_jidmap.h"
+#include "br_notify.h"
+#include "br_router.h"
+#include "hash.h"
+#include "log.h"
+#include "xalloc.h"
+#include "xm_stanza.h"
+
+/* Mails kept in memory for one digest; beyond, they are only counted. */
+#define HELD_MAX 10000
+/* A failed startup reconciliation is tried again this often. */
+#define RECONCILE_RETRY_MSECS 30000
+#define RECONCILE_ATTEMPTS    5
+#define PRUNE_INTERVAL_MSECS  (3600 * 1000)
+#define PRUNE_MAX_AGE_SECS    (30 * 24 * 3600)
+
+struct br_user {
+	struct br_router *r;
+	char *user; /* Dovecot username */
+	char *jid;  /* NULL: the user maps to no JID */
+	uint64_t window_start_msecs;
+	unsigned window_singles;
+	uint64_t last_flush_msecs; /* 0: never */
+	struct br_mail **held;
+	size_t held_count, held_cap;
+	size_t held_extra; /* mails beyond HELD_MAX, counted only */
+	uv_timer_t timer;
+	bool timer_active;
+};
+
+enum scan_kind { SCAN_START, SCAN_GAP };
+
+/* One reconciliation of one mailbox: a startup scan or a UID gap. */
+struct br_scan {
+	struct br_router *r;
+	struct br_scan *prev, *next;
+	enum scan_kind kind;
+	char *user, *mailbox;
+	char *key; /* "user\nmailbox", for gap coalescing */
+	uint32_t uidvalidity, from_uid, to_uid;
+	unsigned attempts;
+	bool in_flight;
+	uv_timer_t timer;
+};
+
+struct br_router {
+	struct br_router_deps d;
+	const struct br_config *cfg;
+	struct ut_hash *users; /* username -> struct br_user */
+	struct ut_hash *gaps;  /* "user\nmailbox" -> pending gap br_scan */
+	struct br_scan *scans; /* every live scan */
+	struct br_router_stats stats;
+	uv_timer_t prune_timer;
+	unsigned open_handles;
+	bool closing;
+};
+
+static void user_timer_cb(uv_timer_t *t);
+static void check_tail(struct br_router *r, struct br_user *u);
+
+static void prefix_for(char *out, size_t size, const char *user)
+{
+	snprintf(out, size, "bridge(%s)", user);
+}
+
+static void handle_closed_cb(uv_handle_t *h)
+{
+	struct br_router *r = h->data;
+	ut_assert(r->open_handles > 0);
+	if (--r->open_handles == 0) {
+		ut_hash_free(&r->users);
+		ut_hash_free(&r->gaps);
+		free(r);
+	}
+}
+
+static struct br_user *user_get(struct br_router *r, const char *user)
+{
+	struct br_user *u = ut_hash_get(r->users, user);
+	if (u != NULL)
+		return u;
+
+	u = xcalloc(1, sizeof(*u));
+	u->r = r;
+	u->user = xstrdup(user);
+	const char *why;
+	if (br_jidmap_user(r->cfg, user, &u->jid, &why) < 0) {
+		char prefix[300];
+		prefix_for(prefix, sizeof(prefix), user);
+		ut_log(UT_LOG_WARN, prefix,
+		       "not notified: %s (logged once per user)", why);
+		u->jid = NULL;
+	}
+	uv_timer_init(r->d.loop, &u->timer);
+	u->timer.data = u;
+	r->open_handles++;
+	ut_hash_put(r->users, user, u);
+	return u;
+}
+
+static void user_timer_closed_cb(uv_handle_t *h)
+{
+	struct br_user *u = h->data;
+	struct br_router *r = u->r;
+	for (size_t i = 0; i < u->held_count; i++)
+		br_mail_free(&u->held[i]);
+	free(u->held);
+	free(u->user);
+	free(u->jid);
+	free(u);
+	h->data = r;
+	handle_closed_cb(h);
+}
+
+/* Commits the notification to the ledger, then hands it to the XMPP side. */
+static void deliver(struct br_user *u, xmpp_stanza_t *st,
+		    const struct br_ledger_key *keys, size_t n)
+{
+	struct br_router *r = u->r;
+	size_t len;
+	char *xml = xm_stanza_to_text(st, &len);
+	uint64_t id = 0;
+
+	if (br_ledger_commit(r->d.ledger, u->user, keys, n, u->jid, xml, len,
+			     &id) < 0)
+		id = 0; /* logged by the ledger; notify all the same */
+	if (r->d.send(r->d.send_ctx, xml, len, id) < 0) {
+		char prefix[300];
+		prefix_for(prefix, sizeof(prefix), u->user);
+		ut_log(UT_LOG_ERROR, prefix,
+		       "notification not queued (XMPP outbox full); it stays "
+		       "in the ledger and is resent at the next start");
+	}
+	free(xml);
+}
+
+static void send_single(struct br_user *u, const struct br_mail *m)
+{
+	struct br_router *r = u->r;
+	struct br_ledger_key key = {m->mailbox, m->uidvalidity, m->uid};
+	xmpp_stanza_t *st = br_notify_single(r->d.sctx, r->cfg, u->jid, m);
+	deliver(u, st, &key, 1);
+	xmpp_stanza_release(st);
+	r->stats.singles++;
+	if (ut_log_enabled(UT_LOG_DEBUG)) {
+		char prefix[300];
+		prefix_for(prefix, sizeof(prefix), u->user);
+		ut_log(UT_LOG_DEBUG, prefix, "notified %s uid %" PRIu32,
+		       m->mailbox, m->uid);
+	}
+}
+
+static void send_digest(struct br_user *u, struct br_mail *const *mails,
+			size_t n, size_t total)
+{
+	struct br_router *r = u->r;
+	struct br_ledger_key *keys = xcalloc(n == 0 ? 1 : n, sizeof(*keys));
+	for (size_t i = 0; i < n; i++) {
+		keys[i].mailbox = mails[i]->mailbox;
+		keys[i].uidvalidity = mails[i]->uidvalidity;
+		keys[i].uid = mails[i]->uid;
+	}
+	xmpp_stanza_t *st =
+	    br_notify_digest(r->d.sctx, r->cfg, u->jid, mails, n, total);
+	deliver(u, st, keys, n);
+	xmpp_stanza_release(st);
+	free(keys);
+	r->stats.digests++;
+	r->stats.digest_mails += total;
+
+	char prefix[300];
+	prefix_for(prefix, sizeof(prefix), u->user);
+	ut_log(UT_LOG_INFO, prefix, "sent a digest of %zu mails", total);
+}
+
+static bool held_has(const struct br_user *u, const struct br_mail *m)
+{
+	for (size_t i = 0; i < u->held_count; i++) {
+		const struct br_mail *h = u->held[i];
+		if (h->uid == m->uid && h->uidvalidity == m->uidvalidity &&
+		    strcmp(h->mailbox, m->mailbox) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Lowest (or highest) held UID of a mailbox; 0 when none is held. */
+static uint32_t held_uid(const struct br_user *u, const char *mailbox,
+			 uint32_t uidvalidity, bool highest)
+{
+	uint32_t best = 0;
+	for (size_t i = 0; i < u->held_count; i++) {
+		const struct br_mail *h = u->held[i];
+		if (h->uidvalidity != uidvalidity ||
+		    strcmp(h->mailbox, mailbox) != 0)
+			continue;
+		if (best == 0 || (highest ? h->uid > best : h->uid < best))
+			best = h->uid;
+	}
+	return best;
+}
+
+static void hold(struct br_user *u, const struct br_mail *m, uint64_t now)
+{
+	struct br_router *r = u->r;
+	if (u->held_count >= HELD_MAX) {
+		u->held_extra++;
+	} else {
+		if (u->held_count == u->held_cap) {
+			u->held_cap = u->held_cap == 0 ? 16 : u->held_cap * 2;
+			u->held = xreallocarray(u->held, u->held_cap,
+						sizeof(*u->held));
+		}
+		u->held[u->held_count++] = br_mail_dup(m);
+	}
+	if (!u->timer_active) {
+		uint64_t due =
+		    u->window_start_msecs + r->cfg->burst_window_msecs;
+		if (u->last_flush_msecs != 0 &&
+		    u->last_flush_msecs + r->cfg->burst_window_msecs > due)
+			due = u->last_flush_msecs + r->cfg->burst_window_msecs;
+		uv_timer_start(&u->timer, user_timer_cb,
+			       due > now ? due - now : 0, 0);
+		u->timer_active = true;
+	}
+}
+
+static void flush(struct br_user *u)
+{
+	struct br_router *r = u->r;
+	size_t n = u->held_count, total = u->held_count + u->held_extra;
+
+	if (u->timer_active) {
+		uv_timer_stop(&u->timer);
+		u->timer_active = false;
+	}
+	if (total == 0)
+		return;
+	if (total == 1) {
+		send_single(u, u->held[0]);
+	} else {
+		send_digest(u, u->held, n, total);
+		check_tail(r, u);
+	}
+	for (size_t i = 0; i < n; i++)
+		br_mail_free(&u->held[i]);
+	u->held_count = 0;
+	u->held_extra = 0;
+	uint64_t now = uv_now(r->d.loop);
+	u->last_flush_msecs = now;
+	u->window_start_msecs = now;
+	u->window_singles = r->cfg->burst_max;
+}
+
+static void user_timer_cb(uv_timer_t *t)
+{
+	struct br_user *u = t->data;
+	u->timer_active = false;
+	flush(u);
+}
+
+/* The burst rule: a single now, or held for the digest. */
+static void notify(struct br_user *u, const struct br_mail *m)
+{
+	struct br_router *r = u->r;
+	uint64_t now = uv_now(r->d.loop);
+	uint64_t window = r->cfg->burst_window_msecs;
+
+	if (u->held_count > 0 || u->held_extra > 0) {
+		hold(u, m, now);
+		return;
+	}
+	if (now - u->window_start_msecs >= window) {
+		u->window_start_msecs = now;
+		u->window_singles = 0;
+	}
+	bool quiet_since_flush =
+	    u->last_flush_msecs == 0 || now - u->last_flush_msecs >= window;
+	if (u->window_singles < r->cfg->burst_max && quiet_since_flush) {
+		u->window_singles++;
+		send_single(u, m);
+	} else {
+		hold(u, m, now);
+	}
+}
+
+/* Whether this mail still needs a notification. */
+static bool wanted(struct br_user *u, const struct br_mail *m)
+{
+	struct br_router *r = u->r;
+	struct br_ledger_key key = {m->mailbox, m->uidvalidity, m->uid};
+	int notified = 0;
+
+	if (u->jid == NULL) {
+		r->stats.unmapped++;
+		return false;
+	}
+	if (held_has(u, m) || (br_ledger_is_notified(r->d.ledger, u->user, &key,
+						     &notified) == 0 &&
+			       notified)) {
+		r->stats.duplicates++;
+		return false;
+	}
+	return true;
+}
+
+/* ---- reconciliation ---- */
+
+static void scan_start(struct br_scan *s);
+
+static void scan_closed_cb(uv_handle_t *h)
+{
+	struct br_scan *s = h->data;
+	struct br_router *r = s->r;
+	free(s->user);
+	free(s->mailbox);
+	free(s->key);
+	free(s);
+	h->data = r;
+	handle_closed_cb(h);
+}
+
+static void scan_free(struct br_scan *s)
+{
+	struct br_router *r = s->r;
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		r->scans = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	if (s->kind == SCAN_GAP && ut_hash_get(r->gaps, s->key) == s)
+		ut_hash_remove(r->gaps, s->key);
+	uv_close((uv_handle_t *)&s->timer, scan_closed_cb);
+}
+
+static void scan_timer_cb(uv_timer_t *t)
+{
+	scan_start(t->data);
+}
+
+static struct br_scan *scan_new(struct br_router *r, enum scan_kind kind,
+				const char *user, const char *mailbox,
+				uint32_t uidvalidity, uint32_t from_uid,
+				uint32_t to_uid)
+{
+	struct br_scan *s = xcalloc(1, sizeof(*s));
+	s->r = r;
+	s->kind = kind;
+	s->user = xstrdup(user);
+	s->mailbox = xstrdup(mailbox);
+	s->key = xasprintf("%s\n%s", user, mailbox);
+	s->uidvalidity = uidvalidity;
+	s->from_uid = from_uid;
+	s->to_uid = to_uid;
+	uv_timer_init(r->d.loop, &s->timer);
+	s->timer.data = s;
+	r->open_handles++;
+	s->next = r->scans;
+	if (r->scans != NULL)
+		r->scans->prev = s;
+	r->scans = s;
+	return s;
+}
+
+static void mail_from_imap(struct br_mail *m, const struct br_scan *s,
+			   const struct ms_imap_msg *im)
+{
+	memset(m, 0, sizeof(*m));
+	m->mailbox = s->mailbox;
+	m->uidvalidity = s->uidvalidity;
+	m->uid = im->uid;
+	m->message_id = im->message_id;
+	m->from_name = im->from_name;
+	m->from_address = im->from_address;
+	m->subject = im->subject;
+	m->date = im->date;
+}
+
+/* Raises the mailbox's floor to uid, never above a mail still held. */
+static void raise_floor(struct br_router *r, struct br_user *u,
+			const char *mailbox, uint32_t uidvalidity, uint32_t uid)
+{
+	int found = 0;
+	uint32_t known_uv = 0, last = 0;
+	uint32_t held_min = held_uid(u, mailbox, uidvalidity, false);
+
+	if (held_min != 0 && uid >= held_min)
+		uid = held_min - 1;
+	if (br_ledger_mailbox_get(r->d.ledger, u->user, mailbox, &found,
+				  &known_uv, &last) < 0)
+		return;
+	if (found && known_uv == uidvalidity && last >= uid)
+		return;
+	br_ledger_mailbox_set(r->d.ledger, u->user, mailbox, uidvalidity, uid);
+}
+
+static void scan_done_cb(const struct ms_imap_scan_result *res, void *ctx)
+{
+	struct br_scan *s = ctx;
+	struct br_router *r = s->r;
+	char prefix[300];
+
+	s->in_flight = false;
+	snprintf(prefix, sizeof(prefix), "reconcile(%s/%s)", s->user,
+		 s->mailbox);
+	if (res->error != 0) {
+		r->stats.reconcile_errors++;
+		bool retry = s->kind == SCAN_START &&
+			     s->attempts < RECONCILE_ATTEMPTS && !r->closing;
+		ut_log(UT_LOG_WARN, prefix, "IMAP scan failed: %s%s",
+		       res->error_text != NULL ? res->error_text : "error",
+		       retry ? " (will retry)" : "");
+		if (retry)
+			uv_timer_start(&s->timer, scan_timer_cb,
+				       RECONCILE_RETRY_MSECS, 0);
+		else
+			scan_free(s);
+		return;
+	}
+	r->stats.reconciles++;
+	struct br_user *u = user_get(r, s->user);
+
+	if (s->uidvalidity != 0 && res->uidvalidity != s->uidvalidity) {
+		ut_log(UT_LOG_INFO, prefix,
+		       "UIDVALIDITY changed (%" PRIu32 " -> %" PRIu32
+		       "): starting over at UID %" PRIu32,
+		       s->uidvalidity, res->uidvalidity, res->uidnext);
+		br_ledger_mailbox_set(r->d.ledger, s->user, s->mailbox,
+				      res->uidvalidity,
+				      res->uidnext > 0 ? res->uidnext - 1 : 0);
+		scan_free(s);
+		return;
+	}
+	s->uidvalidity = res->uidvalidity;
+
+	/* Unseen mails not notified yet, oldest first. */
+	struct br_mail **missed = xcalloc(res->msg_count + 1, sizeof(*missed));
+	size_t n = 0;
+	for (size_t i = 0; i < res->msg_count; i++) {
+		const struct ms_imap_msg *im = &res->msgs[i];
+		struct br_mail m;
+		if (im->seen || im->uid < s->from_uid ||
+		    (s->to_uid != 0 && im->uid > s->to_uid))
+			continue;
+		mail_from_imap(&m, s, im);
+		if (wanted(u, &m))
+			missed[n++] = br_mail_dup(&m);
+	}
+	size_t unfetched = res->range_count > res->msg_count
+			       ? res->range_count - res->msg_count
+			       : 0;
+	if (unfetched > res->unseen)
+		unfetched = res->unseen;
+	if (n > 0 || unfetched > 0)
+		ut_log(UT_LOG_INFO, prefix,
+		       "found %zu unnotified mails (UID %" PRIu32 "..%" PRIu32
+		       ")",
+		       n + unfetched, s->from_uid,
+		       s->to_uid != 0 ? s->to_uid : res->uidnext - 1);
+
+	if (n + unfetched > r->cfg->burst_max && n > 0) {
+		send_digest(u, missed, n, n + unfetched);
+		u->last_flush_msecs = uv_now(r->d.loop);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			notify(u, missed[i]);
+	}
+	for (size_t i = 0; i < n; i++)
+		br_mail_free(&missed[i]);
+	free(missed);
+
+	if ((s->kind == SCAN_START || s->to_uid == 0) && res->uidnext > 0)
+		raise_floor(r, u, s->mailbox, res->uidvalidity,
+			    res->uidnext - 1);
+	scan_free(s);
+}
+
+static void scan_start(struct br_scan *s)
+{
+	struct br_router *r = s->r;
+	if (r->closing || r->d.imap == NULL) {
+		scan_free(s);
+		return;
+	}
+	if (s->kind == SCAN_GAP) {
+		/* Whatever arrived meanwhile needs no IMAP round trip. */
+		struct br_user *u = user_get(r, s->user);
+		bool all_known =
+		    s->to_uid != 0 && s->to_uid - s->from_uid < 256;
+		for (uint32_t uid = s->from_uid; all_known && uid <= s->to_uid;
+		     uid++) {
+			struct br_mail m = {.mailbox = s->mailbox,
+					    .uidvalidity = s->uidvalidity,
+					    .uid = uid};
+			struct br_ledger_key key = {s->mailbox, s->uidvalidity,
+						    uid};
+			int notified = 0;
+			if (held_has(u, &m))
+				continue;
+			if (br_ledger_is_notified(r->d.ledger, s->user, &key,
+						  &notified) < 0 ||
+			    !notified)
+				all_known = false;
+		}
+		ut_hash_remove(r->gaps, s->key);
+		if (all_known) {
+			scan_free(s);
+			return;
+		}
+	}
+	s->attempts++;
+	s->in_flight = true;
+	ms_imap_scan(r->d.imap, s->user, s->mailbox, s->uidvalidity,
+		     s->from_uid, s->to_uid, r->cfg->reconcile_list_max,
+		     scan_done_cb, s);
+}
+
+/*
+ * Schedules (or widens) the gap reconciliation of a mailbox: UIDs from_uid
+ * to to_uid, to_uid 0 meaning "up to the last".
+ */
+static void schedule_gap(struct br_router *r, struct br_user *u,
+			 const char *mailbox, uint32_t uidvalidity,
+			 uint32_t from_uid, uint32_t to_uid)
+{
+	char *key = xasprintf("%s\n%s", u->user, mailbox);
+	struct br_scan *s = ut_hash_get(r->gaps, key);
+	if (s != NULL && s->uidvalidity == uidvalidity) {
+		if (from_uid < s->from_uid)
+			s->from_uid = from_uid;
+		if (to_uid == 0 || (s->to_uid != 0 && to_uid > s->to_uid))
+			s->to_uid = to_uid;
+	} else if (s == NULL) {
+		s = scan_new(r, SCAN_GAP, u->user, mailbox, uidvalidity,
+			     from_uid, to_uid);
+		ut_hash_put(r->gaps, key, s);
+		uv_timer_start(&s->timer, scan_timer_cb,
+			       r->cfg->gap_delay_msecs, 0);
+	}
+	free(key);
+}
+
+static void check_gap(struct br_router *r, struct br_user *u,
+		      const struct br_mail *m)
+{
+	int found = 0;
+	uint32_t uv = 0, last = 0;
+
+	if (r->d.imap == NULL ||
+	    br_ledger_mailbox_get(r->d.ledger, u->user, m->mailbox, &found, &uv,
+				  &last) < 0 ||
+	    !found || uv != m->uidvalidity)
+		return;
+	uint32_t held_max = held_uid(u, m->mailbox, m->uidvalidity, true);
+	if (held_max > last)
+		last = held_max;
+	if (m->uid > last + 1)
+		schedule_gap(r, u, m->mailbox, m->uidvalidity, last + 1,
+			     m->uid - 1);
+}
+
+/*
+ * After a burst, look once more at what follows the last mail seen: the
+ * kernel drops datagrams that do not fit the socket's queue
+ * (net.unix.max_dgram_qlen), and a lost last event leaves no gap behind it.
+ */
+static void check_tail(struct br_router *r, struct br_user *u)
+{
+	if (r->d.imap == NULL)
+		return;
+	for (size_t i = 0; i < u->held_count; i++) {
+		const struct br_mail *m = u->held[i];
+		uint32_t max = held_uid(u, m->mailbox, m->uidvalidity, true);
+		if (m->uid == max)
+			schedule_gap(r, u, m->mailbox, m->uidvalidity, max + 1,
+				     0);
+	}
+}
+
+/* ---- public ---- */
+
+static void prune_timer_cb(uv_timer_t *t)
+{
+	struct br_router *r = t->data;
+	br_ledger_prune(r->d.ledger, PRUNE_MAX_AGE_SECS);
+}
+
+struct br_router *br_router_new(const struct br_router_deps *deps)
+{
+	struct br_router *r = xcalloc(1, sizeof(*r));
+	r->d = *deps;
+	r->cfg = deps->cfg;
+	r->users = ut_hash_new();
+	r->gaps = ut_hash_new();
+	uv_timer_init(r->d.loop, &r->prune_timer);
+	r->prune_timer.data = r;
+	r->open_handles = 1;
+	return r;
+}
+
+static int resend_cb(uint64_t id, const char *jid, const char *xml, size_t len,
+		     void *ctx)
+{
+	struct br_router *r = ctx;
+	(void)jid;
+	if (r->d.send(r->d.send_ctx, xml, len, id) == 0)
+		r->stats.resent++;
+	return 0;
+}
+
+static int reconcile_cb(const struct br_ledger_mailbox *mb, void *ctx)
+{
+	struct br_router *r = ctx;
+	if (!br_config_mailbox_notified(r->cfg, mb->mailbox))
+		return 0;
+	struct br_scan *s = scan_new(r, SCAN_START, mb->user, mb->mailbox,
+				     mb->uidvalidity, mb->last_uid + 1, 0);
+	scan_start(s);
+	return 0;
+}
+
+void br_router_start(struct br_router *r)
+{
+	br_ledger_outbox_foreach(r->d.ledger, resend_cb, r);
+	if (r->stats.resent > 0)
+		log_info("resent %" PRIu64
+			 " notifications the ledger had not seen confirmed",
+			 r->stats.resent);
+	if (r->d.imap != NULL)
+		br_ledger_mailbox_foreach(r->d.ledger, reconcile_cb, r);
+	uv_timer_start(&r->prune_timer, prune_timer_cb, 60 * 1000,
+		       PRUNE_INTERVAL_MSECS);
+}
+
+void br_router_event(struct br_router *r, struct ms_event *ev)
+{
+	r->stats.events++;
+	if (ev->type != MS_EVENT_MESSAGE_NEW ||
+	    !br_config_mailbox_notified(r->cfg, ev->mailbox)) {
+		ms_event_free(&ev);
+		return;
+	}
+	struct br_mail m = {
+	    .mailbox = ev->mailbox,
+	    .uidvalidity = ev->uidvalidity,
+	    .uid = ev->uid,
+	    .message_id = ev->message_id,
+	    .from_name = ev->from_name,
+	    .from_address = ev->from_address,
+	    .subject = ev->subject,
+	    .snippet = ev->snippet,
+	    .date = ev->date,
+	};
+	struct br_user *u = user_get(r, ev->user);
+	if (wanted(u, &m)) {
+		check_gap(r, u, &m);
+		notify(u, &m);
+	}
+	ms_event_free(&ev);
+}
+
+void br_router_confirmed(struct br_router *r, uint64_t token)
+{
+	if (token != 0)
+		br_ledger_confirm(r->d.ledger, token);
+}
+
+void br_router_get_stats(const struct br_router *r,
+			 struct br_router_stats *stats_r)
+{
+	*stats_r = r->stats;
+}
+
+void br_router_flush_all(struct br_router *r)
+{
+	struct ut_hash_iter it;
+	const char *key;
+	void *value;
+	ut_hash_iter_init(&it, r->users);
+	while (ut_hash_iter_next(&it, &key, &value))
+		flush(value);
+}
+
+void br_router_close(struct br_router **rp)
+{
+	struct br_router *r = *rp;
+	if (r == NULL)
+		return;
+	*rp = NULL;
+	r->closing = true;
+
+	struct ut_hash_iter it;
+	const char *key;
+	void *value;
+	ut_hash_iter_init(&it, r->users);
+	while (ut_hash_iter_next(&it, &key, &value)) {
+		struct br_user *u = value;
+		uv_close((uv_handle_t *)&u->timer, user_timer_closed_cb);
+	}
+	while (r->scans != NULL)
+		scan_free(r->scans);
+	uv_close((uv_handle_t *)&r->prune_timer, handle_closed_cb);
+}

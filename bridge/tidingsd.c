@@ -1,1 +1,363 @@
-/* Being written. */
+/*
+ * tidingsd: the message system between the mail side (Dovecot events, IMAP)
+ * and the XMPP side (an XEP-0114 component). One process, one libuv loop.
+ *
+ *   tidingsd -c FILE        run in the foreground, log to stderr
+ *   tidingsd -c FILE -n     check the configuration, print it, exit
+ */
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "br_config.h"
+#include "br_ledger.h"
+#include "br_router.h"
+#include "log.h"
+#include "ms_evsock.h"
+#include "ms_imap.h"
+#include "xalloc.h"
+#include "xm_component.h"
+
+#define DEFAULT_CONFIG	     "/etc/tidings/tidings.conf"
+#define STATS_INTERVAL_MSECS (15 * 60 * 1000)
+
+struct daemon {
+	uv_loop_t *loop;
+	struct br_config *cfg;
+	xmpp_ctx_t *sctx;
+	struct br_ledger *ledger;
+	struct xm_component *xmpp;
+	struct ms_imap_pool *imap;
+	struct ms_evsock *events;
+	struct br_router *router;
+	uv_signal_t sigterm, sigint, sighup;
+	uv_timer_t stats_timer;
+	bool stopping;
+	int exit_code;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: tidingsd [-c FILE] [-n] [-d]\n"
+		"  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
+		"  -n       check the configuration, print the effective "
+		"settings, exit\n"
+		"  -d       log at debug level (overrides [log] level)\n"
+		"  -h       this help\n"
+		"  -V       version\n");
+}
+
+/* ---- glue between the sides ---- */
+
+static int send_cb(void *ctx, const char *xml, size_t len, uint64_t token)
+{
+	struct daemon *d = ctx;
+	return xm_component_send_raw(d->xmpp, xml, len, token);
+}
+
+static void xmpp_state_cb(struct xm_component *c, bool online, void *ctx)
+{
+	struct daemon *d = ctx;
+	(void)c;
+	if (online)
+		log_info("xmpp: connected to %s:%u as %s", d->cfg->xmpp_host,
+			 d->cfg->xmpp_port, d->cfg->component);
+	else
+		log_warn("xmpp: disconnected from %s:%u; reconnecting",
+			 d->cfg->xmpp_host, d->cfg->xmpp_port);
+}
+
+static bool xmpp_stanza_cb(struct xm_component *c, xmpp_stanza_t *stanza,
+			   void *ctx)
+{
+	(void)c;
+	(void)ctx;
+	(void)stanza;
+	/* Nothing inbound is acted on yet; IQs get service-unavailable. */
+	return false;
+}
+
+static void xmpp_confirmed_cb(struct xm_component *c, uint64_t token, void *ctx)
+{
+	struct daemon *d = ctx;
+	(void)c;
+	br_router_confirmed(d->router, token);
+}
+
+static void event_cb(struct ms_event *ev, void *ctx)
+{
+	struct daemon *d = ctx;
+	br_router_event(d->router, ev);
+}
+
+/* ---- lifecycle ---- */
+
+static void log_stats(struct daemon *d)
+{
+	struct br_router_stats rs;
+	struct ms_evsock_stats es = {0};
+	struct xm_component_stats xs;
+	br_router_get_stats(d->router, &rs);
+	if (d->events != NULL)
+		ms_evsock_get_stats(d->events, &es);
+	xm_component_get_stats(d->xmpp, &xs);
+	log_info("stats: events %" PRIu64 " (dropped %" PRIu64
+		 "), notifications %" PRIu64 " single + %" PRIu64
+		 " digests (%" PRIu64 " mails), duplicates %" PRIu64
+		 ", reconciliations %" PRIu64 " (%" PRIu64
+		 " failed), xmpp connects %" PRIu64 ", outbox %zu",
+		 es.events, es.malformed + es.oversized, rs.singles, rs.digests,
+		 rs.digest_mails, rs.duplicates, rs.reconciles,
+		 rs.reconcile_errors, xs.connects, xs.outbox_len);
+}
+
+static void stats_timer_cb(uv_timer_t *t)
+{
+	log_stats(t->data);
+}
+
+static void close_walk_cb(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+/* Closes whatever exists; safe after a partial start. */
+static void stop(struct daemon *d)
+{
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	log_info("stopping");
+	/* No new events; held digests go out (and into the ledger). */
+	if (d->events != NULL)
+		ms_evsock_close(&d->events);
+	if (d->router != NULL) {
+		br_router_flush_all(d->router);
+		log_stats(d);
+	}
+	if (d->imap != NULL)
+		ms_imap_pool_free(&d->imap);
+	if (d->router != NULL)
+		br_router_close(&d->router);
+	if (d->xmpp != NULL)
+		xm_component_close(d->xmpp, NULL, NULL);
+	d->xmpp = NULL;
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+	uv_close((uv_handle_t *)&d->sighup, NULL);
+	uv_close((uv_handle_t *)&d->stats_timer, NULL);
+}
+
+static void signal_cb(uv_signal_t *s, int signum)
+{
+	struct daemon *d = s->data;
+	if (signum == SIGHUP) {
+		log_info("SIGHUP: configuration reload is not supported; "
+			 "restart tidingsd to apply changes");
+		return;
+	}
+	log_info("received %s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	stop(d);
+}
+
+/*
+ * The kernel queues at most net.unix.max_dgram_qlen datagrams on the event
+ * socket (often only 10); the Dovecot script never waits, so a burst beyond
+ * that while tidingsd is busy is only found again by reconciliation.
+ */
+static void check_dgram_queue(void)
+{
+	FILE *f = fopen("/proc/sys/net/unix/max_dgram_qlen", "r");
+	unsigned long qlen = 0;
+	if (f == NULL)
+		return;
+	if (fscanf(f, "%lu", &qlen) == 1 && qlen < 512)
+		log_warn("events: net.unix.max_dgram_qlen is %lu: bursts of "
+			 "mail beyond that are caught up over IMAP instead of "
+			 "at once; raise it (sysctl -w "
+			 "net.unix.max_dgram_qlen=4096)",
+			 qlen);
+	fclose(f);
+}
+
+static int start(struct daemon *d)
+{
+	const struct br_config *cfg = d->cfg;
+	char *error = NULL;
+
+	if (br_ledger_open(cfg->state_dir, &d->ledger, &error) < 0) {
+		log_error("state: %s", error);
+		free(error);
+		return -1;
+	}
+
+	struct xm_component_settings xs = {
+	    .jid = cfg->component,
+	    .host = cfg->xmpp_host,
+	    .port = cfg->xmpp_port,
+	    .secret = cfg->secret,
+	    .server_domain = cfg->xmpp_domain,
+	    .reconnect_min_msecs = cfg->reconnect_min_msecs,
+	    .reconnect_max_msecs = cfg->reconnect_max_msecs,
+	    .ping_timeout_msecs = cfg->ping_timeout_msecs,
+	};
+	static const struct xm_component_callbacks xcb = {
+	    .state = xmpp_state_cb,
+	    .stanza = xmpp_stanza_cb,
+	    .confirmed = xmpp_confirmed_cb,
+	};
+	if (xm_component_new(d->loop, d->sctx, &xs, &xcb, d, &d->xmpp, &error) <
+	    0) {
+		log_error("xmpp: %s", error);
+		free(error);
+		return -1;
+	}
+
+	struct ms_imap_settings is = {
+	    .host = cfg->imap_host,
+	    .port = cfg->imap_port,
+	    .tls = (enum ms_imap_tls)cfg->imap_tls,
+	    .master_user = cfg->master_user,
+	    .master_password = cfg->master_password,
+	    .workers = cfg->imap_workers,
+	    .timeout_msecs = cfg->imap_timeout_msecs,
+	};
+	if (ms_imap_pool_new(d->loop, &is, &d->imap, &error) < 0) {
+		log_error("imap: %s", error);
+		free(error);
+		return -1;
+	}
+
+	struct br_router_deps deps = {
+	    .loop = d->loop,
+	    .cfg = cfg,
+	    .ledger = d->ledger,
+	    .sctx = d->sctx,
+	    .send = send_cb,
+	    .send_ctx = d,
+	    .imap = d->imap,
+	};
+	d->router = br_router_new(&deps);
+
+	struct ms_evsock_settings es = {
+	    .path = cfg->events_socket,
+	    .mode = cfg->socket_mode,
+	    .group = cfg->socket_group,
+	};
+	if (ms_evsock_open(d->loop, &es, event_cb, d, &d->events, &error) < 0) {
+		log_error("events: %s", error);
+		free(error);
+		return -1;
+	}
+	log_info("events: listening on %s", cfg->events_socket);
+	check_dgram_queue();
+
+	xm_component_start(d->xmpp);
+	br_router_start(d->router);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *config_path = DEFAULT_CONFIG;
+	bool check_only = false, debug = false;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "c:ndhV")) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'n':
+			check_only = true;
+			break;
+		case 'd':
+			debug = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("tidingsd 0.1.0\n");
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	struct daemon d = {0};
+	char *error = NULL;
+	if (br_config_load(config_path, &d.cfg, &error) < 0) {
+		fprintf(stderr, "%s\n", error);
+		free(error);
+		return 1;
+	}
+	if (check_only) {
+		printf("# %s: configuration OK\n", config_path);
+		br_config_dump(d.cfg, stdout);
+		br_config_free(&d.cfg);
+		return 0;
+	}
+
+	ut_log_set_level(debug ? UT_LOG_DEBUG : d.cfg->log_level);
+	ut_log_set_trace(d.cfg->trace_mask);
+	signal(SIGPIPE, SIG_IGN);
+	xmpp_initialize();
+
+	d.loop = xmalloc(sizeof(*d.loop));
+	uv_loop_init(d.loop);
+	d.sctx = xmpp_ctx_new(NULL, NULL);
+	if (d.sctx == NULL) {
+		log_error("libstrophe: cannot create a context");
+		return 1;
+	}
+	uv_signal_init(d.loop, &d.sigterm);
+	uv_signal_init(d.loop, &d.sigint);
+	uv_signal_init(d.loop, &d.sighup);
+	d.sigterm.data = d.sigint.data = d.sighup.data = &d;
+	uv_signal_start(&d.sigterm, signal_cb, SIGTERM);
+	uv_signal_start(&d.sigint, signal_cb, SIGINT);
+	uv_signal_start(&d.sighup, signal_cb, SIGHUP);
+	uv_timer_init(d.loop, &d.stats_timer);
+	d.stats_timer.data = &d;
+	uv_timer_start(&d.stats_timer, stats_timer_cb, STATS_INTERVAL_MSECS,
+		       STATS_INTERVAL_MSECS);
+
+	log_info("tidingsd 0.1.0 starting: component %s, XMPP domain %s, "
+		 "state in %s",
+		 d.cfg->component, d.cfg->xmpp_domain, d.cfg->state_dir);
+	if (start(&d) < 0) {
+		d.exit_code = 1;
+		stop(&d);
+	}
+
+	uv_run(d.loop, UV_RUN_DEFAULT);
+	/* Anything left (there should be nothing) is closed here. */
+	uv_walk(d.loop, close_walk_cb, NULL);
+	uv_run(d.loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(d.loop) != 0)
+		log_warn("the loop still had handles at exit");
+	free(d.loop);
+
+	br_ledger_close(&d.ledger);
+	xmpp_ctx_free(d.sctx);
+	xmpp_shutdown();
+	if (d.exit_code == 0)
+		log_info("stopped");
+	br_config_free(&d.cfg);
+	return d.exit_code;
+}

@@ -1,0 +1,81 @@
+#ifndef BR_ROUTER_H
+#define BR_ROUTER_H
+
+/*
+ * The router: which mail event leads to which notification. It owns the
+ * per-user state (burst window, mails held for a digest), the gap and
+ * startup reconciliation over IMAP, and the ledger bookkeeping:
+ *
+ * - A MessageNew event in a notified mailbox of a user whose mailbox maps
+ *   to a JID (br_jidmap) becomes a notification, unless the ledger says it
+ *   was notified already.
+ * - Per user, at most cfg->burst_max single notifications per
+ *   cfg->burst_window_msecs; further mails are held and sent as one digest
+ *   when the window ends. After a digest, mails keep being collected until
+ *   a whole window passes quietly.
+ * - A notification is committed to the ledger (keys + stanza) before it is
+ *   handed to the send callback with the ledger's outbox id as token;
+ *   br_router_confirmed() removes it from the ledger outbox.
+ * - br_router_start() resends what the ledger outbox still holds, then
+ *   reconciles every mailbox the ledger knows: what arrived after its last
+ *   notified UID and is still unseen is notified, one by one when few, one
+ *   digest when more than burst_max.
+ * - A MessageNew whose UID leaves a gap above the mailbox's last notified
+ *   UID schedules a reconciliation of the gap after cfg->gap_delay_msecs.
+ *
+ * Loop thread only.
+ */
+
+#include <stdint.h>
+#include <strophe.h>
+#include <uv.h>
+
+#include "br_config.h"
+#include "br_ledger.h"
+#include "ms_event.h"
+#include "ms_imap.h"
+
+struct br_router;
+
+/* Hands a serialised stanza to the XMPP side; 0 or -1 (not queued). */
+typedef int br_router_send_fn(void *ctx, const char *xml, size_t len,
+			      uint64_t token);
+
+struct br_router_deps {
+	uv_loop_t *loop;
+	const struct br_config *cfg;
+	struct br_ledger *ledger;
+	xmpp_ctx_t *sctx;
+	br_router_send_fn *send;
+	void *send_ctx;
+	struct ms_imap_pool *imap; /* NULL: no reconciliation */
+};
+
+struct br_router_stats {
+	uint64_t events;       /* events received */
+	uint64_t singles;      /* single notifications sent */
+	uint64_t digests;      /* digests sent */
+	uint64_t digest_mails; /* mails covered by digests */
+	uint64_t duplicates;   /* already notified, skipped */
+	uint64_t unmapped;     /* mails for users with no JID */
+	uint64_t reconciles;   /* IMAP scans finished */
+	uint64_t reconcile_errors;
+	uint64_t resent; /* ledger outbox stanzas resent at start */
+};
+
+struct br_router *br_router_new(const struct br_router_deps *deps);
+void br_router_start(struct br_router *r);
+/* Takes ownership of ev. */
+void br_router_event(struct br_router *r, struct ms_event *ev);
+void br_router_confirmed(struct br_router *r, uint64_t token);
+void br_router_get_stats(const struct br_router *r,
+			 struct br_router_stats *stats_r);
+/* Sends every held digest now (e.g. before a clean stop). */
+void br_router_flush_all(struct br_router *r);
+/*
+ * Closes the router's timers and frees it once libuv released them. Free the
+ * IMAP pool first: scans still running would call back into the router.
+ */
+void br_router_close(struct br_router **r);
+
+#endif

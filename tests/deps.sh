@@ -1,0 +1,37 @@
+# Debian 12 packages tidings needs, in one place. Sourced by
+# tests/run-all.sh and examples/demo/run.sh; installs what is missing.
+#   tidings_install_deps run    build + run the demo stack
+#   tidings_install_deps test   everything the test suite needs as well
+
+TIDINGS_BUILD_PKGS="meson ninja-build pkg-config gcc libc6-dev
+  libuv1-dev libstrophe-dev libetpan-dev libexpat1-dev libssl-dev
+  libsqlite3-dev libjansson-dev"
+TIDINGS_RUN_PKGS="dovecot-core dovecot-imapd dovecot-lmtpd prosody
+  prosody-modules lua-socket python3 python3-slixmpp"
+TIDINGS_TEST_PKGS="python3-pytest clang libclang-rt-14-dev valgrind lua5.4
+  swaks procps"
+
+tidings_install_deps() {
+	local pkgs="$TIDINGS_BUILD_PKGS $TIDINGS_RUN_PKGS"
+	[ "${1:-run}" = test ] && pkgs="$pkgs $TIDINGS_TEST_PKGS"
+	local missing=""
+	for p in $pkgs; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q "install ok installed" || missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	echo "tidings: installing$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	# Debian's maintainer scripts would start system-wide Dovecot and
+	# Prosody; tidings runs private instances, so keep them from starting.
+	local rc_was_there=0
+	[ -e /usr/sbin/policy-rc.d ] && rc_was_there=1
+	if [ $rc_was_there = 0 ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 755 /usr/sbin/policy-rc.d
+	fi
+	apt-get install -y -q --no-install-recommends $missing
+	[ $rc_was_there = 0 ] && rm -f /usr/sbin/policy-rc.d
+	return 0
+}

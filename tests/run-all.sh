@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The whole tidings test suite, from a fresh Debian 12 machine, as root:
+#   bash tests/run-all.sh
+# 1. installs what it needs (apt-get),
+# 2. gcc build with -Werror; unit tests and fuzz-corpus replays,
+# 3. the integration suite against real Dovecot and Prosody,
+# 4. the same build and suites under AddressSanitizer + UBSan,
+# 5. the end-to-end test with tidingsd under valgrind,
+# 6. a clang/libFuzzer build, each fuzz target run for FUZZ_SECONDS.
+# Ends with one line "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+. tests/deps.sh
+tidings_install_deps test || { echo "tidings: package install failed"; exit 1; }
+
+# The event socket's queue (see README, "Operating it"); tests that burst
+# mail expect it to be as an admin should set it.
+sysctl -qw net.unix.max_dgram_qlen=4096 2>/dev/null ||
+	echo "tidings: could not raise net.unix.max_dgram_qlen (continuing)"
+
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+passed=0
+failed=0
+failures=()
+
+step() {
+	local name=$1
+	shift
+	echo
+	echo "=== $name"
+	local t0=$SECONDS
+	if "$@"; then
+		passed=$((passed + 1))
+		echo "=== $name: passed ($((SECONDS - t0)) s)"
+	else
+		failed=$((failed + 1))
+		failures+=("$name")
+		echo "=== $name: FAILED ($((SECONDS - t0)) s)"
+	fi
+}
+
+setup() { # dir, meson options...
+	local dir=$1
+	shift
+	if [ -d "$dir" ]; then
+		meson setup --reconfigure "$dir" "$@" >/dev/null
+	else
+		meson setup "$dir" "$@" >/dev/null
+	fi && ninja -C "$dir"
+}
+
+pytest_run() { # build dir, pytest args...
+	local dir=$1
+	shift
+	TIDINGS_BUILD="$top/$dir" /usr/bin/python3 -m pytest -q -p no:cacheprovider "$@"
+}
+
+fuzz_all() {
+	local ok=0
+	for f in build-fuzz/tests/fuzz/fuzz-*; do
+		[ -x "$f" ] || continue
+		local name=${f##*/fuzz-}
+		local corpus
+		corpus=$(mktemp -d)
+		cp tests/fuzz/corpus/"$name"/* "$corpus"/ 2>/dev/null
+		echo "fuzzing $name for ${FUZZ_SECONDS}s"
+		if ! "$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 \
+			-rss_limit_mb=2048 -print_final_stats=1 \
+			-artifact_prefix="build-fuzz/crash-$name-" "$corpus" \
+			>"build-fuzz/fuzz-$name.log" 2>&1; then
+			tail -40 "build-fuzz/fuzz-$name.log"
+			ok=1
+		else
+			grep -E "stat::number_of_executed_units|cov:" \
+				"build-fuzz/fuzz-$name.log" | tail -2
+		fi
+		rm -rf "$corpus"
+	done
+	return $ok
+}
+
+step "build (gcc, -Werror)" setup build
+step "unit tests" meson test -C build --print-errorlogs
+step "integration (real Dovecot + Prosody)" pytest_run build tests/integration
+
+step "build (ASan + UBSan)" setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+step "unit tests (ASan + UBSan)" meson test -C build-asan --print-errorlogs
+step "integration (ASan + UBSan)" pytest_run build-asan tests/integration
+unset ASAN_OPTIONS UBSAN_OPTIONS
+
+step "end-to-end under valgrind" env \
+	TIDINGS_WRAPPER="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --track-fds=no --quiet" \
+	TIDINGS_BUILD="$top/build" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+	tests/integration/test_newmail.py
+
+step "build (clang, libFuzzer)" env CC=clang bash -c \
+	"$(declare -f setup); setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false"
+step "fuzz targets (${FUZZ_SECONDS}s each)" fuzz_all
+
+echo
+for f in "${failures[@]}"; do echo "failed: $f"; done
+echo "steps: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,328 @@
+/*
+ * The router against a real ledger (SQLite in a temporary directory), real
+ * event parsing and real libuv timers; only the XMPP side is replaced by a
+ * callback that records what would be sent.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "br_config.h"
+#include "br_ledger.h"
+#include "br_router.h"
+#include "ms_event.h"
+#include "test.h"
+#include "xalloc.h"
+
+#define MAX_SENT 64
+
+static struct {
+	char *xml[MAX_SENT];
+	uint64_t token[MAX_SENT];
+	int count;
+} sent;
+
+static uv_loop_t loop;
+static xmpp_ctx_t *sctx;
+static char state_dir[] = "/tmp/tidings-router-XXXXXX";
+
+static int send_cb(void *ctx, const char *xml, size_t len, uint64_t token)
+{
+	(void)ctx;
+	if (sent.count < MAX_SENT) {
+		sent.xml[sent.count] = xstrndup(xml, len);
+		sent.token[sent.count] = token;
+	}
+	sent.count++;
+	return 0;
+}
+
+static void sent_reset(void)
+{
+	for (int i = 0; i < sent.count && i < MAX_SENT; i++)
+		free(sent.xml[i]);
+	memset(&sent, 0, sizeof(sent));
+}
+
+static struct br_config *config(const char *extra)
+{
+	char *text = xasprintf("[xmpp]\ncomponent = mail.example.org\n"
+			       "host = 127.0.0.1\nsecret = s3cret\n"
+			       "domain = example.org\n"
+			       "[mail]\ndomain = example.org\n"
+			       "imap_host = 127.0.0.1\nmaster_user = tidings\n"
+			       "master_password = pw\n"
+			       "[events]\nsocket = /tmp/tidings-test.sock\n"
+			       "[state]\ndir = %s\n"
+			       "[notify]\nburst_max = 3\nburst_window = 400ms\n"
+			       "%s",
+			       state_dir, extra);
+	struct br_config *cfg = NULL;
+	char *error = NULL;
+	if (br_config_parse("test.conf", text, strlen(text), &cfg, &error) <
+	    0) {
+		fprintf(stderr, "config: %s\n", error);
+		free(error);
+	}
+	free(text);
+	return cfg;
+}
+
+static struct ms_event *event(const char *user, const char *mailbox,
+			      unsigned uid, const char *subject)
+{
+	char *json = xasprintf(
+	    "{\"v\":1,\"event\":\"MessageNew\",\"user\":\"%s\","
+	    "\"mailbox\":\"%s\",\"uidvalidity\":7,\"uid\":%u,"
+	    "\"from_address\":\"alice@example.org\",\"from_name\":"
+	    "\"Alice\",\"subject\":\"%s\",\"snippet\":\"hello there\","
+	    "\"message_id\":\"<m%u@example.org>\",\"date\":1764331200}",
+	    user, mailbox, uid, subject, uid);
+	struct ms_event *ev = NULL;
+	char *error = NULL;
+	if (ms_event_parse(json, strlen(json), &ev, &error) < 0) {
+		fprintf(stderr, "event: %s\n", error);
+		free(error);
+	}
+	free(json);
+	return ev;
+}
+
+static void stop_cb(uv_timer_t *t)
+{
+	uv_stop(t->loop);
+}
+
+static void run_for(uint64_t msecs)
+{
+	uv_timer_t t;
+	uv_timer_init(&loop, &t);
+	uv_timer_start(&t, stop_cb, msecs, 0);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_close((uv_handle_t *)&t, NULL);
+	uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+struct fixture {
+	struct br_config *cfg;
+	struct br_ledger *ledger;
+	struct br_router *router;
+};
+
+static void setup(struct fixture *f, const char *extra)
+{
+	char *error = NULL;
+	sent_reset();
+	f->cfg = config(extra);
+	T_CHECK(f->cfg != NULL);
+	T_CHECK_INT(br_ledger_open(state_dir, &f->ledger, &error), 0);
+	free(error);
+	struct br_router_deps deps = {
+	    .loop = &loop,
+	    .cfg = f->cfg,
+	    .ledger = f->ledger,
+	    .sctx = sctx,
+	    .send = send_cb,
+	};
+	f->router = br_router_new(&deps);
+}
+
+static void teardown(struct fixture *f, bool wipe)
+{
+	br_router_close(&f->router);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	br_ledger_close(&f->ledger);
+	br_config_free(&f->cfg);
+	if (wipe) {
+		char *cmd = xasprintf("rm -rf %s/*", state_dir);
+		T_CHECK_INT(system(cmd), 0);
+		free(cmd);
+	}
+}
+
+static int count_of(const char *hay, const char *needle)
+{
+	int n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+static void test_single_and_duplicate(void)
+{
+	struct fixture f;
+	setup(&f, "");
+	br_router_event(f.router, event("bob@example.org", "INBOX", 1, "Hi"));
+	T_CHECK_INT(sent.count, 1);
+	const char *x = sent.xml[0];
+	T_CHECK(strstr(x, "to=\"bob@example.org\"") != NULL);
+	T_CHECK(strstr(x, "from=\"mail.example.org\"") != NULL);
+	T_CHECK(strstr(x, "type=\"chat\"") != NULL);
+	T_CHECK(strstr(x, "New mail from Alice &lt;alice@example.org&gt;\n"
+			  "Subject: Hi\n\nhello there") != NULL);
+	T_CHECK(strstr(x, "xmlns=\"urn:x-tidings:mail:0\"") != NULL);
+	T_CHECK(strstr(x, "uid=\"1\"") != NULL);
+	T_CHECK(strstr(x, "uidvalidity=\"7\"") != NULL);
+	T_CHECK(strstr(x, "<date>2025-11-28T12:00:00Z</date>") != NULL);
+	T_CHECK(sent.token[0] != 0);
+
+	/* The same mail again (a resent datagram): nothing. */
+	br_router_event(f.router, event("bob@example.org", "INBOX", 1, "Hi"));
+	T_CHECK_INT(sent.count, 1);
+	struct br_router_stats st;
+	br_router_get_stats(f.router, &st);
+	T_CHECK_INT(st.duplicates, 1);
+	T_CHECK_INT(st.singles, 1);
+	teardown(&f, true);
+}
+
+static void test_burst_digest(void)
+{
+	struct fixture f;
+	setup(&f, "");
+	for (unsigned uid = 1; uid <= 20; uid++) {
+		char subject[32];
+		snprintf(subject, sizeof(subject), "Subject %u", uid);
+		br_router_event(
+		    f.router, event("bob@example.org", "INBOX", uid, subject));
+	}
+	T_CHECK_INT(sent.count, 3);
+	run_for(300);
+	T_CHECK_INT(sent.count, 3); /* the window (400 ms) is still open */
+	run_for(200);
+	T_CHECK_INT(sent.count, 4);
+	if (sent.count >= 4) {
+		const char *d = sent.xml[3];
+		T_CHECK(strstr(d, "17 new mails:") != NULL);
+		T_CHECK(strstr(d, "count=\"17\"") != NULL);
+		/* 15 listed (the default), the other 2 counted. */
+		T_CHECK_INT(count_of(d, "<mail "), 15);
+		T_CHECK_INT(count_of(d, "\xE2\x80\xA2 Alice"), 15);
+		T_CHECK(strstr(d, "and 2 more.") != NULL);
+		T_CHECK(strstr(d, "Subject 4") != NULL);
+		T_CHECK(strstr(d, "Subject 18") != NULL);
+		T_CHECK(strstr(d, "Subject 19") == NULL);
+	}
+	/* Every one of the 20 is in the ledger now. */
+	for (unsigned uid = 1; uid <= 18; uid++) {
+		struct br_ledger_key k = {"INBOX", 7, uid};
+		int notified = 0;
+		br_ledger_is_notified(f.ledger, "bob@example.org", &k,
+				      &notified);
+		T_CHECK_INT(notified, 1);
+	}
+	/* Right after a digest, mail is collected, not sent one by one. */
+	br_router_event(f.router, event("bob@example.org", "INBOX", 21, "x"));
+	T_CHECK_INT(sent.count, 4);
+	run_for(500);
+	T_CHECK_INT(sent.count, 5);
+	/* A lone held mail goes out as a plain single. */
+	T_CHECK(sent.count < 5 || strstr(sent.xml[4], "Subject: x") != NULL);
+	teardown(&f, true);
+}
+
+static int count_row_cb(uint64_t id, const char *jid, const char *xml,
+			size_t len, void *ctx)
+{
+	(void)id;
+	(void)jid;
+	(void)xml;
+	(void)len;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static int outbox_rows(struct br_ledger *l)
+{
+	int n = 0;
+	br_ledger_outbox_foreach(l, count_row_cb, &n);
+	return n;
+}
+
+static void test_confirm_and_resend(void)
+{
+	struct fixture f;
+	setup(&f, "");
+	br_router_event(f.router, event("bob@example.org", "INBOX", 1, "a"));
+	br_router_event(f.router, event("bob@example.org", "INBOX", 2, "b"));
+	T_CHECK_INT(sent.count, 2);
+	T_CHECK_INT(outbox_rows(f.ledger), 2);
+	br_router_confirmed(f.router, sent.token[0]);
+	T_CHECK_INT(outbox_rows(f.ledger), 1);
+	teardown(&f, false);
+
+	/* A restart resends the unconfirmed one, byte for byte. */
+	char *second = xstrdup(sent.xml[1]);
+	setup(&f, "");
+	br_router_start(f.router);
+	T_CHECK_INT(sent.count, 1);
+	T_CHECK_STR(sent.xml[0], second);
+	struct br_router_stats st;
+	br_router_get_stats(f.router, &st);
+	T_CHECK_INT(st.resent, 1);
+	/* And it is not notified again when its event comes back. */
+	br_router_event(f.router, event("bob@example.org", "INBOX", 2, "b"));
+	T_CHECK_INT(sent.count, 1);
+	free(second);
+	teardown(&f, true);
+}
+
+static void test_unmapped_and_filtered(void)
+{
+	struct fixture f;
+	setup(&f, "");
+	br_router_event(f.router,
+			event("bob smith@example.org", "INBOX", 1, "x"));
+	br_router_event(f.router, event("bob@other.org", "INBOX", 1, "x"));
+	br_router_event(f.router,
+			event("b\\u00f6b@example.org", "INBOX", 1, "x"));
+	br_router_event(f.router, event("bob@example.org", "Junk", 1, "x"));
+	T_CHECK_INT(sent.count, 0);
+	struct br_router_stats st;
+	br_router_get_stats(f.router, &st);
+	T_CHECK_INT(st.unmapped, 3);
+	/* Uppercase maps to the same (nodeprep'd) JID. */
+	br_router_event(f.router, event("Carol@Example.org", "INBOX", 1, "x"));
+	T_CHECK_INT(sent.count, 1);
+	T_CHECK(sent.count < 1 ||
+		strstr(sent.xml[0], "to=\"carol@example.org\"") != NULL);
+	teardown(&f, true);
+}
+
+static void test_hostile_text(void)
+{
+	struct fixture f;
+	setup(&f, "");
+	br_router_event(f.router,
+			event("bob@example.org", "INBOX", 1,
+			      "a\\u0000b\\u0001c\\u001b[31m\\ufffe</body>&"));
+	T_CHECK_INT(sent.count, 1);
+	if (sent.count == 1) {
+		const char *x = sent.xml[0];
+		for (const char *p = x; *p != '\0'; p++)
+			T_CHECK((unsigned char)*p >= 0x20 || *p == '\n');
+		T_CHECK(strstr(x, "Subject: abc[31m&lt;/body&gt;&amp;") !=
+			NULL);
+	}
+	teardown(&f, true);
+}
+
+int main(void)
+{
+	uv_loop_init(&loop);
+	xmpp_initialize();
+	sctx = xmpp_ctx_new(NULL, NULL);
+	if (mkdtemp(state_dir) == NULL)
+		return 1;
+	T_RUN(test_single_and_duplicate);
+	T_RUN(test_burst_digest);
+	T_RUN(test_confirm_and_resend);
+	T_RUN(test_unmapped_and_filtered);
+	T_RUN(test_hostile_text);
+	sent_reset();
+	rmdir(state_dir);
+	xmpp_ctx_free(sctx);
+	xmpp_shutdown();
+	uv_loop_close(&loop);
+	return T_DONE();
+}
