@@ -64,14 +64,10 @@ static int send_cb(void *ctx, const char *xml, size_t len, uint64_t token)
 
 static void xmpp_state_cb(struct xm_component *c, bool online, void *ctx)
 {
-	struct daemon *d = ctx;
+	/* xmpp-module logs connects and losses itself. */
 	(void)c;
-	if (online)
-		log_info("xmpp: connected to %s:%u as %s", d->cfg->xmpp_host,
-			 d->cfg->xmpp_port, d->cfg->component);
-	else
-		log_warn("xmpp: disconnected from %s:%u; reconnecting",
-			 d->cfg->xmpp_host, d->cfg->xmpp_port);
+	(void)online;
+	(void)ctx;
 }
 
 static bool xmpp_stanza_cb(struct xm_component *c, xmpp_stanza_t *stanza,

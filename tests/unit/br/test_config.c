@@ -1,0 +1,315 @@
+/*
+ * Tests of the configuration parser: every setting type, defaults, and the
+ * exact "file:line: message" of each error. test_config_file.c covers
+ * files, their mode, the dump and the example file.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "br_config.h"
+#include "buf.h"
+#include "test.h"
+#include "xalloc.h"
+
+#include "config_samples.h"
+
+/* Parses minimal + extra (len bytes of extra, NULs allowed); returns the
+   error text (malloc'ed) or NULL. */
+static char *parse_err_len(const char *extra, size_t len)
+{
+	struct ut_buf b = UT_BUF_INIT;
+	struct br_config *cfg = NULL;
+	char *error = NULL;
+
+	ut_buf_append_str(&b, minimal);
+	ut_buf_append(&b, extra, len);
+	int ret = br_config_parse("t.conf", b.data, b.len, &cfg, &error);
+	ut_buf_free(&b);
+	if (ret == 0) {
+		T_CHECK(cfg != NULL);
+		br_config_free(&cfg);
+		return NULL;
+	}
+	T_CHECK(cfg == NULL);
+	return error;
+}
+
+static void check_err(const char *extra, const char *want)
+{
+	char *error = parse_err_len(extra, strlen(extra));
+	T_CHECK_STR(error, want);
+	free(error);
+}
+
+static void test_minimal_defaults(void)
+{
+	struct br_config *cfg = parse_ok(minimal);
+	if (cfg == NULL)
+		return;
+	T_CHECK_STR(cfg->path, "t.conf");
+	T_CHECK_STR(cfg->component, "mail.example.org");
+	T_CHECK_STR(cfg->xmpp_host, "127.0.0.1");
+	T_CHECK_INT(cfg->xmpp_port, 5347);
+	T_CHECK_STR(cfg->secret, "s3cr3t-comp");
+	T_CHECK_STR(cfg->xmpp_domain, "example.org");
+	T_CHECK_INT(cfg->reconnect_min_msecs, 250);
+	T_CHECK_INT(cfg->reconnect_max_msecs, 30000);
+	T_CHECK_INT(cfg->ping_timeout_msecs, 20000);
+	T_CHECK_INT(cfg->mail_domain_count, 1);
+	T_CHECK_STR(cfg->mail_domains[0], "example.org");
+	T_CHECK_STR(cfg->imap_host, "127.0.0.1");
+	T_CHECK_INT(cfg->imap_port, 143);
+	T_CHECK_INT(cfg->imap_tls, BR_IMAP_TLS_NONE);
+	T_CHECK_STR(cfg->master_user, "tidings");
+	T_CHECK_STR(cfg->master_password, "m4st3r-pw");
+	T_CHECK_INT(cfg->imap_workers, 2);
+	T_CHECK_INT(cfg->imap_timeout_msecs, 30000);
+	T_CHECK_STR(cfg->events_socket, "/run/tidings/ev.sock");
+	T_CHECK_INT(cfg->socket_mode, 0660);
+	T_CHECK(cfg->socket_group == NULL);
+	T_CHECK_STR(cfg->state_dir, "/var/lib/tidings");
+	T_CHECK_STR(cfg->message_type, "chat");
+	T_CHECK_INT(cfg->burst_max, 3);
+	T_CHECK_INT(cfg->burst_window_msecs, 10000);
+	T_CHECK_INT(cfg->digest_list_max, 15);
+	T_CHECK_INT(cfg->snippet_max, 160);
+	T_CHECK_INT(cfg->mailbox_count, 1);
+	T_CHECK_STR(cfg->mailboxes[0], "INBOX");
+	T_CHECK_INT(cfg->reconcile_list_max, 50);
+	T_CHECK_INT(cfg->gap_delay_msecs, 2000);
+	T_CHECK_INT(cfg->log_level, UT_LOG_INFO);
+	T_CHECK_INT(cfg->trace_mask, 0);
+	br_config_free(&cfg);
+	T_CHECK(cfg == NULL);
+	br_config_free(&cfg); /* NULL is fine */
+}
+
+static void test_every_type(void)
+{
+	struct br_config *cfg = parse_ok(full);
+	if (cfg == NULL)
+		return;
+	check_full(cfg);
+	T_CHECK_STR(cfg->secret, "  #not a comment; ");
+	T_CHECK_STR(cfg->master_password, "p#w;\"x");
+	br_config_free(&cfg);
+
+	/* The other spellings of enums, traces and durations. */
+	cfg = parse_ok("[mail]\nimap_tls = starttls\n[log]\ntrace = all\n"
+		       "level = warn\n[notify]\nmessage_type = normal\n"
+		       "burst_window = 250ms\n[xmpp]\nreconnect_min = 1s\n"
+		       "[xmpp]\ncomponent = m.x\nhost = h\nsecret = s\n"
+		       "domain = x\n[mail]\ndomain = x\nimap_host = h\n"
+		       "master_user = u\nmaster_password = p\n[events]\n"
+		       "socket = /s\n[state]\ndir = /\n");
+	if (cfg == NULL)
+		return;
+	T_CHECK_INT(cfg->imap_tls, BR_IMAP_TLS_STARTTLS);
+	T_CHECK_INT(cfg->trace_mask, ~0u);
+	T_CHECK_INT(cfg->log_level, UT_LOG_WARN);
+	T_CHECK_STR(cfg->message_type, "normal");
+	T_CHECK_INT(cfg->burst_window_msecs, 250);
+	T_CHECK_INT(cfg->reconnect_min_msecs, 1000);
+	br_config_free(&cfg);
+}
+
+static void test_syntax_errors(void)
+{
+	check_err("[foo]\n", "t.conf:15: unknown section [foo]");
+	check_err("[xmpp\n", "t.conf:15: expected ']' at the end of the line");
+	check_err("[xmpp]\nprot = 1\n",
+		  "t.conf:16: unknown key 'prot' in [xmpp]");
+	check_err("[events]\nhost = x\n",
+		  "t.conf:16: unknown key 'host' in [events]");
+	check_err("[xmpp]\n\n; c\nhost = again\n",
+		  "t.conf:18: duplicate key [xmpp] host (first set on line 3)");
+	check_err("[xmpp]\nport 5347\n",
+		  "t.conf:16: expected 'key = value', '[section]' or a "
+		  "comment");
+	check_err("[xmpp]\n = 5\n", "t.conf:16: missing key before '='");
+	check_err("[xmpp]\nport =  \n",
+		  "t.conf:16: port: empty value (leave the key out to get its "
+		  "default)");
+	check_err("[xmpp]\nport = \"\"\n",
+		  "t.conf:16: port: empty value (leave the key out to get its "
+		  "default)");
+	check_err("[xmpp]\nport = \"5347\n",
+		  "t.conf:16: port: unterminated quote");
+	check_err("[xmpp]\nport = \"\n", "t.conf:16: port: unterminated quote");
+	check_err("[log]\nlevel = in\x01fo\n",
+		  "t.conf:16: level: control character in value");
+	check_err("[log]\nlevel = \xc3\x28\n",
+		  "t.conf:16: level: value is not valid UTF-8");
+
+	/* A key before any section: only the start of a file can have one. */
+	struct br_config *cfg = NULL;
+	char *error = NULL;
+	T_CHECK_INT(br_config_parse("t.conf", "port = 1\n", 9, &cfg, &error),
+		    -1);
+	T_CHECK_STR(error, "t.conf:1: key 'port' before any [section]");
+	free(error);
+
+	/* NUL anywhere in a line, even in a comment. */
+	error = parse_err_len("# a\0b\n", 6);
+	T_CHECK_STR(error, "t.conf:15: NUL byte in line");
+	free(error);
+
+	/* 4096 bytes are fine, 4097 are not. */
+	char line[4100];
+	memset(line, 'x', sizeof(line));
+	line[0] = '#';
+	line[4096] = '\n';
+	error = parse_err_len(line, 4097);
+	T_CHECK(error == NULL);
+	free(error);
+	line[4096] = 'x';
+	line[4097] = '\n';
+	error = parse_err_len(line, 4098);
+	T_CHECK_STR(error, "t.conf:15: line longer than 4096 bytes");
+	free(error);
+}
+
+static void test_value_errors(void)
+{
+	check_err("[xmpp]\nport = 0\n",
+		  "t.conf:16: [xmpp] port: '0' is not a port number from 1 "
+		  "to 65535");
+	check_err("[mail]\nimap_port = 65536\n",
+		  "t.conf:16: [mail] imap_port: '65536' is not a port number "
+		  "from 1 to 65535");
+	check_err("[mail]\nimap_workers = 53x7\n",
+		  "t.conf:16: [mail] imap_workers: '53x7' is not a whole "
+		  "number from 1 to 16");
+	check_err("[mail]\nimap_workers = 0\n",
+		  "t.conf:16: [mail] imap_workers: '0' is not a whole number "
+		  "from 1 to 16");
+	check_err("[notify]\ndigest_list_max = 9\n",
+		  "t.conf:16: [notify] digest_list_max: '9' is not a whole "
+		  "number from 10 to 1000");
+	check_err("[notify]\nburst_max = -1\n",
+		  "t.conf:16: [notify] burst_max: '-1' is not a whole number "
+		  "from 0 to 1000");
+	check_err("[xmpp]\nping_timeout = 5x\n",
+		  "t.conf:16: [xmpp] ping_timeout: '5x' is not a duration "
+		  "such as 500ms, 5s, 2m or 1h, from 1000ms to 600000ms");
+	check_err("[xmpp]\nreconnect_min = 9ms\n",
+		  "t.conf:16: [xmpp] reconnect_min: '9ms' is not a duration "
+		  "such as 500ms, 5s, 2m or 1h, from 10ms to 60000ms");
+	check_err("[events]\nsocket_mode = 0888\n",
+		  "t.conf:16: [events] socket_mode: '0888' is not an octal "
+		  "file mode such as 0660");
+	check_err("[events]\nsocket_mode = 01777\n",
+		  "t.conf:16: [events] socket_mode: '01777' is not an octal "
+		  "file mode such as 0660");
+	check_err("[mail]\nimap_tls = ssl\n",
+		  "t.conf:16: [mail] imap_tls: 'ssl' is not one of none, "
+		  "starttls, tls");
+	check_err("[notify]\nmessage_type = Chat\n",
+		  "t.conf:16: [notify] message_type: 'Chat' is not one of "
+		  "chat, normal, headline");
+	check_err("[notify]\nmailboxes = INBOX,,Sent\n",
+		  "t.conf:16: [notify] mailboxes: 'INBOX,,Sent' is not a "
+		  "comma-separated list without empty items");
+	check_err("[notify]\nmailboxes = INBOX, \n",
+		  "t.conf:16: [notify] mailboxes: 'INBOX,' is not a "
+		  "comma-separated list without empty items");
+	check_err("[log]\nlevel = verbose\n",
+		  "t.conf:16: [log] level: 'verbose' is not one of error, "
+		  "warn, info, debug, trace");
+	check_err("[log]\ntrace = xmpp,smtp\n",
+		  "t.conf:16: [log] trace: 'xmpp,smtp' is not a "
+		  "comma-separated list of xmpp, imap, events, ledger, or "
+		  "all, or none");
+}
+
+/* Parses minimal with line n (1-based) replaced by repl; returns the
+   error (malloc'ed) or NULL. */
+static char *line_err(unsigned n, const char *repl)
+{
+	struct ut_buf b = UT_BUF_INIT;
+	const char *p = minimal;
+	struct br_config *cfg = NULL;
+	char *error = NULL;
+
+	for (unsigned i = 1; *p != '\0'; i++) {
+		size_t len = strcspn(p, "\n") + 1;
+		if (i == n)
+			ut_buf_append_str(&b, repl);
+		else
+			ut_buf_append(&b, p, len);
+		p += len;
+	}
+	if (br_config_parse("t.conf", b.data, b.len, &cfg, &error) == 0)
+		br_config_free(&cfg);
+	ut_buf_free(&b);
+	return error;
+}
+
+static void check_line_err(unsigned n, const char *repl, const char *want)
+{
+	char *error = line_err(n, repl);
+	T_CHECK_STR(error, want);
+	free(error);
+}
+
+static void test_validation(void)
+{
+	check_line_err(10, "",
+		       "t.conf: missing required key [mail] "
+		       "master_password");
+	check_line_err(2, "", "t.conf: missing required key [xmpp] component");
+	check_line_err(14, "; no dir\n",
+		       "t.conf: missing required key [state] dir");
+	check_line_err(2, "component = mail_example.org\n",
+		       "t.conf:2: [xmpp] component: 'mail_example.org' is not "
+		       "a domain name such as mail.example.org");
+	check_line_err(2, "component = mail..org\n",
+		       "t.conf:2: [xmpp] component: 'mail..org' is not a "
+		       "domain name such as mail.example.org");
+	check_line_err(5, "domain = -example.org\n",
+		       "t.conf:5: [xmpp] domain: '-example.org' is not a "
+		       "domain name such as example.org");
+	check_line_err(
+	    5, "domain = MAIL.example.org\n",
+	    "t.conf:2: [xmpp] component must differ from [xmpp] "
+	    "domain (use a subdomain such as mail.MAIL.example.org)");
+	check_line_err(7, "domain = example.org, exa mple.net\n",
+		       "t.conf:7: [mail] domain: 'exa mple.net' is not a "
+		       "domain name");
+	check_line_err(12, "socket = run/ev.sock\n",
+		       "t.conf:12: [events] socket: must be an absolute path");
+	check_line_err(14, "dir = var/lib/tidings\n",
+		       "t.conf:14: [state] dir: must be an absolute path");
+	check_err("[xmpp]\nreconnect_min = 60s\nreconnect_max = 1s\n",
+		  "t.conf:16: [xmpp] reconnect_min is larger than "
+		  "reconnect_max");
+
+	/* sun_path holds 107 bytes and the NUL. */
+	struct ut_buf b = UT_BUF_INIT;
+	ut_buf_append_str(&b, "socket = /");
+	for (int i = 0; i < 106; i++)
+		ut_buf_append_c(&b, 'a');
+	ut_buf_append_c(&b, '\n');
+	char *error = line_err(12, b.data);
+	T_CHECK(error == NULL);
+	free(error);
+	ut_buf_reset(&b);
+	ut_buf_append_str(&b, "socket = /");
+	for (int i = 0; i < 107; i++)
+		ut_buf_append_c(&b, 'a');
+	ut_buf_append_c(&b, '\n');
+	check_line_err(12, b.data,
+		       "t.conf:12: [events] socket: path longer than 107 "
+		       "bytes");
+	ut_buf_free(&b);
+}
+
+int main(void)
+{
+	T_RUN(test_minimal_defaults);
+	T_RUN(test_every_type);
+	T_RUN(test_syntax_errors);
+	T_RUN(test_value_errors);
+	T_RUN(test_validation);
+	return T_DONE();
+}

@@ -1,0 +1,323 @@
+/*
+ * Tests of the configuration as a file: the mode check (it holds secrets),
+ * size and open errors, the dump (`tidingsd -n`), mailbox matching, and
+ * that examples/tidings.conf.example matches the settings table.
+ */
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "br_config.h"
+#include "buf.h"
+#include "test.h"
+#include "xalloc.h"
+
+#include "config_samples.h"
+
+static char tmpdir[] = "/tmp/test-config-XXXXXX";
+
+static char *write_file(const char *name, const char *text, size_t len,
+			mode_t mode)
+{
+	char *path = xasprintf("%s/%s", tmpdir, name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	T_CHECK(fd >= 0);
+	T_CHECK_INT(write(fd, text, len), (long long)len);
+	close(fd);
+	T_CHECK_INT(chmod(path, mode), 0);
+	return path;
+}
+
+static int warnings;
+
+static void count_warn_cb(enum ut_log_level level, const char *line, void *ctx)
+{
+	(void)line;
+	(void)ctx;
+	if (level == UT_LOG_WARN)
+		warnings++;
+}
+
+static void test_file_mode(void)
+{
+	struct br_config *cfg = NULL;
+	char *error = NULL, *want;
+	char *path = write_file("a.conf", minimal, strlen(minimal), 0644);
+
+	T_CHECK_INT(br_config_load(path, &cfg, &error), -1);
+	want = xasprintf("%s: holds secrets but is readable by others (mode "
+			 "0644); run chmod 640 %s",
+			 path, path);
+	T_CHECK_STR(error, want);
+	ut_free(&want);
+	ut_free(&error);
+
+	T_CHECK_INT(chmod(path, 0602), 0);
+	T_CHECK_INT(br_config_load(path, &cfg, &error), -1);
+	want = xasprintf("%s: holds secrets but is writable by others (mode "
+			 "0602); run chmod 600 %s",
+			 path, path);
+	T_CHECK_STR(error, want);
+	ut_free(&want);
+	ut_free(&error);
+
+	ut_log_set_hook(count_warn_cb, NULL);
+	T_CHECK_INT(chmod(path, 0640), 0);
+	T_CHECK_INT(br_config_load(path, &cfg, &error), 0);
+	T_CHECK(cfg != NULL && strcmp(cfg->path, path) == 0);
+	br_config_free(&cfg);
+	T_CHECK_INT(warnings, 0);
+
+	/* Group-writable is accepted with one warning. */
+	T_CHECK_INT(chmod(path, 0660), 0);
+	T_CHECK_INT(br_config_load(path, &cfg, &error), 0);
+	br_config_free(&cfg);
+	T_CHECK_INT(warnings, 1);
+	ut_log_set_hook(NULL, NULL);
+	free(path);
+
+	/* Errors in a file name the file and the line. */
+	path = write_file("b.conf", "[xmpp]\nport = x\n", 16, 0600);
+	T_CHECK_INT(br_config_load(path, &cfg, &error), -1);
+	want = xasprintf("%s:2: [xmpp] port: 'x' is not a port number from 1 "
+			 "to 65535",
+			 path);
+	T_CHECK_STR(error, want);
+	ut_free(&want);
+	ut_free(&error);
+	free(path);
+
+	/* More than 1 MiB is refused before parsing. */
+	size_t big = 1024 * 1024 + 1;
+	char *text = xmalloc(big);
+	memset(text, '\n', big);
+	path = write_file("c.conf", text, big, 0600);
+	T_CHECK_INT(br_config_load(path, &cfg, &error), -1);
+	want = xasprintf("%s: larger than 1048576 bytes", path);
+	T_CHECK_STR(error, want);
+	ut_free(&want);
+	ut_free(&error);
+	free(text);
+	free(path);
+
+	path = xasprintf("%s/missing.conf", tmpdir);
+	T_CHECK_INT(br_config_load(path, &cfg, &error), -1);
+	want = xasprintf("%s: cannot open: No such file or directory", path);
+	T_CHECK_STR(error, want);
+	ut_free(&want);
+	ut_free(&error);
+	free(path);
+
+	T_CHECK_INT(br_config_load(tmpdir, &cfg, &error), -1);
+	want = xasprintf("%s: not a regular file", tmpdir);
+	T_CHECK_STR(error, want);
+	ut_free(&want);
+	ut_free(&error);
+}
+
+static void test_dump(void)
+{
+	struct br_config *cfg = parse_ok(full), *again = NULL;
+	char *text = NULL, *error = NULL;
+	size_t len = 0;
+
+	if (cfg == NULL)
+		return;
+	FILE *f = open_memstream(&text, &len);
+	br_config_dump(cfg, f);
+	fclose(f);
+	T_CHECK(strstr(text, "#not a comment") == NULL);
+	T_CHECK(strstr(text, "p#w") == NULL);
+	T_CHECK(strstr(text, "\nsecret = (hidden)\n") != NULL);
+	T_CHECK(strstr(text, "\nmaster_password = (hidden)\n") != NULL);
+	T_CHECK(strstr(text, "\nreconnect_max = 1h\n") != NULL);
+	T_CHECK(strstr(text, "\nreconnect_min = 500ms\n") != NULL);
+	T_CHECK(strstr(text, "\nping_timeout = 2m\n") != NULL);
+	T_CHECK(strstr(text, "\nimap_timeout = 45s\n") != NULL);
+	T_CHECK(strstr(text, "\nsocket_mode = 0600\n") != NULL);
+	T_CHECK(strstr(text, "\ntrace = xmpp, ledger\n") != NULL);
+	T_CHECK(strstr(text, "\nimap_tls = tls\n") != NULL);
+	T_CHECK(strstr(text, "\ndomain = example.org, example.net, "
+			     "ex-ample.com\n") != NULL);
+	T_CHECK(strstr(text, "# Component port of the XMPP server (XEP-0114). "
+			     "Default: 5347.\nport = 5348\n") != NULL);
+
+	/* The dump reads back as the same configuration. */
+	T_CHECK_INT(br_config_parse("dump", text, len, &again, &error), 0);
+	T_CHECK(error == NULL);
+	if (again != NULL) {
+		check_full(again);
+		T_CHECK_STR(again->secret, "(hidden)");
+	}
+	br_config_free(&again);
+	br_config_free(&cfg);
+	free(text);
+
+	/* An unset optional key is shown commented out. */
+	cfg = parse_ok(minimal);
+	f = open_memstream(&text, &len);
+	br_config_dump(cfg, f);
+	fclose(f);
+	T_CHECK(strstr(text, "s3cr3t-comp") == NULL);
+	T_CHECK(strstr(text, "m4st3r-pw") == NULL);
+	T_CHECK(strstr(text, "\n# socket_group = (unset)\n") != NULL);
+	T_CHECK(strstr(text, "\ntrace = none\n") != NULL);
+	T_CHECK(strstr(text, "\nlevel = info\n") != NULL);
+	T_CHECK(strstr(text, "\nmailboxes = INBOX\n") != NULL);
+	T_CHECK_INT(br_config_parse("dump", text, len, &again, &error), 0);
+	br_config_free(&again);
+	br_config_free(&cfg);
+	free(text);
+}
+
+static void test_mailbox_notified(void)
+{
+	struct br_config *cfg =
+	    parse_ok("[notify]\nmailboxes = inbox, Lists/Work\n[xmpp]\n"
+		     "component = m.x\nhost = h\nsecret = s\ndomain = x\n"
+		     "[mail]\ndomain = x\nimap_host = h\nmaster_user = u\n"
+		     "master_password = p\n[events]\nsocket = /s\n"
+		     "[state]\ndir = /\n");
+	if (cfg == NULL)
+		return;
+	T_CHECK(br_config_mailbox_notified(cfg, "INBOX"));
+	T_CHECK(br_config_mailbox_notified(cfg, "Inbox"));
+	T_CHECK(br_config_mailbox_notified(cfg, "Lists/Work"));
+	T_CHECK(!br_config_mailbox_notified(cfg, "lists/work"));
+	T_CHECK(!br_config_mailbox_notified(cfg, "Lists"));
+	T_CHECK(!br_config_mailbox_notified(cfg, "Sent"));
+	br_config_free(&cfg);
+}
+
+/* True if text has "key = ..." (at the start of a line) in [section]. */
+static bool has_key(const char *text, const char *section, const char *key)
+{
+	char *want_section = xasprintf("[%s]", section);
+	char *want_key = xasprintf("%s = ", key);
+	bool in_section = false, found = false;
+
+	for (const char *p = text; *p != '\0' && !found;) {
+		size_t len = strcspn(p, "\n");
+		if (p[0] == '[')
+			in_section = len == strlen(want_section) &&
+				     strncmp(p, want_section, len) == 0;
+		else if (in_section &&
+			 strncmp(p, want_key, strlen(want_key)) == 0)
+			found = true;
+		p += len + (p[len] == '\n');
+	}
+	free(want_section);
+	free(want_key);
+	return found;
+}
+
+static char *dump_str(const struct br_config *cfg)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	br_config_dump(cfg, f);
+	fclose(f);
+	return text;
+}
+
+/*
+ * examples/tidings.conf.example is in sync with the table: it parses; with
+ * its commented-out ";key = value" lines enabled it still parses and gives
+ * the same settings (so every value shown there is the default, except the
+ * socket_group example); and it names every key the dump names.
+ */
+static void test_example(void)
+{
+	struct br_config *cfg = NULL, *all = NULL;
+	char *error = NULL, *text = NULL;
+	size_t len = 0;
+	struct ut_buf enabled = UT_BUF_INIT;
+	FILE *f = fopen(EXAMPLE_CONF, "r");
+
+	T_CHECK(f != NULL);
+	if (f == NULL)
+		return;
+	while (getline(&text, &len, f) > 0) {
+		bool off = text[0] == ';' && text[1] >= 'a' && text[1] <= 'z' &&
+			   strstr(text, " = ") != NULL;
+		ut_buf_append_str(&enabled, off ? text + 1 : text);
+	}
+	fclose(f);
+	free(text);
+	T_CHECK_INT(br_config_load(EXAMPLE_CONF, &cfg, &error), -1);
+	/* (The checked-in file is 0644; the mode check is tested above.) */
+	ut_free(&error);
+	f = fopen(EXAMPLE_CONF, "r");
+	text = NULL;
+	len = 0;
+	if (f != NULL) {
+		ssize_t n = getdelim(&text, &len, '\0', f);
+		fclose(f);
+		T_CHECK_INT(
+		    br_config_parse("example", text, (size_t)n, &cfg, &error),
+		    0);
+		free(text);
+	}
+	T_CHECK_INT(
+	    br_config_parse("example", enabled.data, enabled.len, &all, &error),
+	    0);
+	if (error != NULL)
+		fprintf(stderr, "%s\n", error);
+	if (cfg == NULL || all == NULL) {
+		br_config_free(&cfg);
+		br_config_free(&all);
+		ut_buf_free(&enabled);
+		return;
+	}
+	T_CHECK_STR(all->socket_group, "vmail");
+	ut_free(&all->socket_group);
+	char *d1 = dump_str(cfg), *d2 = dump_str(all);
+	T_CHECK_STR(d1, d2);
+
+	/* Every "key = " line of the dump, in its section. */
+	char section[32] = "";
+	int keys = 0;
+	for (const char *p = d1; *p != '\0';) {
+		size_t n = strcspn(p, "\n");
+		if (p[0] == '[' && n < sizeof(section)) {
+			memcpy(section, p + 1, n - 2);
+			section[n - 2] = '\0';
+		} else if (p[0] != '#' && n > 0) {
+			char *key = xstrndup(p, strcspn(p, " "));
+			if (!has_key(enabled.data, section, key))
+				fprintf(stderr, "example lacks [%s] %s\n",
+					section, key);
+			T_CHECK(has_key(enabled.data, section, key));
+			keys++;
+			free(key);
+		}
+		p += n + (p[n] == '\n');
+	}
+	/* 30 settings; socket_group is unset in the dump. */
+	T_CHECK_INT(keys, 29);
+	free(d1);
+	free(d2);
+	br_config_free(&cfg);
+	br_config_free(&all);
+	ut_buf_free(&enabled);
+}
+
+int main(void)
+{
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	T_RUN(test_file_mode);
+	T_RUN(test_dump);
+	T_RUN(test_mailbox_notified);
+	T_RUN(test_example);
+	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
+	T_CHECK_INT(system(cmd), 0);
+	free(cmd);
+	return T_DONE();
+}
