@@ -60,6 +60,9 @@ enum stmt {
 	ST_BEGIN,
 	ST_COMMIT,
 	ST_ROLLBACK,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
 	ST_MB_GET,
 	ST_MB_SET,
 	ST_MB_RAISE,
@@ -79,6 +82,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT one",
+    [ST_RELEASE] = "RELEASE one",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO one",
     [ST_MB_GET] = "SELECT uidvalidity, last_uid FROM mailboxes"
 		  " WHERE user = ?1 AND mailbox = ?2",
     /* Sets the row; the floor survives only under the same UIDVALIDITY. */
@@ -123,6 +129,7 @@ struct br_ledger {
 	sqlite3 *db; /* br_db_handle(dbh) */
 	const char *path;
 	sqlite3_stmt *st[ST_COUNT];
+	bool batch; /* inside br_ledger_batch_begin/end */
 };
 
 /* Logs the database's last error for what was being done. */
@@ -158,18 +165,48 @@ static void bind_u64(struct br_ledger *l, enum stmt id, int i, uint64_t v)
 	sqlite3_bind_int64(l->st[id], i, (sqlite3_int64)v);
 }
 
+/* Inside a batch, one change is a savepoint of the batch's transaction. */
 static int begin(struct br_ledger *l)
 {
+	if (l->batch)
+		return run(l, ST_SAVEPOINT, "savepoint");
 	return run(l, ST_BEGIN, "begin");
 }
 
 /* Commits, or rolls back when ok < 0 or the commit fails. */
 static int end(struct br_ledger *l, int ok)
 {
+	if (l->batch) {
+		if (ok == 0 && run(l, ST_RELEASE, "release") == 0)
+			return 0;
+		run(l, ST_ROLLBACK_TO, "rollback to savepoint");
+		run(l, ST_RELEASE, "release");
+		return -1;
+	}
 	if (ok == 0 && run(l, ST_COMMIT, "commit") == 0)
 		return 0;
 	if (!sqlite3_get_autocommit(l->db))
 		run(l, ST_ROLLBACK, "rollback");
+	return -1;
+}
+
+int br_ledger_batch_begin(struct br_ledger *l)
+{
+	ut_assert(!l->batch);
+	if (run(l, ST_BEGIN, "begin batch") < 0)
+		return -1;
+	l->batch = true;
+	return 0;
+}
+
+int br_ledger_batch_end(struct br_ledger *l)
+{
+	ut_assert(l->batch);
+	l->batch = false;
+	if (run(l, ST_COMMIT, "commit batch") == 0)
+		return 0;
+	if (!sqlite3_get_autocommit(l->db))
+		run(l, ST_ROLLBACK, "rollback batch");
 	return -1;
 }
 

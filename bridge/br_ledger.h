@@ -69,6 +69,15 @@ int br_ledger_commit(struct br_ledger *l, const char *user,
 		     const struct br_ledger_key *keys, size_t n,
 		     const char *jid, const char *xml, size_t xml_len,
 		     uint64_t *id_r);
+/*
+ * Groups every change made until br_ledger_batch_end() into one
+ * transaction (one WAL commit instead of one per change): what was
+ * committed inside a batch becomes durable at its end, or not at all if
+ * that end fails (-1). Each br_ledger_commit() inside still succeeds or
+ * fails as a whole. Batches do not nest.
+ */
+int br_ledger_batch_begin(struct br_ledger *l);
+int br_ledger_batch_end(struct br_ledger *l);
 /* The XMPP server took the stanza: removes it from the outbox. */
 int br_ledger_confirm(struct br_ledger *l, uint64_t id);
 /* Every unconfirmed stanza, oldest first; cb returning nonzero stops. */

@@ -48,6 +48,15 @@ struct br_scan {
 	uv_timer_t timer;
 };
 
+/* A notification waiting for the end of the loop turn (see batch_flush). */
+struct pending {
+	char *user, *jid;
+	struct br_ledger_key *keys; /* mailbox strings owned */
+	size_t n;
+	char *xml;
+	size_t len;
+};
+
 struct br_router {
 	struct br_router_deps d;
 	const struct br_config *cfg;
@@ -56,6 +65,12 @@ struct br_router {
 	struct br_scan *scans; /* every live scan */
 	struct br_router_stats stats;
 	uv_timer_t prune_timer;
+	/* Ledger writes of one loop turn, done in one transaction. */
+	uv_check_t batch_check;
+	struct pending *pending;
+	size_t pending_count, pending_cap;
+	uint64_t *confirms;
+	size_t confirm_count, confirm_cap;
 	unsigned open_handles;
 	bool closing;
 };
@@ -73,6 +88,8 @@ static void handle_closed_cb(uv_handle_t *h)
 	struct br_router *r = h->data;
 	ut_assert(r->open_handles > 0);
 	if (--r->open_handles == 0) {
+		free(r->pending);
+		free(r->confirms);
 		ut_hash_free(&r->users);
 		ut_hash_free(&r->gaps);
 		free(r);
@@ -117,26 +134,82 @@ static void user_timer_closed_cb(uv_handle_t *h)
 	handle_closed_cb(h);
 }
 
-/* Commits the notification to the ledger, then hands it to the XMPP side. */
+/*
+ * Writes what this loop turn produced to the ledger in one transaction, then
+ * hands the notifications to the XMPP side: nothing is sent before it is
+ * durable, and a burst of events costs one commit instead of one each.
+ */
+static void batch_flush(struct br_router *r)
+{
+	size_t n = r->pending_count;
+	bool batched;
+
+	if (n == 0 && r->confirm_count == 0)
+		return;
+	batched = br_ledger_batch_begin(r->d.ledger) == 0;
+	for (size_t i = 0; i < r->confirm_count; i++)
+		br_ledger_confirm(r->d.ledger, r->confirms[i]);
+	r->confirm_count = 0;
+
+	uint64_t *ids = xcalloc(n + 1, sizeof(*ids));
+	for (size_t i = 0; i < n; i++) {
+		struct pending *p = &r->pending[i];
+		if (br_ledger_commit(r->d.ledger, p->user, p->keys, p->n,
+				     p->jid, p->xml, p->len, &ids[i]) < 0)
+			ids[i] = 0; /* logged by the ledger; notify anyway */
+	}
+	if (batched && br_ledger_batch_end(r->d.ledger) < 0)
+		memset(ids, 0, (n + 1) * sizeof(*ids));
+
+	r->pending_count = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct pending *p = &r->pending[i];
+		if (r->d.send(r->d.send_ctx, p->xml, p->len, ids[i]) < 0) {
+			char prefix[300];
+			prefix_for(prefix, sizeof(prefix), p->user);
+			ut_log(UT_LOG_ERROR, prefix,
+			       "notification not queued (XMPP outbox full); "
+			       "it stays in the ledger and is resent at the "
+			       "next start");
+		}
+		for (size_t k = 0; k < p->n; k++)
+			free((char *)p->keys[k].mailbox);
+		free(p->keys);
+		free(p->user);
+		free(p->jid);
+		free(p->xml);
+	}
+	free(ids);
+	uv_check_stop(&r->batch_check);
+}
+
+static void batch_check_cb(uv_check_t *c)
+{
+	batch_flush(c->data);
+}
+
+/* Queues the notification for the ledger and the XMPP side. */
 static void deliver(struct br_user *u, xmpp_stanza_t *st,
 		    const struct br_ledger_key *keys, size_t n)
 {
 	struct br_router *r = u->r;
-	size_t len;
-	char *xml = xm_stanza_to_text(st, &len);
-	uint64_t id = 0;
 
-	if (br_ledger_commit(r->d.ledger, u->user, keys, n, u->jid, xml, len,
-			     &id) < 0)
-		id = 0; /* logged by the ledger; notify all the same */
-	if (r->d.send(r->d.send_ctx, xml, len, id) < 0) {
-		char prefix[300];
-		prefix_for(prefix, sizeof(prefix), u->user);
-		ut_log(UT_LOG_ERROR, prefix,
-		       "notification not queued (XMPP outbox full); it stays "
-		       "in the ledger and is resent at the next start");
+	if (r->pending_count == r->pending_cap) {
+		r->pending_cap = r->pending_cap == 0 ? 64 : r->pending_cap * 2;
+		r->pending = xreallocarray(r->pending, r->pending_cap,
+					   sizeof(*r->pending));
 	}
-	free(xml);
+	struct pending *p = &r->pending[r->pending_count++];
+	p->user = xstrdup(u->user);
+	p->jid = xstrdup(u->jid);
+	p->keys = xcalloc(n + 1, sizeof(*p->keys));
+	for (size_t i = 0; i < n; i++) {
+		p->keys[i] = keys[i];
+		p->keys[i].mailbox = xstrdup(keys[i].mailbox);
+	}
+	p->n = n;
+	p->xml = xm_stanza_to_text(st, &p->len);
+	uv_check_start(&r->batch_check, batch_check_cb);
 }
 
 static void send_single(struct br_user *u, const struct br_mail *m)
@@ -289,6 +362,24 @@ static void notify(struct br_user *u, const struct br_mail *m)
 	}
 }
 
+/* Whether the mail is in a notification of this loop turn. */
+static bool pending_has(const struct br_router *r, const char *user,
+			const struct br_mail *m)
+{
+	for (size_t i = 0; i < r->pending_count; i++) {
+		const struct pending *p = &r->pending[i];
+		if (strcmp(p->user, user) != 0)
+			continue;
+		for (size_t k = 0; k < p->n; k++) {
+			if (p->keys[k].uid == m->uid &&
+			    p->keys[k].uidvalidity == m->uidvalidity &&
+			    strcmp(p->keys[k].mailbox, m->mailbox) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
 /* Whether this mail still needs a notification. */
 static bool wanted(struct br_user *u, const struct br_mail *m)
 {
@@ -300,7 +391,7 @@ static bool wanted(struct br_user *u, const struct br_mail *m)
 		r->stats.unmapped++;
 		return false;
 	}
-	if (held_has(u, m) || (br_ledger_is_notified(r->d.ledger, u->user, &key,
+	if (held_has(u, m) || pending_has(r, u->user, m) || (br_ledger_is_notified(r->d.ledger, u->user, &key,
 						     &notified) == 0 &&
 			       notified)) {
 		r->stats.duplicates++;
@@ -600,7 +691,9 @@ struct br_router *br_router_new(const struct br_router_deps *deps)
 	r->gaps = ut_hash_new();
 	uv_timer_init(r->d.loop, &r->prune_timer);
 	r->prune_timer.data = r;
-	r->open_handles = 1;
+	uv_check_init(r->d.loop, &r->batch_check);
+	r->batch_check.data = r;
+	r->open_handles = 2;
 	return r;
 }
 
@@ -667,8 +760,15 @@ void br_router_event(struct br_router *r, struct ms_event *ev)
 
 void br_router_confirmed(struct br_router *r, uint64_t token)
 {
-	if (token != 0)
-		br_ledger_confirm(r->d.ledger, token);
+	if (token == 0)
+		return;
+	if (r->confirm_count == r->confirm_cap) {
+		r->confirm_cap = r->confirm_cap == 0 ? 256 : r->confirm_cap * 2;
+		r->confirms = xreallocarray(r->confirms, r->confirm_cap,
+					    sizeof(*r->confirms));
+	}
+	r->confirms[r->confirm_count++] = token;
+	uv_check_start(&r->batch_check, batch_check_cb);
 }
 
 void br_router_get_stats(const struct br_router *r,
@@ -685,6 +785,7 @@ void br_router_flush_all(struct br_router *r)
 	ut_hash_iter_init(&it, r->users);
 	while (ut_hash_iter_next(&it, &key, &value))
 		flush(value);
+	batch_flush(r);
 }
 
 void br_router_close(struct br_router **rp)
@@ -694,6 +795,8 @@ void br_router_close(struct br_router **rp)
 		return;
 	*rp = NULL;
 	r->closing = true;
+	batch_flush(r);
+	uv_close((uv_handle_t *)&r->batch_check, handle_closed_cb);
 
 	struct ut_hash_iter it;
 	const char *key;
