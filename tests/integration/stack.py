@@ -1,0 +1,307 @@
+#!/usr/bin/python3
+"""The whole tidings stack in one folder: Dovecot + Prosody + tidingsd.
+
+Used by the pytest fixtures (conftest.py) and as the one-command demo:
+
+    python3 tests/integration/stack.py --demo [--dir DIR]
+    python3 tests/integration/stack.py --send bob@localhost --subject "Hi"
+
+The demo serves the domain "localhost" (alice, bob and carol, password
+"tidings"; the component is mail.localhost) on the usual ports 5222 (c2s),
+1143 (IMAP) and 2424 (LMTP) of 127.0.0.1 and stays in the foreground until
+Ctrl-C or SIGTERM.
+"""
+
+import argparse
+import email.utils
+import inspect
+import os
+import secrets
+import signal
+import smtplib
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from prosody import Prosody, port_is_free, free_port  # noqa: E402
+import tidingsd as td  # noqa: E402
+from xmppclient import Client  # noqa: E402
+
+DEMO_PORTS = {"c2s": 5222, "imap": 1143, "lmtp": 2424}
+DEMO_USERS = ("alice", "bob", "carol")
+DEMO_PASSWORD = "tidings"
+
+
+def make_mail(frm, to, subject=None, body="Hello,\nthis is a test mail.\n",
+              msgid=None, date=None, headers=None, raw_subject=None):
+    """Build an RFC 5322 message as bytes (CRLF line ends).
+
+    `subject` is placed as is (str, ASCII or encoded words); `raw_subject`
+    (bytes) is placed verbatim instead, for 8-bit and broken headers.
+    """
+    if msgid is None:
+        msgid = "<%s@test.tidings>" % secrets.token_hex(8)
+    if date is None:
+        date = email.utils.formatdate(localtime=False)
+    lines = [b"From: " + frm.encode(), b"To: " + to.encode(),
+             b"Date: " + date.encode(), b"Message-ID: " + msgid.encode()]
+    if raw_subject is not None:
+        lines.append(b"Subject: " + raw_subject)
+    elif subject is not None:
+        lines.append(b"Subject: " + subject.encode())
+    for k, v in (headers or {}).items():
+        lines.append(k.encode() + b": " + (v if isinstance(v, bytes)
+                                           else v.encode()))
+    lines += [b"MIME-Version: 1.0",
+              b"Content-Type: text/plain; charset=utf-8",
+              b"Content-Transfer-Encoding: 8bit", b""]
+    b = body if isinstance(body, bytes) else body.encode()
+    lines += b.replace(b"\r\n", b"\n").split(b"\n")
+    return b"\r\n".join(lines)
+
+
+def lmtp_send(port, rcpt, message, sender="alice@example.org",
+              host="127.0.0.1"):
+    """Deliver one message over LMTP; return the seconds it took."""
+    t0 = time.monotonic()
+    with smtplib.LMTP(host, port, timeout=30) as s:
+        s.sendmail(sender, [rcpt], message)
+    return time.monotonic() - t0
+
+
+class Stack:
+    """Dovecot + Prosody + tidingsd for one mail/XMPP domain.
+
+    users: {localpart: password}; mailboxes are localpart@domain.
+    notify / log: extra keys for tidingsd's [notify] and [log] sections.
+    extra_users: more Dovecot users {address: password} (other domains).
+    dovecot_conf: text appended to dovecot.conf.
+    ports: optional {"c2s", "component", "imap", "lmtp"} to pin ports.
+    """
+
+    def __init__(self, tmpdir, domain="example.org", users=None,
+                 notify=None, log=None, ports=None, privileged=True,
+                 extra_users=None, mail_domain=None, dovecot_conf=""):
+        from dovecot import Dovecot  # another helper's file
+        self.dir = str(tmpdir)
+        os.makedirs(self.dir, exist_ok=True)
+        self.domain = domain
+        self.mail_domain = mail_domain or domain
+        self.component = "mail." + domain
+        self.users = dict(users or {u: DEMO_PASSWORD for u in DEMO_USERS})
+        self.master_password = secrets.token_hex(12)
+        self.secret = secrets.token_hex(12)
+        self.events_socket = os.path.join(self.dir, "events.sock")
+        ports = dict(ports or {})
+        dv_users = {"%s@%s" % (u, self.mail_domain): p
+                    for u, p in self.users.items()}
+        dv_users.update(extra_users or {})
+        kw = {}
+        params = inspect.signature(Dovecot).parameters
+        for key, name in (("imap", "imap_port"), ("lmtp", "lmtp_port")):
+            if key in ports:
+                if name not in params:
+                    raise RuntimeError("dovecot.py cannot pin %s" % name)
+                kw[name] = ports[key]
+        self.dovecot = Dovecot(self.dir, dv_users, master_user="tidings",
+                               master_password=self.master_password,
+                               push_socket=self.events_socket,
+                               extra_conf=dovecot_conf, **kw)
+        self._ports = ports
+        self._privileged = privileged
+        self.prosody = None
+        self.notify = dict(notify or {})
+        self.log_settings = dict(log or {"level": "debug"})
+        self.tidingsd = None
+        self.clients = []
+
+    def config_sections(self):
+        """tidingsd's config for this stack, as {section: {key: value}}."""
+        s = {
+            "xmpp": {"component": self.component, "host": "127.0.0.1",
+                     "port": self.prosody.component_port,
+                     "secret": self.secret, "domain": self.domain},
+            "mail": {"domain": self.mail_domain, "imap_host": "127.0.0.1",
+                     "imap_port": self.dovecot.imap_port,
+                     "master_user": "tidings",
+                     "master_password": self.master_password},
+            "events": {"socket": self.events_socket, "socket_mode": "0666"},
+            "state": {"dir": os.path.join(self.dir, "state")},
+        }
+        if self.notify:
+            s["notify"] = dict(self.notify)
+        if self.log_settings:
+            s["log"] = dict(self.log_settings)
+        return s
+
+    def start(self, tidings=True):
+        """Start Dovecot, then Prosody (it connects to Dovecot's auth
+        socket as it loads), then tidingsd."""
+        try:
+            self.dovecot.start()
+            self.prosody = Prosody(
+                self.dir, self.domain, self.component, self.secret,
+                self.dovecot.auth_client_socket, privileged=self._privileged,
+                c2s_port=self._ports.get("c2s"),
+                component_port=self._ports.get("component"))
+            self.prosody.start()
+            self.tidingsd = td.Tidingsd(self.dir, self.config_sections())
+            if tidings:
+                self.tidingsd.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self):
+        """Stop clients and servers; return tidingsd's last exit code."""
+        for c in self.clients:
+            c.disconnect()
+        self.clients = []
+        rc = None
+        if self.tidingsd is not None and self.tidingsd.running:
+            rc = self.tidingsd.stop()
+        if self.prosody is not None:
+            self.prosody.stop()
+        try:
+            self.dovecot.stop()
+        except Exception:
+            pass
+        return rc
+
+    # -- helpers for tests ---------------------------------------------------
+
+    def jid(self, user):
+        return "%s@%s" % (user, self.domain)
+
+    def addr(self, user):
+        return "%s@%s" % (user, self.mail_domain)
+
+    def client(self, user, presence=True, resource="test"):
+        """A logged-in XMPP client for `user` (the Dovecot password)."""
+        c = Client(user, ignore_from=(self.domain,))
+        c.connect("%s/%s" % (self.jid(user), resource), self.users[user],
+                  "127.0.0.1", self.prosody.c2s_port, presence=presence)
+        self.clients.append(c)
+        return c
+
+    def deliver(self, rcpt, message, sender="alice@example.org"):
+        """Deliver `message` (bytes) to `rcpt` over LMTP; return seconds."""
+        return lmtp_send(self.dovecot.lmtp_port, rcpt, message, sender)
+
+    def mail(self, to_user, subject="Hello there", frm=None, body=None,
+             **kw):
+        """Build and deliver a simple mail to `to_user`; return seconds."""
+        frm = frm or "Alice Example <alice@%s>" % self.mail_domain
+        msg = make_mail(frm, self.addr(to_user), subject,
+                        body or "first words of the snippet\n", **kw)
+        return self.deliver(self.addr(to_user), msg,
+                            email.utils.parseaddr(frm)[1])
+
+    def wait_quiet(self, client, quiet=1.0, timeout=30.0):
+        """Wait until `client` has received nothing for `quiet` seconds."""
+        deadline = time.monotonic() + timeout * td.SLOW
+        n = -1
+        while time.monotonic() < deadline:
+            m = len(client.messages)
+            if m == n:
+                return
+            n = m
+            time.sleep(quiet * td.SLOW)
+
+
+# -- the demo --------------------------------------------------------------
+
+def demo(args):
+    if os.geteuid() != 0:
+        sys.exit("The demo runs Dovecot and Prosody privately and needs root.")
+    if not td.available():
+        sys.exit("No tidingsd at %s: build it first (meson setup build && "
+                 "ninja -C build), or set TIDINGS_BUILD." % td.binary())
+    busy = [("%s %d" % (k, p)) for k, p in DEMO_PORTS.items()
+            if not port_is_free(p)]
+    if busy:
+        sys.exit("The demo needs these ports of 127.0.0.1, but they are in "
+                 "use: %s. Is another demo (or a system Dovecot/Prosody) "
+                 "running? Stop it and retry." % ", ".join(busy))
+    d = args.dir or tempfile.mkdtemp(prefix="tidings-demo-")
+    ports = dict(DEMO_PORTS)
+    ports["component"] = free_port()
+    st = Stack(d, domain="localhost", ports=ports,
+               log={"level": "info"})
+    stop = threading.Event()
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, lambda *_: stop.set())
+    st.start()
+    with open(os.path.join(d, "demo.env"), "w") as f:
+        f.write("LMTP_PORT=%d\n" % st.dovecot.lmtp_port)
+    print("""
+tidings demo is running in %(dir)s
+
+  Users (mailbox = JID, one password): alice@localhost, bob@localhost,
+  carol@localhost, password "tidings". Mail contact: mail.localhost
+
+  XMPP: 127.0.0.1:%(c2s)d, no TLS. With profanity:
+    /connect bob@localhost server 127.0.0.1 port %(c2s)d tls disable
+  IMAP: 127.0.0.1:%(imap)d, no TLS, e.g.
+    curl -u bob@localhost:tidings imap://127.0.0.1:%(imap)d/INBOX -X 'FETCH 1:* ENVELOPE'
+  Send bob a mail (LMTP 127.0.0.1:%(lmtp)d):
+    python3 tests/integration/stack.py --send bob@localhost --subject "Hi"
+
+  Logs: %(dir)s/tidingsd/tidingsd.log, %(dir)s/prosody/prosody.log,
+        Dovecot: %(dvlog)s
+  Ctrl-C stops everything.
+""" % {"dir": d, "c2s": st.prosody.c2s_port, "imap": st.dovecot.imap_port,
+       "lmtp": st.dovecot.lmtp_port, "dvlog": st.dovecot.log_path})
+    sys.stdout.flush()
+    try:
+        while not stop.wait(0.5):
+            if not st.tidingsd.running:
+                print("tidingsd exited; see %s" % st.tidingsd.log_path)
+                break
+    finally:
+        rc = st.stop()
+        print("demo stopped (tidingsd exit code %s)" % rc)
+
+
+def send(args):
+    frm = args.sender
+    msg = make_mail(frm, args.send, args.subject, args.body + "\n")
+    try:
+        secs = lmtp_send(args.lmtp_port, args.send, msg,
+                         email.utils.parseaddr(frm)[1])
+    except OSError as e:
+        sys.exit("Cannot deliver over LMTP to 127.0.0.1:%d (%s). Is the demo "
+                 "running (python3 tests/integration/stack.py --demo)?"
+                 % (args.lmtp_port, e))
+    print("delivered to %s in %.1f ms" % (args.send, secs * 1000))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--demo", action="store_true",
+                    help="run the demo stack in the foreground")
+    ap.add_argument("--dir", help="folder for the demo's state and logs")
+    ap.add_argument("--send", metavar="RCPT",
+                    help="deliver a test mail to RCPT in the running demo")
+    ap.add_argument("--subject", default="Hello from the tidings demo")
+    ap.add_argument("--from", dest="sender",
+                    default="Alice <alice@localhost>")
+    ap.add_argument("--body",
+                    default="Hi, this mail came through the tidings demo.")
+    ap.add_argument("--lmtp-port", type=int, default=DEMO_PORTS["lmtp"])
+    args = ap.parse_args()
+    if args.demo:
+        demo(args)
+    elif args.send:
+        send(args)
+    else:
+        ap.print_help()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,317 @@
+"""A synchronous-looking XMPP client for the tests, on top of slixmpp.
+
+All clients share one asyncio loop that runs in a daemon thread, so a test
+(or the benchmark) can hold dozens of clients at once and call them from the
+main thread: connect() returns once the session is up, wait_for_message()
+blocks until a matching message has arrived.
+
+Every received message is kept in `Client.messages` as a Notice, with the
+tidings <mail/> or <digest/> payload already parsed.
+"""
+
+import asyncio
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+import slixmpp
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import StanzaPath
+
+NS_MAIL = "urn:x-tidings:mail:0"
+NS_DELAY = "urn:xmpp:delay"
+
+_loop = None
+_loop_lock = threading.Lock()
+
+
+def shared_loop():
+    """Return the asyncio loop all clients run on, starting it once."""
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            loop = asyncio.new_event_loop()
+            t = threading.Thread(target=loop.run_forever,
+                                 name="xmppclient-loop", daemon=True)
+            t.start()
+            _loop = loop
+        return _loop
+
+
+def _run(coro, timeout):
+    """Run a coroutine on the shared loop and wait for its result."""
+    fut = asyncio.run_coroutine_threadsafe(coro, shared_loop())
+    return fut.result(timeout)
+
+
+def parse_mail(el):
+    """Turn a tidings <mail/> element into a dict.
+
+    Keys: mailbox, uidvalidity, uid (ints where numeric), from, from_name,
+    subject, message_id, date, plus any other attribute as a string.
+    """
+    d = dict(el.attrib)
+    for k in ("uid", "uidvalidity"):
+        if k in d:
+            try:
+                d[k] = int(d[k])
+            except ValueError:
+                pass
+    f = el.find("{%s}from" % NS_MAIL)
+    d["from"] = f.text if f is not None else None
+    d["from_name"] = f.get("name") if f is not None else None
+    for tag, key in (("subject", "subject"), ("message-id", "message_id"),
+                     ("date", "date"), ("snippet", "snippet")):
+        c = el.find("{%s}%s" % (NS_MAIL, tag))
+        d[key] = (c.text or "") if c is not None else None
+    return d
+
+
+class Notice:
+    """One received message stanza, parsed.
+
+    Attributes: frm, to, type, body (str or None), mail (dict or None),
+    digest (dict with count and mails, or None), delayed (True when it
+    carries a XEP-0203 delay, i.e. came from offline storage), xml (str),
+    received (time.monotonic() at arrival), wall (time.time()).
+    """
+
+    def __init__(self, stanza):
+        self.received = time.monotonic()
+        self.wall = time.time()
+        x = stanza.xml
+        self.frm = x.get("from", "")
+        self.to = x.get("to", "")
+        self.type = x.get("type", "normal")
+        b = x.find("{jabber:client}body")
+        self.body = (b.text or "") if b is not None else None
+        m = x.find("{%s}mail" % NS_MAIL)
+        self.mail = parse_mail(m) if m is not None else None
+        g = x.find("{%s}digest" % NS_MAIL)
+        if g is not None:
+            count = g.get("count")
+            try:
+                count = int(count)
+            except (TypeError, ValueError):
+                pass
+            self.digest = {
+                "count": count,
+                "mails": [parse_mail(c)
+                          for c in g.findall("{%s}mail" % NS_MAIL)],
+            }
+        else:
+            self.digest = None
+        self.delayed = x.find("{%s}delay" % NS_DELAY) is not None
+        self.xml = ET.tostring(x, encoding="unicode")
+
+    def uids(self):
+        """The (mailbox, uidvalidity, uid) triples this message covers."""
+        if self.mail is not None:
+            return [(self.mail.get("mailbox"), self.mail.get("uidvalidity"),
+                     self.mail.get("uid"))]
+        if self.digest is not None:
+            return [(m.get("mailbox"), m.get("uidvalidity"), m.get("uid"))
+                    for m in self.digest["mails"]]
+        return []
+
+    def __repr__(self):
+        return "<Notice from=%r type=%r body=%r mail=%r digest=%r>" % (
+            self.frm, self.type, self.body, self.mail, self.digest)
+
+
+class Client:
+    """One XMPP client session (plain TCP allowed; tests only)."""
+
+    def __init__(self, name=None, ignore_from=()):
+        """`ignore_from`: bare JIDs whose body-less messages are kept in
+        `ignored` instead of `messages` (Prosody 0.12's mod_privilege sends
+        every user an empty <privilege/> message from the server's domain
+        when they log in)."""
+        self.name = name
+        self.ignore_from = set(ignore_from)
+        self.ignored = []
+        self.jid = None
+        self.xmpp = None
+        self.messages = []
+        self.presences = []
+        self.disconnects = 0
+        self._closing = False
+        self._cond = threading.Condition()
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def connect(self, jid, password, host, port, timeout=10.0,
+                presence=True):
+        """Log in and (by default) send initial presence.
+
+        Raises RuntimeError when authentication fails or the session is
+        not up within `timeout` seconds.
+        """
+        self.jid = jid
+        self._closing = False
+        _run(self._connect(jid, password, host, port, presence, timeout),
+             timeout + 2)
+        return self
+
+    async def _connect(self, jid, password, host, port, presence, timeout):
+        loop = asyncio.get_running_loop()
+        x = slixmpp.ClientXMPP(jid, password)
+        x.loop = loop
+        x.plugin["feature_mechanisms"].config["unencrypted_plain"] = True
+        x.register_plugin("xep_0030")
+        x.register_plugin("xep_0199")
+        done = loop.create_future()
+
+        def ok(_event):
+            if not done.done():
+                done.set_result(True)
+
+        def fail(what):
+            def cb(_event):
+                if not done.done():
+                    done.set_exception(RuntimeError(
+                        "%s: %s" % (jid, what)))
+            return cb
+
+        def on_disconnected(_event):
+            if not done.done():
+                done.set_exception(RuntimeError(
+                    "%s: disconnected during login" % jid))
+            if not self._closing:
+                with self._cond:
+                    self.disconnects += 1
+                    self._cond.notify_all()
+
+        x.add_event_handler("session_start", ok)
+        x.add_event_handler("failed_auth", fail("authentication failed"))
+        x.add_event_handler("connection_failed", fail("connection failed"))
+        x.add_event_handler("disconnected", on_disconnected)
+        x.register_handler(Callback("tidings-all-messages",
+                                    StanzaPath("message"), self._on_message))
+        x.register_handler(Callback("tidings-all-presence",
+                                    StanzaPath("presence"),
+                                    self._on_presence))
+        self.xmpp = x
+        x.connect((host, port), disable_starttls=True, force_starttls=False)
+        try:
+            await asyncio.wait_for(done, timeout)
+        except asyncio.TimeoutError:
+            self._closing = True
+            x.abort()
+            self.xmpp = None
+            raise RuntimeError("%s: no session after %.1f s" % (jid, timeout))
+        except RuntimeError:
+            self._closing = True
+            x.abort()
+            self.xmpp = None
+            raise
+        if presence:
+            x.send_presence()
+
+    def send_presence(self, ptype=None, status=None):
+        """Send presence (ptype None = available, or 'unavailable')."""
+        def go():
+            kw = {}
+            if ptype:
+                kw["ptype"] = ptype
+            if status:
+                kw["pstatus"] = status
+            self.xmpp.send_presence(**kw)
+        shared_loop().call_soon_threadsafe(go)
+
+    def send_message(self, to, body, mtype="chat"):
+        shared_loop().call_soon_threadsafe(
+            lambda: self.xmpp.send_message(mto=to, mbody=body, mtype=mtype))
+
+    def disconnect(self, timeout=5.0):
+        """Close the stream politely and wait until it is closed."""
+        if self.xmpp is None:
+            return
+        self._closing = True
+        x = self.xmpp
+
+        async def go():
+            if x.transport is None:
+                return
+            waiter = x.disconnected
+            x.disconnect(wait=1.0)
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter), timeout)
+            except asyncio.TimeoutError:
+                x.abort()
+        try:
+            _run(go(), timeout + 2)
+        except Exception:
+            pass
+        self.xmpp = None
+
+    @property
+    def connected(self):
+        x = self.xmpp
+        return x is not None and x.transport is not None and \
+            self.disconnects == 0
+
+    # -- received stanzas --------------------------------------------------
+
+    def _on_message(self, stanza):
+        n = Notice(stanza)
+        with self._cond:
+            if n.body is None and n.frm in self.ignore_from:
+                self.ignored.append(n)
+                return
+            self.messages.append(n)
+            self._cond.notify_all()
+
+    def _on_presence(self, stanza):
+        with self._cond:
+            self.presences.append((stanza["from"].full, stanza["type"]))
+            self._cond.notify_all()
+
+    def wait_for_message(self, predicate=None, timeout=5.0, start=0):
+        """Return the first message (from index `start` on) that satisfies
+        `predicate`, waiting up to `timeout` seconds; None on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for n in self.messages[start:]:
+                    if predicate is None or predicate(n):
+                        return n
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+
+    def wait_for_count(self, count, predicate=None, timeout=5.0):
+        """Wait until at least `count` messages satisfy `predicate`; return
+        all matching messages (possibly fewer on timeout)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                got = [n for n in self.messages
+                       if predicate is None or predicate(n)]
+                left = deadline - time.monotonic()
+                if len(got) >= count or left <= 0:
+                    return got
+                self._cond.wait(left)
+
+    def wait_until(self, cond, timeout=5.0):
+        """Wait until cond(messages) is true; return its last value."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                v = cond(list(self.messages))
+                left = deadline - time.monotonic()
+                if v or left <= 0:
+                    return v
+                self._cond.wait(left)
+
+    def notices(self, frm=None):
+        """Messages carrying a tidings payload (optionally from `frm`)."""
+        with self._cond:
+            return [n for n in self.messages
+                    if (n.mail is not None or n.digest is not None)
+                    and (frm is None or n.frm.split("/")[0] == frm)]
+
+    def clear(self):
+        with self._cond:
+            self.messages.clear()
