@@ -83,9 +83,9 @@ static void prefix_for(char *out, size_t size, const char *user)
 	snprintf(out, size, "bridge(%s)", user);
 }
 
-static void handle_closed_cb(uv_handle_t *h)
+/* One of the router's handles is closed; the last one frees the router. */
+static void router_handle_gone(struct br_router *r)
 {
-	struct br_router *r = h->data;
 	ut_assert(r->open_handles > 0);
 	if (--r->open_handles == 0) {
 		free(r->pending);
@@ -94,6 +94,11 @@ static void handle_closed_cb(uv_handle_t *h)
 		ut_hash_free(&r->gaps);
 		free(r);
 	}
+}
+
+static void handle_closed_cb(uv_handle_t *h)
+{
+	router_handle_gone(h->data);
 }
 
 static struct br_user *user_get(struct br_router *r, const char *user)
@@ -130,8 +135,7 @@ static void user_timer_closed_cb(uv_handle_t *h)
 	free(u->user);
 	free(u->jid);
 	free(u);
-	h->data = r;
-	handle_closed_cb(h);
+	router_handle_gone(r);
 }
 
 /*
@@ -412,8 +416,7 @@ static void scan_closed_cb(uv_handle_t *h)
 	free(s->mailbox);
 	free(s->key);
 	free(s);
-	h->data = r;
-	handle_closed_cb(h);
+	router_handle_gone(r);
 }
 
 static void scan_free(struct br_scan *s)
