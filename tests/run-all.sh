@@ -59,7 +59,7 @@ pytest_run() { # build dir, pytest args...
 fuzz_all() {
 	local ok=0
 	for f in build-fuzz/tests/fuzz/fuzz-*; do
-		[ -x "$f" ] || continue
+		[ -f "$f" ] && [ -x "$f" ] || continue
 		local name=${f##*/fuzz-}
 		local corpus
 		corpus=$(mktemp -d)
