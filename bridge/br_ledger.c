@@ -48,7 +48,9 @@ static const char schema_sql[] =
     "  ON DELETE CASCADE) WITHOUT ROWID;"
     "CREATE TABLE outbox("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " jid TEXT NOT NULL, xml BLOB NOT NULL, created INTEGER NOT NULL);";
+    " jid TEXT NOT NULL, xml BLOB NOT NULL, created INTEGER NOT NULL);"
+    "CREATE TABLE meta("
+    " key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;";
 
 /* The key's conditions, shared by the prune statements. */
 #define PRUNABLE                                                               \
@@ -75,6 +77,8 @@ enum stmt {
 	ST_OUT_ALL,
 	ST_PRUNE_FLOOR,
 	ST_PRUNE_KEYS,
+	ST_META_GET,
+	ST_META_SET,
 	ST_COUNT
 };
 
@@ -122,6 +126,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 		      " (SELECT last_uid FROM mailboxes WHERE"
 		      " mailboxes.user = n.user AND mailboxes.mailbox ="
 		      " n.mailbox AND mailboxes.uidvalidity = n.uidvalidity)",
+    [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+    [ST_META_SET] = "INSERT INTO meta(key, value) VALUES(?1, ?2)"
+		    " ON CONFLICT(key) DO UPDATE SET value = ?2",
 };
 
 struct br_ledger {
@@ -495,4 +502,26 @@ int br_ledger_prune(struct br_ledger *l, uint64_t max_age_secs)
 	log_debug("ledger: pruned %d notified key(s) older than %" PRIu64 " s",
 		  pruned, max_age_secs);
 	return 0;
+}
+
+int br_ledger_meta_get(struct br_ledger *l, const char *key, int *found_r,
+		       int64_t *value_r)
+{
+	sqlite3_stmt *st = l->st[ST_META_GET];
+	bind_text(l, ST_META_GET, 1, key);
+	int rc = sqlite3_step(st);
+	*found_r = rc == SQLITE_ROW;
+	if (rc == SQLITE_ROW)
+		*value_r = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_DONE)
+		log_db_error(l, "meta get");
+	done(l, ST_META_GET);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int br_ledger_meta_set(struct br_ledger *l, const char *key, int64_t value)
+{
+	bind_text(l, ST_META_SET, 1, key);
+	sqlite3_bind_int64(l->st[ST_META_SET], 2, value);
+	return run(l, ST_META_SET, "meta set");
 }

@@ -85,6 +85,11 @@ int br_ledger_outbox_foreach(struct br_ledger *l,
 			     int (*cb)(uint64_t id, const char *jid,
 				       const char *xml, size_t len, void *ctx),
 			     void *ctx);
+/* Small named integers (e.g. "alive_at", the last time tidingsd was known
+   to run). *found_r = 0 when the key was never set. */
+int br_ledger_meta_get(struct br_ledger *l, const char *key, int *found_r,
+		       int64_t *value_r);
+int br_ledger_meta_set(struct br_ledger *l, const char *key, int64_t value);
 /* Drops notified keys older than max_age_secs that are not above their
    mailbox's last_uid (the floor keeps covering them). */
 int br_ledger_prune(struct br_ledger *l, uint64_t max_age_secs);

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "br_jidmap.h"
 #include "br_notify.h"
@@ -26,6 +27,7 @@ struct br_user {
 	uint64_t window_start_msecs;
 	unsigned window_singles;
 	uint64_t last_flush_msecs; /* 0: never */
+	bool first_checked; /* looked for mail that came while we were down */
 	struct br_mail **held;
 	size_t held_count, held_cap;
 	size_t held_extra; /* mails beyond HELD_MAX, counted only */
@@ -33,7 +35,13 @@ struct br_user {
 	bool timer_active;
 };
 
-enum scan_kind { SCAN_START, SCAN_GAP };
+/*
+ * SCAN_START: a known mailbox after a restart (from its floor).
+ * SCAN_GAP: missing UIDs (to_uid 0: everything after from_uid).
+ * SCAN_FIRST: a mailbox the ledger does not know yet, first seen since this
+ * start: what was delivered while tidingsd was down (INTERNALDATE).
+ */
+enum scan_kind { SCAN_START, SCAN_GAP, SCAN_FIRST };
 
 /* One reconciliation of one mailbox: a startup scan or a UID gap. */
 struct br_scan {
@@ -65,6 +73,8 @@ struct br_router {
 	struct br_scan *scans; /* every live scan */
 	struct br_router_stats stats;
 	uv_timer_t prune_timer;
+	uv_timer_t alive_timer;
+	int64_t down_since; /* unix secs: last sign of life before this start */
 	/* Ledger writes of one loop turn, done in one transaction. */
 	uv_check_t batch_check;
 	struct pending *pending;
@@ -395,9 +405,10 @@ static bool wanted(struct br_user *u, const struct br_mail *m)
 		r->stats.unmapped++;
 		return false;
 	}
-	if (held_has(u, m) || pending_has(r, u->user, m) || (br_ledger_is_notified(r->d.ledger, u->user, &key,
-						     &notified) == 0 &&
-			       notified)) {
+	if (held_has(u, m) || pending_has(r, u->user, m) ||
+	    (br_ledger_is_notified(r->d.ledger, u->user, &key, &notified) ==
+		 0 &&
+	     notified)) {
 		r->stats.duplicates++;
 		return false;
 	}
@@ -542,6 +553,10 @@ static void scan_done_cb(const struct ms_imap_scan_result *res, void *ctx)
 		if (im->seen || im->uid < s->from_uid ||
 		    (s->to_uid != 0 && im->uid > s->to_uid))
 			continue;
+		if (s->kind == SCAN_FIRST &&
+		    (im->received != 0 ? im->received : im->date) <
+			r->down_since)
+			continue;
 		mail_from_imap(&m, s, im);
 		if (wanted(u, &m))
 			missed[n++] = br_mail_dup(&m);
@@ -551,6 +566,8 @@ static void scan_done_cb(const struct ms_imap_scan_result *res, void *ctx)
 			       : 0;
 	if (unfetched > res->unseen)
 		unfetched = res->unseen;
+	if (s->kind == SCAN_FIRST)
+		unfetched = 0; /* older unseen mail is not news */
 	if (n > 0 || unfetched > 0)
 		ut_log(UT_LOG_INFO, prefix,
 		       "found %zu unnotified mails (UID %" PRIu32 "..%" PRIu32
@@ -677,7 +694,37 @@ static void check_tail(struct br_router *r, struct br_user *u)
 	}
 }
 
+/*
+ * A mailbox the ledger has no row for, seen for the first time since this
+ * start: look for what was delivered while tidingsd was down, among the
+ * UIDs below before_uid (0: all of them).
+ */
+static void check_first(struct br_router *r, struct br_user *u,
+			const char *mailbox, uint32_t before_uid)
+{
+	int found = 0;
+	uint32_t uv = 0, last = 0;
+
+	u->first_checked = true;
+	if (r->d.imap == NULL || u->jid == NULL || before_uid == 1 ||
+	    br_ledger_mailbox_get(r->d.ledger, u->user, mailbox, &found, &uv,
+				  &last) < 0 ||
+	    found)
+		return;
+	scan_start(scan_new(r, SCAN_FIRST, u->user, mailbox, 0, 1,
+			    before_uid == 0 ? 0 : before_uid - 1));
+}
+
 /* ---- public ---- */
+
+#define ALIVE_KEY	     "alive_at"
+#define ALIVE_INTERVAL_MSECS (60 * 1000)
+
+static void alive_timer_cb(uv_timer_t *t)
+{
+	struct br_router *r = t->data;
+	br_ledger_meta_set(r->d.ledger, ALIVE_KEY, (int64_t)time(NULL));
+}
 
 static void prune_timer_cb(uv_timer_t *t)
 {
@@ -696,7 +743,17 @@ struct br_router *br_router_new(const struct br_router_deps *deps)
 	r->prune_timer.data = r;
 	uv_check_init(r->d.loop, &r->batch_check);
 	r->batch_check.data = r;
-	r->open_handles = 2;
+	uv_timer_init(r->d.loop, &r->alive_timer);
+	r->alive_timer.data = r;
+	r->open_handles = 3;
+
+	/* Mail delivered after the last sign of life was not seen live. */
+	int found = 0;
+	int64_t alive_at = 0, now = (int64_t)time(NULL);
+	if (br_ledger_meta_get(r->d.ledger, ALIVE_KEY, &found, &alive_at) < 0 ||
+	    !found || alive_at > now)
+		alive_at = now;
+	r->down_since = alive_at;
 	return r;
 }
 
@@ -732,6 +789,8 @@ void br_router_start(struct br_router *r)
 		br_ledger_mailbox_foreach(r->d.ledger, reconcile_cb, r);
 	uv_timer_start(&r->prune_timer, prune_timer_cb, 60 * 1000,
 		       PRUNE_INTERVAL_MSECS);
+	uv_timer_start(&r->alive_timer, alive_timer_cb, 0,
+		       ALIVE_INTERVAL_MSECS);
 }
 
 void br_router_event(struct br_router *r, struct ms_event *ev)
@@ -754,11 +813,28 @@ void br_router_event(struct br_router *r, struct ms_event *ev)
 	    .date = ev->date,
 	};
 	struct br_user *u = user_get(r, ev->user);
+	if (!u->first_checked)
+		check_first(r, u, ev->mailbox, ev->uid);
 	if (wanted(u, &m)) {
 		check_gap(r, u, &m);
 		notify(u, &m);
 	}
 	ms_event_free(&ev);
+}
+
+void br_router_presence(struct br_router *r, const char *bare_jid,
+			bool available)
+{
+	const char *at = strchr(bare_jid, '@');
+	if (!available || at == NULL || r->cfg->mail_domain_count == 0)
+		return;
+	char *user = xasprintf("%.*s@%s", (int)(at - bare_jid), bare_jid,
+			       r->cfg->mail_domains[0]);
+	struct br_user *u = user_get(r, user);
+	if (!u->first_checked && u->jid != NULL &&
+	    strcmp(u->jid, bare_jid) == 0)
+		check_first(r, u, "INBOX", 0);
+	free(user);
 }
 
 void br_router_confirmed(struct br_router *r, uint64_t token)
@@ -812,4 +888,6 @@ void br_router_close(struct br_router **rp)
 	while (r->scans != NULL)
 		scan_free(r->scans);
 	uv_close((uv_handle_t *)&r->prune_timer, handle_closed_cb);
+	br_ledger_meta_set(r->d.ledger, ALIVE_KEY, (int64_t)time(NULL));
+	uv_close((uv_handle_t *)&r->alive_timer, handle_closed_cb);
 }

@@ -26,6 +26,7 @@
  * Loop thread only.
  */
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <strophe.h>
 #include <uv.h>
@@ -67,6 +68,13 @@ struct br_router *br_router_new(const struct br_router_deps *deps);
 void br_router_start(struct br_router *r);
 /* Takes ownership of ev. */
 void br_router_event(struct br_router *r, struct ms_event *ev);
+/*
+ * A user's presence (bare JID of the served XMPP domain). The first time a
+ * user shows up available and the ledger knows no mailbox of theirs, their
+ * INBOX is checked for unseen mail delivered while tidingsd was down.
+ */
+void br_router_presence(struct br_router *r, const char *bare_jid,
+			bool available);
 void br_router_confirmed(struct br_router *r, uint64_t token);
 void br_router_get_stats(const struct br_router *r,
 			 struct br_router_stats *stats_r);

@@ -23,6 +23,7 @@
 #include "ms_imap.h"
 #include "xalloc.h"
 #include "xm_component.h"
+#include "xm_jid.h"
 
 #define DEFAULT_CONFIG	     "/etc/tidings/tidings.conf"
 #define STATS_INTERVAL_MSECS (15 * 60 * 1000)
@@ -73,10 +74,24 @@ static void xmpp_state_cb(struct xm_component *c, bool online, void *ctx)
 static bool xmpp_stanza_cb(struct xm_component *c, xmpp_stanza_t *stanza,
 			   void *ctx)
 {
+	struct daemon *d = ctx;
+	const char *name = xmpp_stanza_get_name(stanza);
 	(void)c;
-	(void)ctx;
-	(void)stanza;
-	/* Nothing inbound is acted on yet; IQs get service-unavailable. */
+
+	if (name != NULL && strcmp(name, "presence") == 0) {
+		/* Users' presence, forwarded by XEP-0356 (mod_privilege). */
+		const char *type = xmpp_stanza_get_type(stanza);
+		const char *from = xmpp_stanza_get_from(stanza);
+		char *bare = from != NULL ? xm_jid_bare(from) : NULL;
+		if (bare != NULL &&
+		    xm_jid_domain_is(bare, d->cfg->xmpp_domain) &&
+		    (type == NULL || strcmp(type, "unavailable") == 0))
+			br_router_presence(d->router, bare, type == NULL);
+		free(bare);
+		return true;
+	}
+	/* Nothing else inbound is acted on yet; IQs get
+	   service-unavailable. */
 	return false;
 }
 

@@ -32,9 +32,9 @@ struct ms_imap_settings {
 	enum ms_imap_tls tls;
 	const char *master_user;     /* e.g. "tidings" */
 	const char *master_password; /* never logged */
-	char separator;              /* between user and master: default '*' */
-	unsigned workers;            /* threads; 0 = default 2 */
-	uint64_t timeout_msecs;      /* connect and each read; 0 = 30000 */
+	char separator;		     /* between user and master: default '*' */
+	unsigned workers;	     /* threads; 0 = default 2 */
+	uint64_t timeout_msecs;	     /* connect and each read; 0 = 30000 */
 };
 
 struct ms_imap_msg {
@@ -42,18 +42,19 @@ struct ms_imap_msg {
 	char *message_id;   /* NULL if absent */
 	char *from_name;    /* decoded, NULL if absent */
 	char *from_address; /* NULL if absent */
-	char *subject;      /* decoded, clean one-line UTF-8, NULL if absent */
-	int64_t date;       /* unix seconds from the envelope date; 0 unknown */
+	char *subject;	    /* decoded, clean one-line UTF-8, NULL if absent */
+	int64_t date;	    /* unix seconds from the envelope date; 0 unknown */
+	int64_t received; /* INTERNALDATE (delivery), unix seconds; 0 unknown */
 	bool seen;
 };
 
 struct ms_imap_scan_result {
-	int error;          /* 0, or -1 with error_text */
+	int error; /* 0, or -1 with error_text */
 	char *error_text;
 	uint32_t uidvalidity;
 	uint32_t uidnext;
-	uint32_t messages;  /* STATUS MESSAGES */
-	uint32_t unseen;    /* STATUS UNSEEN */
+	uint32_t messages; /* STATUS MESSAGES */
+	uint32_t unseen;   /* STATUS UNSEEN */
 	/* Messages with from_uid <= uid < uidnext (up to max_msgs of them, the
 	   newest ones), oldest first. */
 	struct ms_imap_msg *msgs;
@@ -63,8 +64,7 @@ struct ms_imap_scan_result {
 };
 
 /* Called on the loop thread. res is freed after the callback returns. */
-typedef void ms_imap_scan_cb(const struct ms_imap_scan_result *res,
-			     void *ctx);
+typedef void ms_imap_scan_cb(const struct ms_imap_scan_result *res, void *ctx);
 
 int ms_imap_pool_new(uv_loop_t *loop, const struct ms_imap_settings *set,
 		     struct ms_imap_pool **pool_r, char **error_r);

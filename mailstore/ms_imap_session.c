@@ -373,32 +373,32 @@ static int64_t days_from_civil(int64_t y, int m, int d)
 	return era * 146097 + doe - 719468;
 }
 
+/* A broken-down time with a +hhmm zone -> unix seconds; 0 when invalid. */
+static int64_t date_secs(int year, int month, int day, int hour, int min,
+			 int sec, int zone)
+{
+	if (year < 1970 || year > 9999 || month < 1 || month > 12 || day < 1 ||
+	    day > 31 || hour < 0 || hour > 23 || min < 0 || min > 59 ||
+	    sec < 0 || sec > 60 || zone <= -10000 || zone >= 10000)
+		return 0;
+	int64_t zone_secs = ((int64_t)(zone / 100) * 60 + zone % 100) * 60;
+	int64_t secs = days_from_civil(year, month, day) * 86400 + hour * 3600 +
+		       min * 60 + sec - zone_secs;
+	return secs < 0 ? 0 : secs;
+}
+
 /* RFC 5322 date text -> unix seconds; 0 when it cannot be understood. */
 static int64_t parse_date(const char *text)
 {
 	struct mailimf_date_time *dt = NULL;
 	size_t idx = 0;
-	int64_t secs = 0;
 
 	if (text == NULL || mailimf_date_time_parse(text, strlen(text), &idx,
 						    &dt) != MAILIMF_NO_ERROR)
 		return 0;
-	if (dt->dt_year >= 1970 && dt->dt_year <= 9999 && dt->dt_month >= 1 &&
-	    dt->dt_month <= 12 && dt->dt_day >= 1 && dt->dt_day <= 31 &&
-	    dt->dt_hour >= 0 && dt->dt_hour <= 23 && dt->dt_min >= 0 &&
-	    dt->dt_min <= 59 && dt->dt_sec >= 0 && dt->dt_sec <= 60 &&
-	    dt->dt_zone > -10000 && dt->dt_zone < 10000) {
-		int64_t zone_secs =
-		    ((int64_t)(dt->dt_zone / 100) * 60 + dt->dt_zone % 100) *
-		    60;
-
-		secs = days_from_civil(dt->dt_year, dt->dt_month, dt->dt_day) *
-			   86400 +
-		       dt->dt_hour * 3600 + dt->dt_min * 60 + dt->dt_sec -
-		       zone_secs;
-		if (secs < 0)
-			secs = 0;
-	}
+	int64_t secs =
+	    date_secs(dt->dt_year, dt->dt_month, dt->dt_day, dt->dt_hour,
+		      dt->dt_min, dt->dt_sec, dt->dt_zone);
 	mailimf_date_time_free(dt);
 	return secs;
 }
@@ -480,6 +480,16 @@ static bool parse_msg_att(const struct mailimap_msg_att *att,
 				m->uid = st->att_data.att_uid;
 			else if (st->att_type == MAILIMAP_MSG_ATT_ENVELOPE)
 				env = st->att_data.att_env;
+			else if (st->att_type ==
+				     MAILIMAP_MSG_ATT_INTERNALDATE &&
+				 st->att_data.att_internal_date != NULL) {
+				const struct mailimap_date_time *dt =
+				    st->att_data.att_internal_date;
+				m->received = date_secs(
+				    dt->dt_year, dt->dt_month, dt->dt_day,
+				    dt->dt_hour, dt->dt_min, dt->dt_sec,
+				    dt->dt_zone);
+			}
 		} else if (item->att_type == MAILIMAP_MSG_ATT_ITEM_DYNAMIC) {
 			m->seen = m->seen || has_seen(item->att_data.att_dyn);
 		}
@@ -500,9 +510,10 @@ static struct mailimap_fetch_type *fetch_type_new(void)
 {
 	struct mailimap_fetch_type *ft =
 	    mailimap_fetch_type_new_fetch_att_list_empty();
-	struct mailimap_fetch_att *atts[] = {mailimap_fetch_att_new_uid(),
-					     mailimap_fetch_att_new_flags(),
-					     mailimap_fetch_att_new_envelope()};
+	struct mailimap_fetch_att *atts[] = {
+	    mailimap_fetch_att_new_uid(), mailimap_fetch_att_new_flags(),
+	    mailimap_fetch_att_new_envelope(),
+	    mailimap_fetch_att_new_internaldate()};
 
 	ut_assert(ft != NULL);
 	for (size_t i = 0; i < UT_N_ELEMENTS(atts); i++)
@@ -512,7 +523,7 @@ static struct mailimap_fetch_type *fetch_type_new(void)
 	return ft;
 }
 
-/* UID FETCH (UID FLAGS ENVELOPE) of the sorted uids[0..n). */
+/* UID FETCH (UID FLAGS ENVELOPE INTERNALDATE) of the sorted uids[0..n). */
 static void fetch_msgs(struct scan *s, const uint32_t *uids, size_t n)
 {
 	struct ms_imap_scan_result *res = s->res;

@@ -10,6 +10,8 @@ import socket
 import statistics
 import time
 
+import pytest
+
 from tidingsd import SLOW
 
 
@@ -81,16 +83,21 @@ def test_kill9_while_mail_arrives_notifies_each_mail_once(make_stack):
     st = make_stack(notify={"burst_max": 3, "burst_window": "2s",
                             "digest_list_max": 15, "gap_delay": "500ms"})
     bob = st.client("bob")
-    for i in range(1, 5):
+    # One mail first, so that bob's mailbox is in the ledger (a mailbox
+    # tidingsd never saw is test_first_mails_of_a_user_while_down...).
+    st.mail("bob", subject="Warm-up")
+    assert bob.wait_for_message(lambda n: n.mail is not None, 3.0 * SLOW)
+    time.sleep(0.5 * SLOW)
+    for i in range(2, 6):
         st.mail("bob", subject="Before kill %d" % i)
     # Some of these four may not have been notified yet: kill anyway.
     st.tidingsd.kill()
-    for i in range(5, 11):
+    for i in range(6, 12):
         st.mail("bob", subject="While down %d" % i)
     st.tidingsd.start()
-    uids, total = wait_covered(st, bob, 10, 30.0)
-    assert sorted(uids) == list(range(1, 11)), (uids, bob.messages)
-    assert total == 10, bob.messages
+    uids, total = wait_covered(st, bob, 11, 30.0)
+    assert sorted(uids) == list(range(1, 12)), (uids, bob.messages)
+    assert total == 11, bob.messages
     assert bob.disconnects == 0
 
     # A clean restart repeats nothing.
@@ -107,9 +114,9 @@ def test_kill9_while_mail_arrives_notifies_each_mail_once(make_stack):
     assert len(bob.messages) == n_before, bob.messages[n_before:]
     st.mail("bob", subject="After all that")
     n = bob.wait_for_message(lambda n: n.mail is not None and
-                             n.mail["uid"] == 11, 3.0 * SLOW)
+                             n.mail["uid"] == 12, 3.0 * SLOW)
     assert n is not None
-    assert covered(bob) == (list(uids) + [11], 11)
+    assert covered(bob) == (list(uids) + [12], 12)
 
 
 def test_prosody_restart_loses_nothing(make_stack):
@@ -181,3 +188,15 @@ def test_tidingsd_down_or_hung_never_slows_delivery(make_stack):
     for t in base + down + hung:
         assert t < 0.5
     assert bob.disconnects == 0
+
+
+def test_first_mails_of_a_user_while_down_are_not_lost(make_stack):
+    st = make_stack(notify={"burst_max": 3, "burst_window": "1s",
+                            "gap_delay": "500ms"})
+    carol = st.client("carol")
+    assert st.tidingsd.stop() == 0
+    for i in range(1, 3):
+        st.mail("carol", subject="First ever %d" % i)
+    st.tidingsd.start()
+    uids, total = wait_covered(st, carol, 2, 10.0)
+    assert sorted(uids) == [1, 2] and total == 2, carol.messages
