@@ -68,7 +68,7 @@ def _lua_str(s):
 
 
 class Prosody:
-    """One Prosody instance serving `domain` with the component `component_jid`.
+    """One Prosody serving `domain`, with the component `component_jid`.
 
     Ports are chosen at construction (pass c2s_port/component_port to pin
     them) and stay the same across restart(), so tidingsd and clients can
@@ -178,15 +178,16 @@ class Prosody:
             wait_port(self.component_port, timeout, self.proc, "prosody")
             # mod_auth_dovecot connects to Dovecot when it loads; without
             # it every login would fail later with a confusing message.
-            if "Error initializing module 'auth_dovecot'" in self.log()[log_offset:]:
+            new_log = self.log()[log_offset:]
+            if "Error initializing module 'auth_dovecot'" in new_log:
                 raise RuntimeError("prosody: mod_auth_dovecot failed to load "
                                    "(is Dovecot's auth-client socket at %s?)"
                                    % self.dovecot_auth_socket)
         except RuntimeError as e:
             self.stop()
-            raise RuntimeError("%s\n--- prosody output ---\n%s\n--- log ---\n%s"
-                               % (e, self._tail(self.stdout_path),
-                                  self._tail(self.log_path)))
+            raise RuntimeError(
+                "%s\n--- prosody output ---\n%s\n--- log ---\n%s"
+                % (e, self._tail(self.stdout_path), self._tail(self.log_path)))
 
     def stop(self, timeout=10.0):
         """Stop Prosody with SIGTERM (SIGKILL after `timeout`)."""

@@ -29,7 +29,6 @@ sys.path.insert(0, HERE)
 
 from prosody import Prosody, port_is_free, free_port  # noqa: E402
 import tidingsd as td  # noqa: E402
-from xmppclient import Client  # noqa: E402
 
 DEMO_PORTS = {"c2s": 5222, "imap": 1143, "lmtp": 2424}
 DEMO_USERS = ("alice", "bob", "carol")
@@ -183,6 +182,7 @@ class Stack:
 
     def client(self, user, presence=True, resource="test"):
         """A logged-in XMPP client for `user` (the Dovecot password)."""
+        from xmppclient import Client  # slixmpp loads only when needed
         c = Client(user, ignore_from=(self.domain,))
         c.connect("%s/%s" % (self.jid(user), resource), self.users[user],
                   "127.0.0.1", self.prosody.c2s_port, presence=presence)
@@ -248,7 +248,8 @@ tidings demo is running in %(dir)s
   XMPP: 127.0.0.1:%(c2s)d, no TLS. With profanity:
     /connect bob@localhost server 127.0.0.1 port %(c2s)d tls disable
   IMAP: 127.0.0.1:%(imap)d, no TLS, e.g.
-    curl -u bob@localhost:tidings imap://127.0.0.1:%(imap)d/INBOX -X 'FETCH 1:* ENVELOPE'
+    curl -u bob@localhost:tidings \\
+      imap://127.0.0.1:%(imap)d/INBOX -X 'FETCH 1:* ENVELOPE'
   Send bob a mail (LMTP 127.0.0.1:%(lmtp)d):
     python3 tests/integration/stack.py --send bob@localhost --subject "Hi"
 

@@ -10,8 +10,6 @@ import socket
 import statistics
 import time
 
-import pytest
-
 from tidingsd import SLOW
 
 
@@ -191,6 +189,8 @@ def test_tidingsd_down_or_hung_never_slows_delivery(make_stack):
 
 
 def test_first_mails_of_a_user_while_down_are_not_lost(make_stack):
+    """carol's mailbox is not in the ledger yet (she never had mail): her
+    first mails, delivered while tidingsd is down, are still found."""
     st = make_stack(notify={"burst_max": 3, "burst_window": "1s",
                             "gap_delay": "500ms"})
     carol = st.client("carol")

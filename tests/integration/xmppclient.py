@@ -10,6 +10,7 @@ tidings <mail/> or <digest/> payload already parsed.
 """
 
 import asyncio
+import atexit
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -36,6 +37,29 @@ def shared_loop():
             t.start()
             _loop = loop
         return _loop
+
+
+def _shutdown():
+    """At exit: cancel what is still pending on the shared loop and stop
+    it, so that the interpreter does not warn about destroyed tasks."""
+    loop = _loop
+    if loop is None or not loop.is_running():
+        return
+
+    async def cancel_all():
+        me = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not me]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    try:
+        asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(2)
+    except Exception:
+        pass
+    loop.call_soon_threadsafe(loop.stop)
+
+
+atexit.register(_shutdown)
 
 
 def _run(coro, timeout):
@@ -315,3 +339,19 @@ class Client:
     def clear(self):
         with self._cond:
             self.messages.clear()
+
+
+def connect_many(accounts, host, port, timeout=30.0, presence=True,
+                 ignore_from=()):
+    """Log in many clients at once: accounts is a list of (jid, password).
+    Returns the Clients in the same order; raises on the first failure."""
+    clients = [Client(jid, ignore_from=ignore_from) for jid, _ in accounts]
+    futs = []
+    for c, (jid, pw) in zip(clients, accounts):
+        c.jid = jid
+        futs.append(asyncio.run_coroutine_threadsafe(
+            c._connect(jid, pw, host, port, presence, timeout),
+            shared_loop()))
+    for f in futs:
+        f.result(timeout + 2)
+    return clients
