@@ -317,6 +317,16 @@ static void hold(struct br_user *u, const struct br_mail *m, uint64_t now)
 	}
 }
 
+static int mail_cmp(const void *a, const void *b)
+{
+	const struct br_mail *x = *(struct br_mail *const *)a;
+	const struct br_mail *y = *(struct br_mail *const *)b;
+	int c = strcmp(x->mailbox, y->mailbox);
+	if (c != 0)
+		return c;
+	return x->uid < y->uid ? -1 : x->uid > y->uid ? 1 : 0;
+}
+
 static void flush(struct br_user *u)
 {
 	struct br_router *r = u->r;
@@ -331,6 +341,8 @@ static void flush(struct br_user *u)
 	if (total == 1) {
 		send_single(u, u->held[0]);
 	} else {
+		/* Events and catch-ups arrive in any order; list by UID. */
+		qsort(u->held, n, sizeof(*u->held), mail_cmp);
 		send_digest(u, u->held, n, total);
 		check_tail(r, u);
 	}
@@ -575,12 +587,17 @@ static void scan_done_cb(const struct ms_imap_scan_result *res, void *ctx)
 		       n + unfetched, s->from_uid,
 		       s->to_uid != 0 ? s->to_uid : res->uidnext - 1);
 
-	if (n + unfetched > r->cfg->burst_max && n > 0) {
+	bool holding = u->held_count > 0 || u->held_extra > 0;
+	if (n + unfetched > r->cfg->burst_max && n > 0 && !holding) {
+		/* Many at once: one summary now, then the burst rule. */
 		send_digest(u, missed, n, n + unfetched);
 		u->last_flush_msecs = uv_now(r->d.loop);
 	} else {
+		/* Few, or a digest is being collected anyway: join it. */
 		for (size_t i = 0; i < n; i++)
 			notify(u, missed[i]);
+		if (u->held_count > 0)
+			u->held_extra += unfetched;
 	}
 	for (size_t i = 0; i < n; i++)
 		br_mail_free(&missed[i]);
@@ -715,6 +732,29 @@ static void check_first(struct br_router *r, struct br_user *u,
 			    before_uid == 0 ? 0 : before_uid - 1));
 }
 
+/* A new mail whose UID the event did not carry. */
+static void lookup_unknown(struct br_router *r, struct br_user *u,
+			   const char *mailbox)
+{
+	int found = 0;
+	uint32_t uv = 0, last = 0;
+
+	if (u->jid == NULL ||
+	    br_ledger_mailbox_get(r->d.ledger, u->user, mailbox, &found, &uv,
+				  &last) < 0)
+		return;
+	if (!found) {
+		if (!u->first_checked)
+			check_first(r, u, mailbox, 0);
+		return;
+	}
+	uint32_t held_max = held_uid(u, mailbox, uv, true);
+	if (held_max > last)
+		last = held_max;
+	if (r->d.imap != NULL)
+		schedule_gap(r, u, mailbox, uv, last + 1, 0);
+}
+
 /* ---- public ---- */
 
 #define ALIVE_KEY	     "alive_at"
@@ -813,6 +853,12 @@ void br_router_event(struct br_router *r, struct ms_event *ev)
 	    .date = ev->date,
 	};
 	struct br_user *u = user_get(r, ev->user);
+	if (ev->uid == 0) {
+		/* Dovecot did not know the UID: look the mail up over IMAP. */
+		lookup_unknown(r, u, ev->mailbox);
+		ms_event_free(&ev);
+		return;
+	}
 	if (!u->first_checked)
 		check_first(r, u, ev->mailbox, ev->uid);
 	if (wanted(u, &m)) {

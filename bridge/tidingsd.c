@@ -27,6 +27,7 @@
 
 #define DEFAULT_CONFIG	     "/etc/tidings/tidings.conf"
 #define STATS_INTERVAL_MSECS (15 * 60 * 1000)
+#define DRAIN_MSECS	     2000 /* longest wait for confirmations at stop */
 
 struct daemon {
 	uv_loop_t *loop;
@@ -39,6 +40,8 @@ struct daemon {
 	struct br_router *router;
 	uv_signal_t sigterm, sigint, sighup;
 	uv_timer_t stats_timer;
+	uv_timer_t drain_timer;
+	uint64_t drain_deadline_msecs;
 	bool stopping;
 	int exit_code;
 };
@@ -142,19 +145,8 @@ static void close_walk_cb(uv_handle_t *h, void *arg)
 }
 
 /* Closes whatever exists; safe after a partial start. */
-static void stop(struct daemon *d)
+static void finish_stop(struct daemon *d)
 {
-	if (d->stopping)
-		return;
-	d->stopping = true;
-	log_info("stopping");
-	/* No new events; held digests go out (and into the ledger). */
-	if (d->events != NULL)
-		ms_evsock_close(&d->events);
-	if (d->router != NULL) {
-		br_router_flush_all(d->router);
-		log_stats(d);
-	}
 	if (d->imap != NULL)
 		ms_imap_pool_free(&d->imap);
 	if (d->router != NULL)
@@ -166,6 +158,48 @@ static void stop(struct daemon *d)
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sighup, NULL);
 	uv_close((uv_handle_t *)&d->stats_timer, NULL);
+}
+
+/* Waits (a little) for the XMPP server to confirm what is on its way, so
+   that the next start does not resend it from the ledger. */
+static void drain_timer_cb(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	struct xm_component_stats xs;
+
+	xm_component_get_stats(d->xmpp, &xs);
+	if (xs.outbox_len > 0 && xm_component_online(d->xmpp) &&
+	    uv_now(d->loop) < d->drain_deadline_msecs)
+		return;
+	if (xs.outbox_len > 0)
+		log_warn("stopping with %zu notifications unconfirmed; they "
+			 "stay in the ledger and are resent at the next start",
+			 xs.outbox_len);
+	uv_close((uv_handle_t *)t, NULL);
+	finish_stop(d);
+}
+
+static void stop(struct daemon *d)
+{
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	log_info("stopping");
+	/* Held digests go out (and into the ledger); then no new events. */
+	if (d->router != NULL) {
+		br_router_flush_all(d->router);
+		log_stats(d);
+	}
+	if (d->events != NULL)
+		ms_evsock_close(&d->events);
+	if (d->xmpp == NULL || d->router == NULL) {
+		finish_stop(d);
+		return;
+	}
+	d->drain_deadline_msecs = uv_now(d->loop) + DRAIN_MSECS;
+	uv_timer_init(d->loop, &d->drain_timer);
+	d->drain_timer.data = d;
+	uv_timer_start(&d->drain_timer, drain_timer_cb, 0, 20);
 }
 
 static void signal_cb(uv_signal_t *s, int signum)

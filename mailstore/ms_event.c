@@ -163,13 +163,21 @@ static int parse_required(const json_t *obj, struct ms_event *ev,
 		*error_r = xstrdup("missing or empty \"mailbox\"");
 		return -1;
 	}
-	if (get_integral(json_object_get(obj, "uidvalidity"), 1, UINT32_MAX,
-			 &n) < 0) {
+	/* A new or appended mail can come with UID 0 (and UIDVALIDITY 0)
+	   when Dovecot could not learn them at commit time (e.g. a locked
+	   maildir uidlist): the router looks such a mail up over IMAP. */
+	double lowest = ev->type == MS_EVENT_MESSAGE_NEW ||
+				ev->type == MS_EVENT_MESSAGE_APPEND
+			    ? 0
+			    : 1;
+	if (get_integral(json_object_get(obj, "uidvalidity"), lowest,
+			 UINT32_MAX, &n) < 0) {
 		*error_r = xstrdup("missing or invalid \"uidvalidity\"");
 		return -1;
 	}
 	ev->uidvalidity = (uint32_t)n;
-	if (get_integral(json_object_get(obj, "uid"), 1, UINT32_MAX, &n) < 0) {
+	if (get_integral(json_object_get(obj, "uid"), lowest, UINT32_MAX, &n) <
+	    0) {
 		*error_r = xstrdup("missing or invalid \"uid\"");
 		return -1;
 	}

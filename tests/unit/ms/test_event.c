@@ -146,9 +146,25 @@ static void test_numbers(void)
 	}
 	ms_event_free(&ev);
 
+	/* UID 0: unknown to Dovecot at commit, allowed for new mail only. */
+	ev = parse_ok(HEAD "\"mailbox\":\"INBOX\",\"uidvalidity\":0,"
+			   "\"uid\":0}");
+	if (ev != NULL) {
+		T_CHECK_INT(ev->uid, 0);
+		T_CHECK_INT(ev->uidvalidity, 0);
+	}
+	ms_event_free(&ev);
+	const char *read0 =
+	    "{\"v\":1,\"event\":\"MessageRead\",\"user\":\"b@x\","
+	    "\"mailbox\":\"INBOX\",\"uidvalidity\":1,\"uid\":0}";
+	char *e0 = parse_fail_len(read0, strlen(read0));
+	T_CHECK_STR(e0, "missing or invalid \"uid\"");
+	free(e0);
+
 	const char *bad_uids[] = {
-	    "0",     "-1",	     "4294967296", "5.5", "1e300",
-	    "\"5\"", "true",	     "null",	   "[5]", "9223372036854775807",
+	    "-1",    "4294967296",   "5.5",
+	    "1e300", "\"5\"",	     "true",
+	    "null",  "[5]",	     "9223372036854775807",
 	    "-0.5",  "4294967295.5",
 	};
 	for (size_t i = 0; i < UT_N_ELEMENTS(bad_uids); i++) {
