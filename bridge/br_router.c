@@ -7,94 +7,26 @@
 #include "br_jidmap.h"
 #include "br_notify.h"
 #include "br_router.h"
+#include "br_router_private.h"
 #include "hash.h"
 #include "log.h"
 #include "xalloc.h"
 #include "xm_stanza.h"
 
 /* Mails kept in memory for one digest; beyond, they are only counted. */
-#define HELD_MAX 10000
-/* A failed startup reconciliation is tried again this often. */
-#define RECONCILE_RETRY_MSECS 30000
-#define RECONCILE_ATTEMPTS    5
-#define PRUNE_INTERVAL_MSECS  (3600 * 1000)
-#define PRUNE_MAX_AGE_SECS    (30 * 24 * 3600)
-
-struct br_user {
-	struct br_router *r;
-	char *user; /* Dovecot username */
-	char *jid;  /* NULL: the user maps to no JID */
-	uint64_t window_start_msecs;
-	unsigned window_singles;
-	uint64_t last_flush_msecs; /* 0: never */
-	bool first_checked; /* looked for mail that came while we were down */
-	struct br_mail **held;
-	size_t held_count, held_cap;
-	size_t held_extra; /* mails beyond HELD_MAX, counted only */
-	uv_timer_t timer;
-	bool timer_active;
-};
-
-/*
- * SCAN_START: a known mailbox after a restart (from its floor).
- * SCAN_GAP: missing UIDs (to_uid 0: everything after from_uid).
- * SCAN_FIRST: a mailbox the ledger does not know yet, first seen since this
- * start: what was delivered while tidingsd was down (INTERNALDATE).
- */
-enum scan_kind { SCAN_START, SCAN_GAP, SCAN_FIRST };
-
-/* One reconciliation of one mailbox: a startup scan or a UID gap. */
-struct br_scan {
-	struct br_router *r;
-	struct br_scan *prev, *next;
-	enum scan_kind kind;
-	char *user, *mailbox;
-	char *key; /* "user\nmailbox", for gap coalescing */
-	uint32_t uidvalidity, from_uid, to_uid;
-	unsigned attempts;
-	bool in_flight;
-	uv_timer_t timer;
-};
-
-/* A notification waiting for the end of the loop turn (see batch_flush). */
-struct pending {
-	char *user, *jid;
-	struct br_ledger_key *keys; /* mailbox strings owned */
-	size_t n;
-	char *xml;
-	size_t len;
-};
-
-struct br_router {
-	struct br_router_deps d;
-	const struct br_config *cfg;
-	struct ut_hash *users; /* username -> struct br_user */
-	struct ut_hash *gaps;  /* "user\nmailbox" -> pending gap br_scan */
-	struct br_scan *scans; /* every live scan */
-	struct br_router_stats stats;
-	uv_timer_t prune_timer;
-	uv_timer_t alive_timer;
-	int64_t down_since; /* unix secs: last sign of life before this start */
-	/* Ledger writes of one loop turn, done in one transaction. */
-	uv_check_t batch_check;
-	struct pending *pending;
-	size_t pending_count, pending_cap;
-	uint64_t *confirms;
-	size_t confirm_count, confirm_cap;
-	unsigned open_handles;
-	bool closing;
-};
+#define HELD_MAX	     10000
+#define PRUNE_INTERVAL_MSECS (3600 * 1000)
+#define PRUNE_MAX_AGE_SECS   (30 * 24 * 3600)
 
 static void user_timer_cb(uv_timer_t *t);
-static void check_tail(struct br_router *r, struct br_user *u);
 
-static void prefix_for(char *out, size_t size, const char *user)
+void br_router__prefix(char *out, size_t size, const char *user)
 {
 	snprintf(out, size, "bridge(%s)", user);
 }
 
 /* One of the router's handles is closed; the last one frees the router. */
-static void router_handle_gone(struct br_router *r)
+void br_router__handle_gone(struct br_router *r)
 {
 	ut_assert(r->open_handles > 0);
 	if (--r->open_handles == 0) {
@@ -108,10 +40,10 @@ static void router_handle_gone(struct br_router *r)
 
 static void handle_closed_cb(uv_handle_t *h)
 {
-	router_handle_gone(h->data);
+	br_router__handle_gone(h->data);
 }
 
-static struct br_user *user_get(struct br_router *r, const char *user)
+struct br_user *br_router__user_get(struct br_router *r, const char *user)
 {
 	struct br_user *u = ut_hash_get(r->users, user);
 	if (u != NULL)
@@ -123,7 +55,7 @@ static struct br_user *user_get(struct br_router *r, const char *user)
 	const char *why;
 	if (br_jidmap_user(r->cfg, user, &u->jid, &why) < 0) {
 		char prefix[300];
-		prefix_for(prefix, sizeof(prefix), user);
+		br_router__prefix(prefix, sizeof(prefix), user);
 		ut_log(UT_LOG_WARN, prefix,
 		       "not notified: %s (logged once per user)", why);
 		u->jid = NULL;
@@ -145,7 +77,7 @@ static void user_timer_closed_cb(uv_handle_t *h)
 	free(u->user);
 	free(u->jid);
 	free(u);
-	router_handle_gone(r);
+	br_router__handle_gone(r);
 }
 
 /*
@@ -180,7 +112,7 @@ static void batch_flush(struct br_router *r)
 		struct pending *p = &r->pending[i];
 		if (r->d.send(r->d.send_ctx, p->xml, p->len, ids[i]) < 0) {
 			char prefix[300];
-			prefix_for(prefix, sizeof(prefix), p->user);
+			br_router__prefix(prefix, sizeof(prefix), p->user);
 			ut_log(UT_LOG_ERROR, prefix,
 			       "notification not queued (XMPP outbox full); "
 			       "it stays in the ledger and is resent at the "
@@ -236,14 +168,14 @@ static void send_single(struct br_user *u, const struct br_mail *m)
 	r->stats.singles++;
 	if (ut_log_enabled(UT_LOG_DEBUG)) {
 		char prefix[300];
-		prefix_for(prefix, sizeof(prefix), u->user);
+		br_router__prefix(prefix, sizeof(prefix), u->user);
 		ut_log(UT_LOG_DEBUG, prefix, "notified %s uid %" PRIu32,
 		       m->mailbox, m->uid);
 	}
 }
 
-static void send_digest(struct br_user *u, struct br_mail *const *mails,
-			size_t n, size_t total)
+void br_router__send_digest(struct br_user *u, struct br_mail *const *mails,
+			    size_t n, size_t total)
 {
 	struct br_router *r = u->r;
 	struct br_ledger_key *keys = xcalloc(n == 0 ? 1 : n, sizeof(*keys));
@@ -261,11 +193,11 @@ static void send_digest(struct br_user *u, struct br_mail *const *mails,
 	r->stats.digest_mails += total;
 
 	char prefix[300];
-	prefix_for(prefix, sizeof(prefix), u->user);
+	br_router__prefix(prefix, sizeof(prefix), u->user);
 	ut_log(UT_LOG_INFO, prefix, "sent a digest of %zu mails", total);
 }
 
-static bool held_has(const struct br_user *u, const struct br_mail *m)
+bool br_router__held_has(const struct br_user *u, const struct br_mail *m)
 {
 	for (size_t i = 0; i < u->held_count; i++) {
 		const struct br_mail *h = u->held[i];
@@ -277,8 +209,8 @@ static bool held_has(const struct br_user *u, const struct br_mail *m)
 }
 
 /* Lowest (or highest) held UID of a mailbox; 0 when none is held. */
-static uint32_t held_uid(const struct br_user *u, const char *mailbox,
-			 uint32_t uidvalidity, bool highest)
+uint32_t br_router__held_uid(const struct br_user *u, const char *mailbox,
+			     uint32_t uidvalidity, bool highest)
 {
 	uint32_t best = 0;
 	for (size_t i = 0; i < u->held_count; i++) {
@@ -343,8 +275,8 @@ static void flush(struct br_user *u)
 	} else {
 		/* Events and catch-ups arrive in any order; list by UID. */
 		qsort(u->held, n, sizeof(*u->held), mail_cmp);
-		send_digest(u, u->held, n, total);
-		check_tail(r, u);
+		br_router__send_digest(u, u->held, n, total);
+		br_reconcile__check_tail(r, u);
 	}
 	for (size_t i = 0; i < n; i++)
 		br_mail_free(&u->held[i]);
@@ -364,7 +296,7 @@ static void user_timer_cb(uv_timer_t *t)
 }
 
 /* The burst rule: a single now, or held for the digest. */
-static void notify(struct br_user *u, const struct br_mail *m)
+void br_router__notify(struct br_user *u, const struct br_mail *m)
 {
 	struct br_router *r = u->r;
 	uint64_t now = uv_now(r->d.loop);
@@ -407,7 +339,7 @@ static bool pending_has(const struct br_router *r, const char *user,
 }
 
 /* Whether this mail still needs a notification. */
-static bool wanted(struct br_user *u, const struct br_mail *m)
+bool br_router__wanted(struct br_user *u, const struct br_mail *m)
 {
 	struct br_router *r = u->r;
 	struct br_ledger_key key = {m->mailbox, m->uidvalidity, m->uid};
@@ -417,7 +349,7 @@ static bool wanted(struct br_user *u, const struct br_mail *m)
 		r->stats.unmapped++;
 		return false;
 	}
-	if (held_has(u, m) || pending_has(r, u->user, m) ||
+	if (br_router__held_has(u, m) || pending_has(r, u->user, m) ||
 	    (br_ledger_is_notified(r->d.ledger, u->user, &key, &notified) ==
 		 0 &&
 	     notified)) {
@@ -425,334 +357,6 @@ static bool wanted(struct br_user *u, const struct br_mail *m)
 		return false;
 	}
 	return true;
-}
-
-/* ---- reconciliation ---- */
-
-static void scan_start(struct br_scan *s);
-
-static void scan_closed_cb(uv_handle_t *h)
-{
-	struct br_scan *s = h->data;
-	struct br_router *r = s->r;
-	free(s->user);
-	free(s->mailbox);
-	free(s->key);
-	free(s);
-	router_handle_gone(r);
-}
-
-static void scan_free(struct br_scan *s)
-{
-	struct br_router *r = s->r;
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		r->scans = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
-	if (s->kind == SCAN_GAP && ut_hash_get(r->gaps, s->key) == s)
-		ut_hash_remove(r->gaps, s->key);
-	uv_close((uv_handle_t *)&s->timer, scan_closed_cb);
-}
-
-static void scan_timer_cb(uv_timer_t *t)
-{
-	scan_start(t->data);
-}
-
-static struct br_scan *scan_new(struct br_router *r, enum scan_kind kind,
-				const char *user, const char *mailbox,
-				uint32_t uidvalidity, uint32_t from_uid,
-				uint32_t to_uid)
-{
-	struct br_scan *s = xcalloc(1, sizeof(*s));
-	s->r = r;
-	s->kind = kind;
-	s->user = xstrdup(user);
-	s->mailbox = xstrdup(mailbox);
-	s->key = xasprintf("%s\n%s", user, mailbox);
-	s->uidvalidity = uidvalidity;
-	s->from_uid = from_uid;
-	s->to_uid = to_uid;
-	uv_timer_init(r->d.loop, &s->timer);
-	s->timer.data = s;
-	r->open_handles++;
-	s->next = r->scans;
-	if (r->scans != NULL)
-		r->scans->prev = s;
-	r->scans = s;
-	return s;
-}
-
-static void mail_from_imap(struct br_mail *m, const struct br_scan *s,
-			   const struct ms_imap_msg *im)
-{
-	memset(m, 0, sizeof(*m));
-	m->mailbox = s->mailbox;
-	m->uidvalidity = s->uidvalidity;
-	m->uid = im->uid;
-	m->message_id = im->message_id;
-	m->from_name = im->from_name;
-	m->from_address = im->from_address;
-	m->subject = im->subject;
-	m->date = im->date;
-}
-
-/* Raises the mailbox's floor to uid, never above a mail still held. */
-static void raise_floor(struct br_router *r, struct br_user *u,
-			const char *mailbox, uint32_t uidvalidity, uint32_t uid)
-{
-	int found = 0;
-	uint32_t known_uv = 0, last = 0;
-	uint32_t held_min = held_uid(u, mailbox, uidvalidity, false);
-
-	if (held_min != 0 && uid >= held_min)
-		uid = held_min - 1;
-	if (br_ledger_mailbox_get(r->d.ledger, u->user, mailbox, &found,
-				  &known_uv, &last) < 0)
-		return;
-	if (found && known_uv == uidvalidity && last >= uid)
-		return;
-	br_ledger_mailbox_set(r->d.ledger, u->user, mailbox, uidvalidity, uid);
-}
-
-static void scan_done_cb(const struct ms_imap_scan_result *res, void *ctx)
-{
-	struct br_scan *s = ctx;
-	struct br_router *r = s->r;
-	char prefix[300];
-
-	s->in_flight = false;
-	snprintf(prefix, sizeof(prefix), "reconcile(%s/%s)", s->user,
-		 s->mailbox);
-	if (res->error != 0) {
-		r->stats.reconcile_errors++;
-		bool retry = s->kind == SCAN_START &&
-			     s->attempts < RECONCILE_ATTEMPTS && !r->closing;
-		ut_log(UT_LOG_WARN, prefix, "IMAP scan failed: %s%s",
-		       res->error_text != NULL ? res->error_text : "error",
-		       retry ? " (will retry)" : "");
-		if (retry)
-			uv_timer_start(&s->timer, scan_timer_cb,
-				       RECONCILE_RETRY_MSECS, 0);
-		else
-			scan_free(s);
-		return;
-	}
-	r->stats.reconciles++;
-	struct br_user *u = user_get(r, s->user);
-
-	if (s->uidvalidity != 0 && res->uidvalidity != s->uidvalidity) {
-		ut_log(UT_LOG_INFO, prefix,
-		       "UIDVALIDITY changed (%" PRIu32 " -> %" PRIu32
-		       "): starting over at UID %" PRIu32,
-		       s->uidvalidity, res->uidvalidity, res->uidnext);
-		br_ledger_mailbox_set(r->d.ledger, s->user, s->mailbox,
-				      res->uidvalidity,
-				      res->uidnext > 0 ? res->uidnext - 1 : 0);
-		scan_free(s);
-		return;
-	}
-	s->uidvalidity = res->uidvalidity;
-
-	/* Unseen mails not notified yet, oldest first. */
-	struct br_mail **missed = xcalloc(res->msg_count + 1, sizeof(*missed));
-	size_t n = 0;
-	for (size_t i = 0; i < res->msg_count; i++) {
-		const struct ms_imap_msg *im = &res->msgs[i];
-		struct br_mail m;
-		if (im->seen || im->uid < s->from_uid ||
-		    (s->to_uid != 0 && im->uid > s->to_uid))
-			continue;
-		if (s->kind == SCAN_FIRST &&
-		    (im->received != 0 ? im->received : im->date) <
-			r->down_since)
-			continue;
-		mail_from_imap(&m, s, im);
-		if (wanted(u, &m))
-			missed[n++] = br_mail_dup(&m);
-	}
-	size_t unfetched = res->range_count > res->msg_count
-			       ? res->range_count - res->msg_count
-			       : 0;
-	if (unfetched > res->unseen)
-		unfetched = res->unseen;
-	if (s->kind == SCAN_FIRST)
-		unfetched = 0; /* older unseen mail is not news */
-	if (n > 0 || unfetched > 0)
-		ut_log(UT_LOG_INFO, prefix,
-		       "found %zu unnotified mails (UID %" PRIu32 "..%" PRIu32
-		       ")",
-		       n + unfetched, s->from_uid,
-		       s->to_uid != 0 ? s->to_uid : res->uidnext - 1);
-
-	bool holding = u->held_count > 0 || u->held_extra > 0;
-	if (n + unfetched > r->cfg->burst_max && n > 0 && !holding) {
-		/* Many at once: one summary now, then the burst rule. */
-		send_digest(u, missed, n, n + unfetched);
-		u->last_flush_msecs = uv_now(r->d.loop);
-	} else {
-		/* Few, or a digest is being collected anyway: join it. */
-		for (size_t i = 0; i < n; i++)
-			notify(u, missed[i]);
-		if (u->held_count > 0)
-			u->held_extra += unfetched;
-	}
-	for (size_t i = 0; i < n; i++)
-		br_mail_free(&missed[i]);
-	free(missed);
-
-	if ((s->kind == SCAN_START || s->to_uid == 0) && res->uidnext > 0)
-		raise_floor(r, u, s->mailbox, res->uidvalidity,
-			    res->uidnext - 1);
-	scan_free(s);
-}
-
-static void scan_start(struct br_scan *s)
-{
-	struct br_router *r = s->r;
-	if (r->closing || r->d.imap == NULL) {
-		scan_free(s);
-		return;
-	}
-	if (s->kind == SCAN_GAP) {
-		/* Whatever arrived meanwhile needs no IMAP round trip. */
-		struct br_user *u = user_get(r, s->user);
-		bool all_known =
-		    s->to_uid != 0 && s->to_uid - s->from_uid < 256;
-		for (uint32_t uid = s->from_uid; all_known && uid <= s->to_uid;
-		     uid++) {
-			struct br_mail m = {.mailbox = s->mailbox,
-					    .uidvalidity = s->uidvalidity,
-					    .uid = uid};
-			struct br_ledger_key key = {s->mailbox, s->uidvalidity,
-						    uid};
-			int notified = 0;
-			if (held_has(u, &m))
-				continue;
-			if (br_ledger_is_notified(r->d.ledger, s->user, &key,
-						  &notified) < 0 ||
-			    !notified)
-				all_known = false;
-		}
-		ut_hash_remove(r->gaps, s->key);
-		if (all_known) {
-			scan_free(s);
-			return;
-		}
-	}
-	s->attempts++;
-	s->in_flight = true;
-	ms_imap_scan(r->d.imap, s->user, s->mailbox, s->uidvalidity,
-		     s->from_uid, s->to_uid, r->cfg->reconcile_list_max,
-		     scan_done_cb, s);
-}
-
-/*
- * Schedules (or widens) the gap reconciliation of a mailbox: UIDs from_uid
- * to to_uid, to_uid 0 meaning "up to the last".
- */
-static void schedule_gap(struct br_router *r, struct br_user *u,
-			 const char *mailbox, uint32_t uidvalidity,
-			 uint32_t from_uid, uint32_t to_uid)
-{
-	char *key = xasprintf("%s\n%s", u->user, mailbox);
-	struct br_scan *s = ut_hash_get(r->gaps, key);
-	if (s != NULL && s->uidvalidity == uidvalidity) {
-		if (from_uid < s->from_uid)
-			s->from_uid = from_uid;
-		if (to_uid == 0 || (s->to_uid != 0 && to_uid > s->to_uid))
-			s->to_uid = to_uid;
-	} else if (s == NULL) {
-		s = scan_new(r, SCAN_GAP, u->user, mailbox, uidvalidity,
-			     from_uid, to_uid);
-		ut_hash_put(r->gaps, key, s);
-		uv_timer_start(&s->timer, scan_timer_cb,
-			       r->cfg->gap_delay_msecs, 0);
-	}
-	free(key);
-}
-
-static void check_gap(struct br_router *r, struct br_user *u,
-		      const struct br_mail *m)
-{
-	int found = 0;
-	uint32_t uv = 0, last = 0;
-
-	if (r->d.imap == NULL ||
-	    br_ledger_mailbox_get(r->d.ledger, u->user, m->mailbox, &found, &uv,
-				  &last) < 0 ||
-	    !found || uv != m->uidvalidity)
-		return;
-	uint32_t held_max = held_uid(u, m->mailbox, m->uidvalidity, true);
-	if (held_max > last)
-		last = held_max;
-	if (m->uid > last + 1)
-		schedule_gap(r, u, m->mailbox, m->uidvalidity, last + 1,
-			     m->uid - 1);
-}
-
-/*
- * After a burst, look once more at what follows the last mail seen: the
- * kernel drops datagrams that do not fit the socket's queue
- * (net.unix.max_dgram_qlen), and a lost last event leaves no gap behind it.
- */
-static void check_tail(struct br_router *r, struct br_user *u)
-{
-	if (r->d.imap == NULL)
-		return;
-	for (size_t i = 0; i < u->held_count; i++) {
-		const struct br_mail *m = u->held[i];
-		uint32_t max = held_uid(u, m->mailbox, m->uidvalidity, true);
-		if (m->uid == max)
-			schedule_gap(r, u, m->mailbox, m->uidvalidity, max + 1,
-				     0);
-	}
-}
-
-/*
- * A mailbox the ledger has no row for, seen for the first time since this
- * start: look for what was delivered while tidingsd was down, among the
- * UIDs below before_uid (0: all of them).
- */
-static void check_first(struct br_router *r, struct br_user *u,
-			const char *mailbox, uint32_t before_uid)
-{
-	int found = 0;
-	uint32_t uv = 0, last = 0;
-
-	u->first_checked = true;
-	if (r->d.imap == NULL || u->jid == NULL || before_uid == 1 ||
-	    br_ledger_mailbox_get(r->d.ledger, u->user, mailbox, &found, &uv,
-				  &last) < 0 ||
-	    found)
-		return;
-	scan_start(scan_new(r, SCAN_FIRST, u->user, mailbox, 0, 1,
-			    before_uid == 0 ? 0 : before_uid - 1));
-}
-
-/* A new mail whose UID the event did not carry. */
-static void lookup_unknown(struct br_router *r, struct br_user *u,
-			   const char *mailbox)
-{
-	int found = 0;
-	uint32_t uv = 0, last = 0;
-
-	if (u->jid == NULL ||
-	    br_ledger_mailbox_get(r->d.ledger, u->user, mailbox, &found, &uv,
-				  &last) < 0)
-		return;
-	if (!found) {
-		if (!u->first_checked)
-			check_first(r, u, mailbox, 0);
-		return;
-	}
-	uint32_t held_max = held_uid(u, mailbox, uv, true);
-	if (held_max > last)
-		last = held_max;
-	if (r->d.imap != NULL)
-		schedule_gap(r, u, mailbox, uv, last + 1, 0);
 }
 
 /* ---- public ---- */
@@ -812,9 +416,8 @@ static int reconcile_cb(const struct br_ledger_mailbox *mb, void *ctx)
 	struct br_router *r = ctx;
 	if (!br_config_mailbox_notified(r->cfg, mb->mailbox))
 		return 0;
-	struct br_scan *s = scan_new(r, SCAN_START, mb->user, mb->mailbox,
-				     mb->uidvalidity, mb->last_uid + 1, 0);
-	scan_start(s);
+	br_reconcile__start(r, mb->user, mb->mailbox, mb->uidvalidity,
+			    mb->last_uid);
 	return 0;
 }
 
@@ -852,18 +455,18 @@ void br_router_event(struct br_router *r, struct ms_event *ev)
 	    .snippet = ev->snippet,
 	    .date = ev->date,
 	};
-	struct br_user *u = user_get(r, ev->user);
+	struct br_user *u = br_router__user_get(r, ev->user);
 	if (ev->uid == 0) {
 		/* Dovecot did not know the UID: look the mail up over IMAP. */
-		lookup_unknown(r, u, ev->mailbox);
+		br_reconcile__lookup_unknown(r, u, ev->mailbox);
 		ms_event_free(&ev);
 		return;
 	}
 	if (!u->first_checked)
-		check_first(r, u, ev->mailbox, ev->uid);
-	if (wanted(u, &m)) {
-		check_gap(r, u, &m);
-		notify(u, &m);
+		br_reconcile__check_first(r, u, ev->mailbox, ev->uid);
+	if (br_router__wanted(u, &m)) {
+		br_reconcile__check_gap(r, u, &m);
+		br_router__notify(u, &m);
 	}
 	ms_event_free(&ev);
 }
@@ -876,10 +479,10 @@ void br_router_presence(struct br_router *r, const char *bare_jid,
 		return;
 	char *user = xasprintf("%.*s@%s", (int)(at - bare_jid), bare_jid,
 			       r->cfg->mail_domains[0]);
-	struct br_user *u = user_get(r, user);
+	struct br_user *u = br_router__user_get(r, user);
 	if (!u->first_checked && u->jid != NULL &&
 	    strcmp(u->jid, bare_jid) == 0)
-		check_first(r, u, "INBOX", 0);
+		br_reconcile__check_first(r, u, "INBOX", 0);
 	free(user);
 }
 
@@ -931,8 +534,7 @@ void br_router_close(struct br_router **rp)
 		struct br_user *u = value;
 		uv_close((uv_handle_t *)&u->timer, user_timer_closed_cb);
 	}
-	while (r->scans != NULL)
-		scan_free(r->scans);
+	br_reconcile__close_all(r);
 	uv_close((uv_handle_t *)&r->prune_timer, handle_closed_cb);
 	br_ledger_meta_set(r->d.ledger, ALIVE_KEY, (int64_t)time(NULL));
 	uv_close((uv_handle_t *)&r->alive_timer, handle_closed_cb);
