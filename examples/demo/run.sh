@@ -18,19 +18,14 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 
-export DEBIAN_FRONTEND=noninteractive
-apt-get update
-apt-get install -y --no-install-recommends \
-	meson ninja-build pkg-config gcc libc6-dev \
-	libuv1-dev libstrophe-dev libetpan-dev libexpat1-dev libssl-dev \
-	libsqlite3-dev libjansson-dev \
-	dovecot-core dovecot-imapd dovecot-lmtpd \
-	prosody prosody-modules lua-socket \
-	python3 python3-slixmpp
+# One list of packages for the demo, the tests and CI: tests/deps.sh.
+. tests/deps.sh
+tidings_install_deps run
 
-# The packages start system-wide Dovecot and Prosody on the standard ports;
-# the demo uses its own ports, so they do not collide, but they are not
-# needed either.
+# Bursts of mail need a datagram queue longer than Linux's default of 10
+# (README, "Plugging tidings into existing servers").
+sysctl -qw net.unix.max_dgram_qlen=4096 2>/dev/null ||
+	echo "run.sh: could not raise net.unix.max_dgram_qlen (continuing)" >&2
 
 if [ ! -d build ]; then
 	meson setup build
