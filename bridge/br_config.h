@@ -29,25 +29,25 @@ struct br_config {
 	char *path;
 
 	/* [xmpp] */
-	char *component;      /* required: component JID */
-	char *xmpp_host;      /* required */
-	uint16_t xmpp_port;   /* default 5347 */
-	char *secret;         /* required, secret */
-	char *xmpp_domain;    /* required: the served XMPP host */
-	uint64_t reconnect_min_msecs;  /* default 250 */
-	uint64_t reconnect_max_msecs;  /* default 30000 */
-	uint64_t ping_timeout_msecs;   /* default 20000 */
+	char *component;	      /* required: component JID */
+	char *xmpp_host;	      /* required */
+	uint16_t xmpp_port;	      /* default 5347 */
+	char *secret;		      /* required, secret */
+	char *xmpp_domain;	      /* required: the served XMPP host */
+	uint64_t reconnect_min_msecs; /* default 250 */
+	uint64_t reconnect_max_msecs; /* default 30000 */
+	uint64_t ping_timeout_msecs;  /* default 20000 */
 
 	/* [mail] */
-	char **mail_domains;  /* required: "example.org, example.net" */
+	char **mail_domains; /* required: "example.org, example.net" */
 	size_t mail_domain_count;
-	char *imap_host;      /* required */
-	uint16_t imap_port;   /* default 143 */
-	enum br_imap_tls imap_tls; /* none|starttls|tls, default none */
-	char *master_user;    /* required */
-	char *master_password; /* required, secret */
-	unsigned imap_workers;        /* default 2, 1..16 */
-	uint64_t imap_timeout_msecs;  /* default 30000 */
+	char *imap_host;	     /* required */
+	uint16_t imap_port;	     /* default 143 */
+	enum br_imap_tls imap_tls;   /* none|starttls|tls, default none */
+	char *master_user;	     /* required */
+	char *master_password;	     /* required, secret */
+	unsigned imap_workers;	     /* default 2, 1..16 */
+	uint64_t imap_timeout_msecs; /* default 30000 */
 
 	/* [events] */
 	char *events_socket;  /* required */
@@ -55,17 +55,17 @@ struct br_config {
 	char *socket_group;   /* default unset */
 
 	/* [state] */
-	char *state_dir;      /* required */
+	char *state_dir; /* required */
 
 	/* [notify] */
-	char *message_type;   /* chat|normal|headline, default chat */
-	unsigned burst_max;   /* single notifications per window, default 3 */
+	char *message_type; /* chat|normal|headline, default chat */
+	unsigned burst_max; /* single notifications per window, default 3 */
 	uint64_t burst_window_msecs; /* default 10000 */
 	unsigned digest_list_max;    /* entries listed in a digest, default 15,
 					at least 10 */
-	unsigned snippet_max;        /* bytes of snippet shown, default 160; 0
+	unsigned snippet_max;	     /* bytes of snippet shown, default 160; 0
 					= no snippet */
-	char **mailboxes;     /* mailboxes notified, default "INBOX" */
+	char **mailboxes;	     /* mailboxes notified, default "INBOX" */
 	size_t mailbox_count;
 	unsigned reconcile_list_max; /* mails fetched per reconciliation,
 					default 50 */
@@ -74,7 +74,7 @@ struct br_config {
 
 	/* [log] */
 	enum ut_log_level log_level; /* default info */
-	unsigned trace_mask;         /* default none */
+	unsigned trace_mask;	     /* default none */
 };
 
 /*
@@ -82,8 +82,7 @@ struct br_config {
  * secrets): the error says which mode to set. Returns 0, or -1 with an
  * xmalloc'ed "file:line: message" (or "file: message") in *error_r.
  */
-int br_config_load(const char *path, struct br_config **cfg_r,
-		   char **error_r);
+int br_config_load(const char *path, struct br_config **cfg_r, char **error_r);
 /* Parses text as if read from a file named name, without the mode check
    (tests, fuzzing). Same return convention. */
 int br_config_parse(const char *name, const char *text, size_t len,

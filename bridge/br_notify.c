@@ -201,7 +201,9 @@ xmpp_stanza_t *br_notify_digest(xmpp_ctx_t *ctx, const struct br_config *cfg,
 		parts_free(&p);
 	}
 	if (total > listed)
-		ut_buf_appendf(&body, "\n\xE2\x80\xA6" "and %zu more.",
+		ut_buf_appendf(&body,
+			       "\n\xE2\x80\xA6"
+			       "and %zu more.",
 			       total - listed);
 
 	xmpp_stanza_t *msg = message_new(ctx, cfg, to_jid);

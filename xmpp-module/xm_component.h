@@ -41,7 +41,7 @@ struct xm_component;
 struct xm_component_settings {
 	const char *jid;    /* component JID, e.g. "mail.example.org" */
 	const char *host;   /* XMPP server to connect to */
-	uint16_t port;      /* default 5347 */
+	uint16_t port;	    /* default 5347 */
 	const char *secret; /* shared secret; never logged */
 	/* The served XMPP domain: where confirmation pings are sent. */
 	const char *server_domain;
@@ -50,7 +50,7 @@ struct xm_component_settings {
 	uint64_t ping_timeout_msecs;  /* 0 = default 20000 */
 	uint64_t keepalive_msecs;     /* idle ping; 0 = default 60000 */
 	size_t max_stanza_bytes;      /* inbound limit; 0 = default 1 MiB */
-	size_t outbox_max;            /* 0 = default 200000 stanzas */
+	size_t outbox_max;	      /* 0 = default 200000 stanzas */
 };
 
 struct xm_component_callbacks {
@@ -70,13 +70,13 @@ struct xm_component_callbacks {
 };
 
 struct xm_component_stats {
-	uint64_t connects;     /* handshakes accepted */
+	uint64_t connects; /* handshakes accepted */
 	uint64_t disconnects;
-	uint64_t stanzas_out;  /* written, including resends */
+	uint64_t stanzas_out; /* written, including resends */
 	uint64_t stanzas_in;
 	uint64_t resent;
-	uint64_t dropped;      /* outbox full */
-	size_t outbox_len;     /* queued, not yet confirmed */
+	uint64_t dropped;  /* outbox full */
+	size_t outbox_len; /* queued, not yet confirmed */
 };
 
 /*

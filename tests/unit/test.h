@@ -33,7 +33,7 @@ static const char *t_current_;
 		if (t_a_ == NULL || t_b_ == NULL || strcmp(t_a_, t_b_) != 0) { \
 			t_failures_++;                                         \
 			fprintf(stderr,                                        \
-				"%s:%d: %s: \"%s\" != \"%s\" (%s vs %s)\n",   \
+				"%s:%d: %s: \"%s\" != \"%s\" (%s vs %s)\n",    \
 				__FILE__, __LINE__, t_current_,                \
 				t_a_ ? t_a_ : "(null)",                        \
 				t_b_ ? t_b_ : "(null)", #a, #b);               \
@@ -46,7 +46,8 @@ static const char *t_current_;
 		t_checks_++;                                                   \
 		if (t_a_ != t_b_) {                                            \
 			t_failures_++;                                         \
-			fprintf(stderr, "%s:%d: %s: %lld != %lld (%s vs %s)\n", \
+			fprintf(stderr,                                        \
+				"%s:%d: %s: %lld != %lld (%s vs %s)\n",        \
 				__FILE__, __LINE__, t_current_, t_a_, t_b_,    \
 				#a, #b);                                       \
 		}                                                              \
@@ -57,7 +58,7 @@ static const char *t_current_;
 		int t_before_ = t_failures_;                                   \
 		t_current_ = #fn;                                              \
 		fn();                                                          \
-		printf("%s %s\n", t_failures_ == t_before_ ? "ok" : "FAIL",   \
+		printf("%s %s\n", t_failures_ == t_before_ ? "ok" : "FAIL",    \
 		       #fn);                                                   \
 	} while (0)
 
