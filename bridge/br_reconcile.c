@@ -38,7 +38,7 @@ static void scan_free(struct br_scan *s)
 		r->scans = s->next;
 	if (s->next != NULL)
 		s->next->prev = s->prev;
-	if (s->kind == SCAN_GAP && ut_hash_get(r->gaps, s->key) == s)
+	if (ut_hash_get(r->gaps, s->key) == s)
 		ut_hash_remove(r->gaps, s->key);
 	uv_close((uv_handle_t *)&s->timer, scan_closed_cb);
 }
@@ -203,6 +203,9 @@ static void scan_start(struct br_scan *s)
 		scan_free(s);
 		return;
 	}
+	/* From now on, new gaps of this mailbox make a scan of their own. */
+	if (ut_hash_get(r->gaps, s->key) == s)
+		ut_hash_remove(r->gaps, s->key);
 	if (s->kind == SCAN_GAP) {
 		/* Whatever arrived meanwhile needs no IMAP round trip. */
 		struct br_user *u = br_router__user_get(r, s->user);
@@ -223,7 +226,6 @@ static void scan_start(struct br_scan *s)
 			    !notified)
 				all_known = false;
 		}
-		ut_hash_remove(r->gaps, s->key);
 		if (all_known) {
 			scan_free(s);
 			return;
@@ -240,21 +242,24 @@ static void scan_start(struct br_scan *s)
  * Schedules (or widens) the gap reconciliation of a mailbox: UIDs from_uid
  * to to_uid, to_uid 0 meaning "up to the last".
  */
-static void schedule_gap(struct br_router *r, struct br_user *u,
-			 const char *mailbox, uint32_t uidvalidity,
-			 uint32_t from_uid, uint32_t to_uid)
+static void schedule_scan(struct br_router *r, struct br_user *u,
+			  enum scan_kind kind, const char *mailbox,
+			  uint32_t uidvalidity, uint32_t from_uid,
+			  uint32_t to_uid)
 {
 	char *key = xasprintf("%s\n%s", u->user, mailbox);
 	struct br_scan *s = ut_hash_get(r->gaps, key);
-	if (s != NULL && s->uidvalidity == uidvalidity) {
+	if (s != NULL && s->kind == kind && s->uidvalidity == uidvalidity) {
+		/* Still waiting: widen it. */
 		if (from_uid < s->from_uid)
 			s->from_uid = from_uid;
 		if (to_uid == 0 || (s->to_uid != 0 && to_uid > s->to_uid))
 			s->to_uid = to_uid;
-	} else if (s == NULL) {
-		s = scan_new(r, SCAN_GAP, u->user, mailbox, uidvalidity,
-			     from_uid, to_uid);
-		ut_hash_put(r->gaps, key, s);
+	} else {
+		s = scan_new(r, kind, u->user, mailbox, uidvalidity, from_uid,
+			     to_uid);
+		if (ut_hash_get(r->gaps, key) == NULL)
+			ut_hash_put(r->gaps, key, s);
 		uv_timer_start(&s->timer, scan_timer_cb,
 			       r->cfg->gap_delay_msecs, 0);
 	}
@@ -277,8 +282,8 @@ void br_reconcile__check_gap(struct br_router *r, struct br_user *u,
 	if (held_max > last)
 		last = held_max;
 	if (m->uid > last + 1)
-		schedule_gap(r, u, m->mailbox, m->uidvalidity, last + 1,
-			     m->uid - 1);
+		schedule_scan(r, u, SCAN_GAP, m->mailbox, m->uidvalidity,
+			      last + 1, m->uid - 1);
 }
 
 /*
@@ -295,8 +300,8 @@ void br_reconcile__check_tail(struct br_router *r, struct br_user *u)
 		uint32_t max =
 		    br_router__held_uid(u, m->mailbox, m->uidvalidity, true);
 		if (m->uid == max)
-			schedule_gap(r, u, m->mailbox, m->uidvalidity, max + 1,
-				     0);
+			schedule_scan(r, u, SCAN_GAP, m->mailbox,
+				      m->uidvalidity, max + 1, 0);
 	}
 }
 
@@ -333,15 +338,18 @@ void br_reconcile__lookup_unknown(struct br_router *r, struct br_user *u,
 				  &last) < 0)
 		return;
 	if (!found) {
-		if (!u->first_checked)
-			br_reconcile__check_first(r, u, mailbox, 0);
+		/* After the delay, Dovecot has the UID (SCAN_FIRST looks only
+		   at mail delivered after tidingsd's last sign of life). */
+		u->first_checked = true;
+		if (r->d.imap != NULL)
+			schedule_scan(r, u, SCAN_FIRST, mailbox, 0, 1, 0);
 		return;
 	}
 	uint32_t held_max = br_router__held_uid(u, mailbox, uv, true);
 	if (held_max > last)
 		last = held_max;
 	if (r->d.imap != NULL)
-		schedule_gap(r, u, mailbox, uv, last + 1, 0);
+		schedule_scan(r, u, SCAN_GAP, mailbox, uv, last + 1, 0);
 }
 
 void br_reconcile__start(struct br_router *r, const char *user,
