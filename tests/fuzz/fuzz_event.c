@@ -6,6 +6,7 @@
  *   character at all) except the snippet, which may hold '\n' and TAB;
  * and a refused datagram comes with a one-line error of bounded length.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +44,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	if (error != NULL || ev == NULL || ev->user == NULL ||
-	    ev->mailbox == NULL || ev->uid == 0 || ev->uidvalidity == 0 ||
+	    ev->mailbox == NULL ||
 	    strcmp(ms_event_type_name(ev->type), "unknown") == 0)
+		abort();
+	/* UID 0 means "not known to Dovecot yet", for new mail only. */
+	bool new_mail = ev->type == MS_EVENT_MESSAGE_NEW ||
+			ev->type == MS_EVENT_MESSAGE_APPEND;
+	if (!new_mail && (ev->uid == 0 || ev->uidvalidity == 0))
 		abort();
 	check_str(ev->user, MS_EVENT_FIELD_MAX, 0);
 	check_str(ev->mailbox, MS_EVENT_FIELD_MAX, 0);
