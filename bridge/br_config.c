@@ -395,9 +395,17 @@ void br_config_dump(const struct br_config *cfg, FILE *out)
 			fprintf(out, "# %s = (unset)\n", s->key);
 			continue;
 		}
-		fprintf(out, "%s = ", s->key);
-		br_ini_print_value(out, cfg, s);
-		fputc('\n', out);
+		/* "key = value", or "key=value" where the spaces would make
+		   the line too long to read back. */
+		char *value = NULL;
+		size_t value_len = 0;
+		FILE *mem = open_memstream(&value, &value_len);
+		ut_assert(mem != NULL);
+		br_ini_print_value(mem, cfg, s);
+		fclose(mem);
+		bool tight = strlen(s->key) + 3 + value_len > BR_INI_LINE_MAX;
+		fprintf(out, "%s%s%s\n", s->key, tight ? "=" : " = ", value);
+		free(value);
 	}
 }
 

@@ -449,9 +449,18 @@ void br_ini_print_value(FILE *out, const void *obj,
 	case BR_INI_LIST: {
 		size_t n = *(const size_t *)((const char *)obj + s->count_off);
 		struct ut_buf b = UT_BUF_INIT;
-		for (size_t i = 0; i < n; i++)
-			ut_buf_appendf(&b, "%s%s", i == 0 ? "" : ", ",
-				       (*(char **const *)p)[i]);
+		/* ", " reads better; "," keeps a long list within a line. */
+		for (int pass = 0; pass < 2; pass++) {
+			ut_buf_reset(&b);
+			for (size_t i = 0; i < n; i++)
+				ut_buf_appendf(&b, "%s%s",
+					       i == 0	   ? ""
+					       : pass == 0 ? ", "
+							   : ",",
+					       (*(char **const *)p)[i]);
+			if (b.len + 2 < BR_INI_LINE_MAX / 2)
+				break;
+		}
 		print_quoted(out, ut_buf_str(&b));
 		ut_buf_free(&b);
 		break;
