@@ -398,6 +398,8 @@ struct br_router *br_router_new(const struct br_router_deps *deps)
 	    !found || alive_at > now)
 		alive_at = now;
 	r->down_since = alive_at;
+	/* A brand-new ledger: nothing was missed, no catch-up on presence. */
+	r->fresh_ledger = !found;
 	return r;
 }
 
@@ -480,7 +482,7 @@ void br_router_presence(struct br_router *r, const char *bare_jid,
 	char *user = xasprintf("%.*s@%s", (int)(at - bare_jid), bare_jid,
 			       r->cfg->mail_domains[0]);
 	struct br_user *u = br_router__user_get(r, user);
-	if (!u->first_checked && u->jid != NULL &&
+	if (!r->fresh_ledger && !u->first_checked && u->jid != NULL &&
 	    strcmp(u->jid, bare_jid) == 0)
 		br_reconcile__check_first(r, u, "INBOX", 0);
 	free(user);

@@ -70,6 +70,7 @@ struct br_router {
 	uv_timer_t prune_timer;
 	uv_timer_t alive_timer;
 	int64_t down_since; /* unix secs: last sign of life before this start */
+	bool fresh_ledger;  /* no sign of life before this start at all */
 	/* Ledger writes of one loop turn, done in one transaction. */
 	uv_check_t batch_check;
 	struct pending *pending;
