@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "xalloc.h"
 #include "xm_parser.h"
+#include "xm_stanza.h"
 
 /* Nesting limit inside a stanza; the stanza element itself is level 1. */
 #define XM_PARSER_MAX_DEPTH 64
@@ -68,23 +69,6 @@ static bool streq_null(const char *a, const char *b)
 	if (a == NULL || b == NULL)
 		return a == b;
 	return strcmp(a, b) == 0;
-}
-
-static void check_strophe(int rc)
-{
-	/* libstrophe reports out-of-memory as XMPP_EMEM; any other error
-	   here would be a misuse of its API by this file. */
-	if (rc == XMPP_EMEM)
-		ut_assert_fail(__FILE__, __LINE__, "libstrophe: out of memory");
-	ut_assert(rc == XMPP_EOK);
-}
-
-static xmpp_stanza_t *stanza_new(xmpp_ctx_t *sctx)
-{
-	xmpp_stanza_t *st = xmpp_stanza_new(sctx);
-	if (st == NULL)
-		ut_assert_fail(__FILE__, __LINE__, "libstrophe: out of memory");
-	return st;
 }
 
 /* Splits an expat name "uri<SEP>local" into its parts; *ns_r is a copy or
@@ -159,10 +143,10 @@ static void flush_text(struct xm_parser *p, unsigned level)
 {
 	if (p->text.len == 0)
 		return;
-	xmpp_stanza_t *t = stanza_new(p->sctx);
-	check_strophe(
+	xmpp_stanza_t *t = xm_stanza_alloc(p->sctx);
+	xm_strophe_check(
 	    xmpp_stanza_set_text_with_size(t, p->text.data, p->text.len));
-	check_strophe(xmpp_stanza_add_child(p->stack[level], t));
+	xm_strophe_check(xmpp_stanza_add_child(p->stack[level], t));
 	xmpp_stanza_release(t);
 	ut_buf_reset(&p->text);
 }
@@ -237,21 +221,23 @@ static void start_cb(void *data, const char *name, const char **attrs)
 		fail(p, "element in a reserved namespace");
 		return;
 	}
-	xmpp_stanza_t *el = stanza_new(p->sctx);
-	check_strophe(xmpp_stanza_set_name(el, local));
+	xmpp_stanza_t *el = xm_stanza_alloc(p->sctx);
+	xm_strophe_check(xmpp_stanza_set_name(el, local));
 	const char *parent_ns =
 	    level == 0 ? p->stream_ns : p->ns_stack[level - 1];
 	if (!streq_null(ns, parent_ns))
-		check_strophe(xmpp_stanza_set_ns(el, ns != NULL ? ns : ""));
+		xm_strophe_check(xmpp_stanza_set_ns(el, ns != NULL ? ns : ""));
 	for (size_t i = 0; attrs[i] != NULL; i += 2) {
 		char *an = attr_name(attrs[i]);
 		if (an == NULL)
 			continue;
-		check_strophe(xmpp_stanza_set_attribute(el, an, attrs[i + 1]));
+		xm_strophe_check(
+		    xmpp_stanza_set_attribute(el, an, attrs[i + 1]));
 		free(an);
 	}
 	if (level > 0) {
-		check_strophe(xmpp_stanza_add_child(p->stack[level - 1], el));
+		xm_strophe_check(
+		    xmpp_stanza_add_child(p->stack[level - 1], el));
 		xmpp_stanza_release(el);
 	}
 	p->stack[level] = el;

@@ -21,14 +21,14 @@
 
 #define XMPP_NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
 
-static void check_strophe(int rc)
+void xm_strophe_check(int rc)
 {
 	if (rc == XMPP_EMEM)
 		ut_assert_fail(__FILE__, __LINE__, "libstrophe: out of memory");
 	ut_assert(rc == XMPP_EOK);
 }
 
-static xmpp_stanza_t *stanza_new(xmpp_ctx_t *ctx)
+xmpp_stanza_t *xm_stanza_alloc(xmpp_ctx_t *ctx)
 {
 	xmpp_stanza_t *st = xmpp_stanza_new(ctx);
 	if (st == NULL)
@@ -38,24 +38,24 @@ static xmpp_stanza_t *stanza_new(xmpp_ctx_t *ctx)
 
 static xmpp_stanza_t *text_new(xmpp_ctx_t *ctx, const char *text)
 {
-	xmpp_stanza_t *t = stanza_new(ctx);
-	check_strophe(xmpp_stanza_set_text(t, text));
+	xmpp_stanza_t *t = xm_stanza_alloc(ctx);
+	xm_strophe_check(xmpp_stanza_set_text(t, text));
 	return t;
 }
 
 xmpp_stanza_t *xm_elem_new(xmpp_ctx_t *ctx, const char *name, const char *ns)
 {
-	xmpp_stanza_t *el = stanza_new(ctx);
-	check_strophe(xmpp_stanza_set_name(el, name));
+	xmpp_stanza_t *el = xm_stanza_alloc(ctx);
+	xm_strophe_check(xmpp_stanza_set_name(el, name));
 	if (ns != NULL)
-		check_strophe(xmpp_stanza_set_ns(el, ns));
+		xm_strophe_check(xmpp_stanza_set_ns(el, ns));
 	return el;
 }
 
 void xm_elem_adopt(xmpp_stanza_t *parent, xmpp_stanza_t *child)
 {
 	/* do_clone = 0: the parent takes over the caller's reference. */
-	check_strophe(xmpp_stanza_add_child_ex(parent, child, 0));
+	xm_strophe_check(xmpp_stanza_add_child_ex(parent, child, 0));
 }
 
 xmpp_stanza_t *xm_elem_add_text_child(xmpp_stanza_t *parent, const char *name,
@@ -76,7 +76,7 @@ void xm_elem_set_attr(xmpp_stanza_t *elem, const char *name, const char *value)
 		(void)xmpp_stanza_del_attribute(elem, name);
 		return;
 	}
-	check_strophe(xmpp_stanza_set_attribute(elem, name, value));
+	xm_strophe_check(xmpp_stanza_set_attribute(elem, name, value));
 }
 
 xmpp_stanza_t *xm_message_new(xmpp_ctx_t *ctx, const char *type,
@@ -130,7 +130,7 @@ void xm_message_set_body(xmpp_stanza_t *msg, const char *text)
 	     c = xmpp_stanza_get_next(c)) {
 		if (!xmpp_stanza_is_text(c))
 			continue;
-		check_strophe(xmpp_stanza_set_text(c, set ? "" : text));
+		xm_strophe_check(xmpp_stanza_set_text(c, set ? "" : text));
 		set = true;
 	}
 	if (!set)

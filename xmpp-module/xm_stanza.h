@@ -11,6 +11,12 @@
 #include <stddef.h>
 #include <strophe.h>
 
+/* Checks a libstrophe return code: aborts on XMPP_EMEM (out of memory)
+   and on any other error (a misuse of its API by our code). */
+void xm_strophe_check(int rc);
+/* xmpp_stanza_new() that aborts on out-of-memory. */
+xmpp_stanza_t *xm_stanza_alloc(xmpp_ctx_t *ctx);
+
 /* <name xmlns=ns/>; ns may be NULL. */
 xmpp_stanza_t *xm_elem_new(xmpp_ctx_t *ctx, const char *name, const char *ns);
 /* Adds <name>text</name> (or <name/> when text is NULL) and returns it. */
