@@ -53,6 +53,9 @@ import tempfile
 import threading
 import time
 
+import procutil
+from procutil import free_port  # noqa: F401 (part of this module's API)
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 PUSH_SCRIPT = os.path.join(REPO, "examples", "dovecot", "tidings-push.lua")
@@ -60,25 +63,9 @@ DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 MAIL_USER = "mail"
 
 
-def free_port():
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_port(port, timeout=15.0, proc=None):
     """Wait until 127.0.0.1:port accepts; raise RuntimeError on timeout."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError("dovecot exited with %d" % proc.returncode)
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise RuntimeError("port %d did not open within %.0fs" % (port, timeout))
+    procutil.wait_port(port, timeout, proc, what="dovecot")
 
 
 def lmtp_deliver(port, rcpt, message, sender="sender@example.net",
@@ -272,15 +259,7 @@ service auth {
 
     def stop(self, timeout=10.0):
         """SIGTERM the master and wait for it; safe to call twice."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        procutil.stop_process(self.proc, timeout)
         self.proc = None
 
     def reload(self):

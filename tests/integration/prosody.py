@@ -10,10 +10,10 @@ The small port helpers used by the whole suite live here too.
 """
 
 import os
-import signal
-import socket
 import subprocess
-import time
+
+import procutil
+from procutil import free_port, port_is_free, wait_port  # noqa: F401
 
 PROSODY = "/usr/bin/prosody"
 
@@ -21,45 +21,6 @@ PROSODY = "/usr/bin/prosody"
 # Prosody's loader looks (mod_auth_dovecot/auth_dovecot/mod_auth_dovecot.lua),
 # so that folder must be named in plugin_paths.
 AUTH_DOVECOT_DIR = "/usr/lib/prosody/modules/mod_auth_dovecot/auth_dovecot"
-
-
-def free_port():
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_is_free(port):
-    """True when nothing listens on 127.0.0.1:port and it can be bound."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def wait_port(port, timeout=10.0, proc=None, what="server"):
-    """Wait until 127.0.0.1:port accepts TCP connections.
-
-    Raises RuntimeError on timeout or when `proc` exits meanwhile.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            pass
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError("%s exited with %s before port %d opened"
-                               % (what, proc.returncode, port))
-        if time.monotonic() > deadline:
-            raise RuntimeError("%s: port %d not open after %.1f s"
-                               % (what, port, timeout))
-        time.sleep(0.02)
 
 
 def _lua_str(s):
@@ -191,15 +152,7 @@ class Prosody:
 
     def stop(self, timeout=10.0):
         """Stop Prosody with SIGTERM (SIGKILL after `timeout`)."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        procutil.stop_process(self.proc, timeout)
         self.proc = None
 
     def restart(self):
