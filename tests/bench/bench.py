@@ -10,7 +10,8 @@ measures:
 2. throughput: datagrams written straight into tidingsd's event socket ->
    notifications read by the clients, with CPU per notification and RSS;
 3. Dovecot delivery overhead of the push script: no plugin / tidingsd
-   running / tidingsd stopped / tidingsd SIGSTOPped / a no-op script;
+   running / tidingsd stopped / tidingsd SIGSTOPped / a no-op script /
+   tidings' native driver instead of the Lua script;
 4. tidingsd CPU per notification and RSS during the latency run.
 
 Everything binds 127.0.0.1 only, every wait is bounded, and every process
@@ -218,7 +219,25 @@ class BenchStack:
         dv.start()
         return dv
 
+    def start_native_dovecot(self):
+        """A Dovecot with tidings' native push driver sending to a plain
+        datagram listener; None when the plugin is not built."""
+        from dovecot import DatagramListener, NativeDovecot, plugin_path
+        if not os.path.exists(plugin_path()):
+            return None
+        sock = os.path.join(self.work, "native.sock")
+        self.listener = DatagramListener(sock)
+        dv = NativeDovecot(os.path.join(self.work, "native"),
+                           {u: self.password for u in self.users},
+                           native_socket=sock, master_user="tidings",
+                           master_password="bench-master-pw")
+        self.extra_dovecots.append(dv)
+        dv.start()
+        return dv
+
     def stop(self):
+        if getattr(self, "listener", None) is not None:
+            self.listener.close()
         for stop in [d.stop for d in self.extra_dovecots] + [self.stack.stop]:
             if stop is not None:
                 try:
@@ -692,14 +711,22 @@ class Bench:
         base = Lmtp("127.0.0.1", plain.lmtp_port)
         push = Lmtp("127.0.0.1", self.st.lmtp_port)
         noop = Lmtp("127.0.0.1", noopdv.lmtp_port)
-        for c in (base, push, noop):
+        nativedv = self.st.start_native_dovecot()
+        native = Lmtp("127.0.0.1", nativedv.lmtp_port) if nativedv else None
+        conns = [c for c in (base, push, noop, native) if c is not None]
+        for c in conns:
             await c.connect()
         series = {}
         try:
             # Warm-up: create every mailbox of the extra Dovecots.
             for i, u in enumerate(self.st.users):
-                for c in (base, noop):
-                    await c.deliver(u, make_mail(u, "warm-%d" % i, i))
+                for c in (base, noop, native):
+                    if c is not None:
+                        await c.deliver(u, make_mail(u, "warm-%d" % i, i))
+            # (f) tidings' native driver, a listener reading.
+            if native is not None:
+                series["f_native_listener"] = await self.alternate(
+                    base, native, n, "ovf")
             # (e) push plugin running a no-op script: Dovecot's own cost.
             series["e_push_noop_script"] = await self.alternate(
                 base, noop, n, "ove")
@@ -720,7 +747,7 @@ class Bench:
             series["c_push_tidingsd_down"] = await self.alternate(
                 base, push, n, "ovc")
         finally:
-            for c in (base, push, noop):
+            for c in conns:
                 c.close()
         a_all = [x for a, _ in series.values() for x in a]
         out = {"a_no_plugin": summary_ms(a_all)}
@@ -742,7 +769,12 @@ class Bench:
         for k, title in (("b_push_running", "(b) tidingsd running"),
                          ("c_push_tidingsd_down", "(c) tidingsd down"),
                          ("d_push_tidingsd_sigstop", "(d) tidingsd SIGSTOP"),
-                         ("e_push_noop_script", "(e) no-op Lua script")):
+                         ("e_push_noop_script", "(e) no-op Lua script"),
+                         ("f_native_listener", "(f) native driver")):
+            if k not in out:
+                self.log("   %-24s skipped: the plugin is not built "
+                         "(needs dovecot-dev)" % title)
+                continue
             v = out[k]
             self.log("   %-24s p50 %6.3f  p99 %6.3f  mean %6.3f ms;  added "
                      "vs paired (a): p50 %+6.3f  p99 %+6.3f  mean %+6.3f ms"

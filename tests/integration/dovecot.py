@@ -303,6 +303,62 @@ service auth {
         return im
 
 
+# -- the native push driver (mailstore/dovecot-plugin) -----------------------
+
+PLUGIN_NAME = "lib30_tidings_push_plugin.so"
+DOVECOT_MODULES = "/usr/lib/dovecot/modules"
+
+
+def plugin_path():
+    """The built native driver, under $TIDINGS_BUILD."""
+    import tidingsd
+    return os.path.join(tidingsd.build_dir(), "mailstore", "dovecot-plugin",
+                        PLUGIN_NAME)
+
+
+class NativeDovecot(Dovecot):
+    """A Dovecot with the native "tidings" push driver instead of Lua.
+
+    native_socket: the path given as socket= to the driver (None: no push
+    plugin at all). mail_plugin_dir points to a folder holding symlinks to
+    every file of Dovecot's module dir plus the built plugin.
+    """
+
+    def __init__(self, tmpdir, users, native_socket=None, **kw):
+        super().__init__(tmpdir, users, **kw)
+        self.native_socket = native_socket
+        self.module_dir = os.path.join(self.dir, "modules")
+
+    def _write_files(self):
+        os.makedirs(self.module_dir, exist_ok=True)
+        for name in os.listdir(DOVECOT_MODULES):
+            link = os.path.join(self.module_dir, name)
+            if not os.path.lexists(link):
+                os.symlink(os.path.join(DOVECOT_MODULES, name), link)
+        link = os.path.join(self.module_dir, PLUGIN_NAME)
+        if not os.path.lexists(link):
+            os.symlink(plugin_path(), link)
+        super()._write_files()
+
+    def config_text(self, users_file, master_file):
+        text = super().config_text(users_file, master_file)
+        if not self.native_socket:
+            return text
+        plugins = "$mail_plugins notify push_notification tidings_push"
+        return text + """
+mail_plugin_dir = %(dir)s
+protocol lmtp {
+  mail_plugins = %(p)s
+}
+protocol imap {
+  mail_plugins = %(p)s
+}
+plugin {
+  push_notification_driver = tidings:socket=%(sock)s
+}
+""" % {"dir": self.module_dir, "p": plugins, "sock": self.native_socket}
+
+
 def make_mail(frm, to, subject, body="Hello.\n", date=None, msgid=None,
               extra_headers=()):
     """A simple RFC 5322 message as bytes (subject is used verbatim)."""

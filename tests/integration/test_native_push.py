@@ -39,14 +39,9 @@ sys.path.insert(0, HERE)
 import dovecot as dvm  # noqa: E402
 import tidingsd as td  # noqa: E402
 
-PLUGIN_NAME = "lib30_tidings_push_plugin.so"
-DOVECOT_MODULES = "/usr/lib/dovecot/modules"
+from dovecot import NativeDovecot, plugin_path  # noqa: E402
+
 LUA = shutil.which("lua5.4")
-
-
-def plugin_path():
-    return os.path.join(td.build_dir(), "mailstore", "dovecot-plugin",
-                        PLUGIN_NAME)
 
 
 def encoder_tool():
@@ -64,49 +59,6 @@ def need_plugin():
         pytest.skip("dovecot-dev not installed: the plugin is not built")
     if not os.path.exists(plugin_path()):
         pytest.fail("%s is missing (build it)" % plugin_path())
-
-
-class NativeDovecot(dvm.Dovecot):
-    """A Dovecot with the native "tidings" push driver instead of Lua.
-
-    native_socket: the path given as socket= to the driver (None: no push
-    plugin at all). mail_plugin_dir points to a folder holding symlinks to
-    every file of Dovecot's module dir plus the built plugin.
-    """
-
-    def __init__(self, tmpdir, users, native_socket=None, **kw):
-        super().__init__(tmpdir, users, **kw)
-        self.native_socket = native_socket
-        self.module_dir = os.path.join(self.dir, "modules")
-
-    def _write_files(self):
-        os.makedirs(self.module_dir, exist_ok=True)
-        for name in os.listdir(DOVECOT_MODULES):
-            link = os.path.join(self.module_dir, name)
-            if not os.path.lexists(link):
-                os.symlink(os.path.join(DOVECOT_MODULES, name), link)
-        link = os.path.join(self.module_dir, PLUGIN_NAME)
-        if not os.path.lexists(link):
-            os.symlink(plugin_path(), link)
-        super()._write_files()
-
-    def config_text(self, users_file, master_file):
-        text = super().config_text(users_file, master_file)
-        if not self.native_socket:
-            return text
-        plugins = "$mail_plugins notify push_notification tidings_push"
-        return text + """
-mail_plugin_dir = %(dir)s
-protocol lmtp {
-  mail_plugins = %(p)s
-}
-protocol imap {
-  mail_plugins = %(p)s
-}
-plugin {
-  push_notification_driver = tidings:socket=%(sock)s
-}
-""" % {"dir": self.module_dir, "p": plugins, "sock": self.native_socket}
 
 
 def log_problems(dv):
