@@ -110,7 +110,6 @@ static void scan_done_cb(const struct ms_imap_scan_result *res, void *ctx)
 	struct br_router *r = s->r;
 	char prefix[300];
 
-	s->in_flight = false;
 	snprintf(prefix, sizeof(prefix), "reconcile(%s/%s)", s->user,
 		 s->mailbox);
 	if (res->error != 0) {
@@ -232,7 +231,6 @@ static void scan_start(struct br_scan *s)
 		}
 	}
 	s->attempts++;
-	s->in_flight = true;
 	ms_imap_scan(r->d.imap, s->user, s->mailbox, s->uidvalidity,
 		     s->from_uid, s->to_uid, r->cfg->reconcile_list_max,
 		     scan_done_cb, s);

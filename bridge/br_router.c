@@ -237,7 +237,7 @@ static void hold(struct br_user *u, const struct br_mail *m, uint64_t now)
 		}
 		u->held[u->held_count++] = br_mail_dup(m);
 	}
-	if (!u->timer_active) {
+	if (!uv_is_active((uv_handle_t *)&u->timer)) {
 		uint64_t due =
 		    u->window_start_msecs + r->cfg->burst_window_msecs;
 		if (u->last_flush_msecs != 0 &&
@@ -245,7 +245,6 @@ static void hold(struct br_user *u, const struct br_mail *m, uint64_t now)
 			due = u->last_flush_msecs + r->cfg->burst_window_msecs;
 		uv_timer_start(&u->timer, user_timer_cb,
 			       due > now ? due - now : 0, 0);
-		u->timer_active = true;
 	}
 }
 
@@ -264,10 +263,7 @@ static void flush(struct br_user *u)
 	struct br_router *r = u->r;
 	size_t n = u->held_count, total = u->held_count + u->held_extra;
 
-	if (u->timer_active) {
-		uv_timer_stop(&u->timer);
-		u->timer_active = false;
-	}
+	uv_timer_stop(&u->timer);
 	if (total == 0)
 		return;
 	if (total == 1) {
@@ -291,7 +287,6 @@ static void flush(struct br_user *u)
 static void user_timer_cb(uv_timer_t *t)
 {
 	struct br_user *u = t->data;
-	u->timer_active = false;
 	flush(u);
 }
 

@@ -27,7 +27,6 @@ struct br_user {
 	size_t held_count, held_cap;
 	size_t held_extra; /* mails beyond HELD_MAX, counted only */
 	uv_timer_t timer;
-	bool timer_active;
 };
 
 /*
@@ -47,7 +46,6 @@ struct br_scan {
 	char *key; /* "user\nmailbox", for gap coalescing */
 	uint32_t uidvalidity, from_uid, to_uid;
 	unsigned attempts;
-	bool in_flight;
 	uv_timer_t timer;
 };
 

@@ -30,7 +30,8 @@
 #define DRAIN_MSECS	     2000 /* longest wait for confirmations at stop */
 
 struct daemon {
-	uv_loop_t *loop;
+	uv_loop_t loop_storage;
+	uv_loop_t *loop; /* &loop_storage */
 	struct br_config *cfg;
 	xmpp_ctx_t *sctx;
 	struct br_ledger *ledger;
@@ -64,14 +65,6 @@ static int send_cb(void *ctx, const char *xml, size_t len, uint64_t token)
 {
 	struct daemon *d = ctx;
 	return xm_component_send_raw(d->xmpp, xml, len, token);
-}
-
-static void xmpp_state_cb(struct xm_component *c, bool online, void *ctx)
-{
-	/* xmpp-module logs connects and losses itself. */
-	(void)c;
-	(void)online;
-	(void)ctx;
 }
 
 static bool xmpp_stanza_cb(struct xm_component *c, xmpp_stanza_t *stanza,
@@ -135,13 +128,6 @@ static void log_stats(struct daemon *d)
 static void stats_timer_cb(uv_timer_t *t)
 {
 	log_stats(t->data);
-}
-
-static void close_walk_cb(uv_handle_t *h, void *arg)
-{
-	(void)arg;
-	if (!uv_is_closing(h))
-		uv_close(h, NULL);
 }
 
 /* Closes whatever exists; safe after a partial start. */
@@ -256,7 +242,7 @@ static int start(struct daemon *d)
 	    .ping_timeout_msecs = cfg->ping_timeout_msecs,
 	};
 	static const struct xm_component_callbacks xcb = {
-	    .state = xmpp_state_cb,
+	    .state = NULL, /* xmpp-module logs connects and losses */
 	    .stanza = xmpp_stanza_cb,
 	    .confirmed = xmpp_confirmed_cb,
 	};
@@ -363,13 +349,14 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	xmpp_initialize();
 
-	d.loop = xmalloc(sizeof(*d.loop));
-	uv_loop_init(d.loop);
 	d.sctx = xmpp_ctx_new(NULL, NULL);
 	if (d.sctx == NULL) {
 		log_error("libstrophe: cannot create a context");
+		br_config_free(&d.cfg);
 		return 1;
 	}
+	d.loop = &d.loop_storage;
+	uv_loop_init(d.loop);
 	uv_signal_init(d.loop, &d.sigterm);
 	uv_signal_init(d.loop, &d.sigint);
 	uv_signal_init(d.loop, &d.sighup);
@@ -391,12 +378,9 @@ int main(int argc, char **argv)
 	}
 
 	uv_run(d.loop, UV_RUN_DEFAULT);
-	/* Anything left (there should be nothing) is closed here. */
-	uv_walk(d.loop, close_walk_cb, NULL);
-	uv_run(d.loop, UV_RUN_DEFAULT);
+	/* Every module closed its handles; one still open is a bug. */
 	if (uv_loop_close(d.loop) != 0)
 		log_warn("the loop still had handles at exit");
-	free(d.loop);
 
 	br_ledger_close(&d.ledger);
 	xmpp_ctx_free(d.sctx);
