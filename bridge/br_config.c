@@ -17,8 +17,8 @@
 
 #include "br_config.h"
 #include "br_ini.h"
-#include "buf.h"
-#include "xalloc.h"
+#include "ut_buf.h"
+#include "ut_xalloc.h"
 
 #define FILE_MAX_BYTES (1024 * 1024)
 

@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "log.h"
+#include "ut_log.h"
 
 enum br_imap_tls {
 	BR_IMAP_TLS_NONE = 0,

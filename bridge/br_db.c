@@ -25,8 +25,8 @@
 #include <unistd.h>
 
 #include "br_db.h"
-#include "log.h"
-#include "xalloc.h"
+#include "ut_log.h"
+#include "ut_xalloc.h"
 
 #define BUSY_TIMEOUT_MSECS 5000
 /* WAL pages (4 KiB) after which the thread is asked for a checkpoint, and

@@ -12,11 +12,11 @@
 #include <unistd.h>
 
 #include "br_ini.h"
-#include "log.h"
-#include "parse.h"
-#include "buf.h"
-#include "utf8.h"
-#include "xalloc.h"
+#include "ut_log.h"
+#include "ut_parse.h"
+#include "ut_buf.h"
+#include "ut_utf8.h"
+#include "ut_xalloc.h"
 
 struct reader {
 	const char *name;

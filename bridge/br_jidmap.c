@@ -3,8 +3,8 @@
 #include <strings.h>
 
 #include "br_jidmap.h"
-#include "buf.h"
-#include "xalloc.h"
+#include "ut_buf.h"
+#include "ut_xalloc.h"
 #include "xm_jid.h"
 
 static bool mail_domain_known(const struct br_config *cfg, const char *domain)

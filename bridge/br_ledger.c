@@ -26,8 +26,8 @@
 
 #include "br_db.h"
 #include "br_ledger.h"
-#include "log.h"
-#include "xalloc.h"
+#include "ut_log.h"
+#include "ut_xalloc.h"
 
 #define SCHEMA_VERSION 1
 /* "TDNG": marks the file as a tidings database. */

@@ -6,9 +6,9 @@
 #include <time.h>
 
 #include "br_notify.h"
-#include "buf.h"
-#include "utf8.h"
-#include "xalloc.h"
+#include "ut_buf.h"
+#include "ut_utf8.h"
+#include "ut_xalloc.h"
 #include "xm_stanza.h"
 
 #define NAME_MAX_BYTES	  200

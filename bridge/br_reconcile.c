@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "br_router_private.h"
-#include "log.h"
-#include "xalloc.h"
+#include "ut_log.h"
+#include "ut_xalloc.h"
 
 /* A failed startup reconciliation is tried again this often. */
 #define RECONCILE_RETRY_MSECS 30000

@@ -8,9 +8,9 @@
 #include "br_notify.h"
 #include "br_router.h"
 #include "br_router_private.h"
-#include "hash.h"
-#include "log.h"
-#include "xalloc.h"
+#include "ut_hash.h"
+#include "ut_log.h"
+#include "ut_xalloc.h"
 #include "xm_stanza.h"
 
 /* Mails kept in memory for one digest; beyond, they are only counted. */

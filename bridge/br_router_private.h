@@ -13,7 +13,7 @@
 
 #include "br_notify.h"
 #include "br_router.h"
-#include "hash.h"
+#include "ut_hash.h"
 
 struct br_user {
 	struct br_router *r;

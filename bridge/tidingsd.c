@@ -18,10 +18,10 @@
 #include "br_config.h"
 #include "br_ledger.h"
 #include "br_router.h"
-#include "log.h"
+#include "ut_log.h"
 #include "ms_evsock.h"
 #include "ms_imap.h"
-#include "xalloc.h"
+#include "ut_xalloc.h"
 #include "xm_component.h"
 #include "xm_jid.h"
 

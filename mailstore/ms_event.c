@@ -13,8 +13,8 @@
 #include <strings.h>
 
 #include "ms_event.h"
-#include "utf8.h"
-#include "xalloc.h"
+#include "ut_utf8.h"
+#include "ut_xalloc.h"
 
 /* How much of an offending value an error message may quote. */
 #define EXCERPT_MAX_BYTES 40

@@ -14,9 +14,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "ut_log.h"
 #include "ms_evsock.h"
-#include "xalloc.h"
+#include "ut_xalloc.h"
 
 #define DEFAULT_RCVBUF_BYTES	(4 * 1024 * 1024)
 #define MAX_READS_PER_CALLBACK	256

@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "ms_imap_session.h"
-#include "log.h"
-#include "xalloc.h"
+#include "ut_log.h"
+#include "ut_xalloc.h"
 
 struct ms_imap_job {
 	struct ms_imap_job *next;

@@ -20,9 +20,9 @@
 #include <libetpan/libetpan.h>
 
 #include "ms_mime.h"
-#include "log.h"
-#include "utf8.h"
-#include "xalloc.h"
+#include "ut_log.h"
+#include "ut_utf8.h"
+#include "ut_xalloc.h"
 
 /* Exported by libetpan 1.9 but missing from its installed headers. */
 int mailstream_cancel_get_fd(struct mailstream_cancel *cancel);

@@ -21,10 +21,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "buf.h"
+#include "ut_buf.h"
 #include "ms_mime.h"
-#include "utf8.h"
-#include "xalloc.h"
+#include "ut_utf8.h"
+#include "ut_xalloc.h"
 
 #define CHARSET_MAX_LEN 40
 #define ADDR_MAX_BYTES	512

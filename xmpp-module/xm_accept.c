@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "xalloc.h"
+#include "ut_xalloc.h"
 #include "xm_jid.h"
 #include "xm_stanza.h"
 

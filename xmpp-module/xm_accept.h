@@ -11,7 +11,7 @@
 
 #include <strophe.h>
 
-#include "buf.h"
+#include "ut_buf.h"
 #include "xm_component.h"
 
 /*

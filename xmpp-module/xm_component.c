@@ -10,9 +10,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "buf.h"
-#include "log.h"
-#include "xalloc.h"
+#include "ut_buf.h"
+#include "ut_log.h"
+#include "ut_xalloc.h"
 #include "xm_accept.h"
 #include "xm_conn.h"
 #include "xm_jid.h"

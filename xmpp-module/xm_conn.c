@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "xalloc.h"
+#include "ut_xalloc.h"
 #include "xm_backoff.h"
 
 #define XM_CONN_READ_BYTES 65536

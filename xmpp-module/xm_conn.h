@@ -17,8 +17,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "buf.h"
-#include "log.h"
+#include "ut_buf.h"
+#include "ut_log.h"
 
 struct xm_conn;
 

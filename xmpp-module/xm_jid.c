@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "utf8.h"
-#include "xalloc.h"
+#include "ut_utf8.h"
+#include "ut_xalloc.h"
 #include "xm_jid.h"
 
 /* The ten XEP-0106 sequences (lowercase hex: case is significant). */

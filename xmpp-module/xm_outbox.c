@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "xalloc.h"
+#include "ut_log.h"
+#include "ut_xalloc.h"
 
 #define XM_OUTBOX_WINDOW     8192
 #define XM_OUTBOX_PING_EVERY 1024

@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "ut_buf.h"
 
 struct xm_outbox_entry {
 	char *xml;

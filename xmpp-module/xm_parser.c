@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "xalloc.h"
+#include "ut_buf.h"
+#include "ut_xalloc.h"
 #include "xm_parser.h"
 #include "xm_stanza.h"
 

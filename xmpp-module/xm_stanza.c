@@ -15,8 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "xalloc.h"
+#include "ut_buf.h"
+#include "ut_xalloc.h"
 #include "xm_stanza.h"
 
 #define XMPP_NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"

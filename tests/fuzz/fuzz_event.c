@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "ms_event.h"
-#include "utf8.h"
+#include "ut_utf8.h"
 
 static void check_str(const char *s, size_t max_bytes, int multiline)
 {

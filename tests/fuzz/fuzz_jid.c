@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "xalloc.h"
+#include "ut_xalloc.h"
 #include "xm_jid.h"
 
 static void check_escape(const char *s)

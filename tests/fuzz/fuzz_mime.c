@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "ms_mime.h"
-#include "utf8.h"
+#include "ut_utf8.h"
 
 static void check_line(const char *s, size_t max_bytes)
 {

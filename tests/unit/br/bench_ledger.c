@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "br_ledger.h"
-#include "xalloc.h"
+#include "ut_xalloc.h"
 
 static double now_usecs(void)
 {

@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "br_config.h"
-#include "buf.h"
+#include "ut_buf.h"
 #include "test.h"
-#include "xalloc.h"
+#include "ut_xalloc.h"
 
 #include "config_samples.h"
 

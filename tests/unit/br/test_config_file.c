@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include "br_config.h"
-#include "buf.h"
+#include "ut_buf.h"
 #include "test.h"
-#include "xalloc.h"
+#include "ut_xalloc.h"
 
 #include "config_samples.h"
 

@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "br_ledger.h"
-#include "buf.h"
+#include "ut_buf.h"
 #include "test.h"
-#include "xalloc.h"
+#include "ut_xalloc.h"
 
 static char tmpdir[] = "/tmp/test-ledger-XXXXXX";
 

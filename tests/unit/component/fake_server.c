@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "xalloc.h"
+#include "ut_xalloc.h"
 #include "xm_component.h"
 #include "xm_parser.h"
 

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "fake_server.h"
-#include "log.h"
+#include "ut_log.h"
 #include "test.h"
 
 static int log_secret_hits, log_lines;

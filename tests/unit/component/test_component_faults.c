@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include "fake_server.h"
-#include "log.h"
+#include "ut_log.h"
 #include "test.h"
-#include "xalloc.h"
+#include "ut_xalloc.h"
 
 static bool tokens_in_order(const struct obs *o)
 {

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "fake_server.h"
-#include "log.h"
+#include "ut_log.h"
 #include "test.h"
 
 #define PROSODY "/usr/bin/prosody"

@@ -18,10 +18,10 @@
 #include <stdlib.h>
 #include <uv.h>
 
-#include "log.h"
+#include "ut_log.h"
 #include "ms_imap.h"
-#include "parse.h"
-#include "xalloc.h"
+#include "ut_parse.h"
+#include "ut_xalloc.h"
 
 struct probe {
 	json_t **results;

@@ -14,10 +14,10 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "log.h"
+#include "ut_log.h"
 #include "ms_imap.h"
 #include "test.h"
-#include "xalloc.h"
+#include "ut_xalloc.h"
 
 enum peer_mode {
 	PEER_SILENT,  /* accepts and never says a word */

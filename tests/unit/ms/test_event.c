@@ -8,8 +8,8 @@
 
 #include "ms_event.h"
 #include "test.h"
-#include "utf8.h"
-#include "xalloc.h"
+#include "ut_utf8.h"
+#include "ut_xalloc.h"
 
 static struct ms_event *parse_ok(const char *json)
 {

@@ -17,10 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "ut_log.h"
 #include "ms_evsock.h"
 #include "test.h"
-#include "xalloc.h"
+#include "ut_xalloc.h"
 
 static char tmpdir[] = "/tmp/ms-evsock-XXXXXX";
 static uv_loop_t loop;

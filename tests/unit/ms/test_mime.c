@@ -7,8 +7,8 @@
 
 #include "ms_mime.h"
 #include "test.h"
-#include "utf8.h"
-#include "xalloc.h"
+#include "ut_utf8.h"
+#include "ut_xalloc.h"
 
 static void check_decode_max(const char *raw, size_t max_bytes,
 			     const char *want)

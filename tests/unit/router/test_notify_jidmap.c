@@ -6,7 +6,7 @@
 #include "br_jidmap.h"
 #include "br_notify.h"
 #include "test.h"
-#include "xalloc.h"
+#include "ut_xalloc.h"
 #include "xm_stanza.h"
 
 static xmpp_ctx_t *sctx;

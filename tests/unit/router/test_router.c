@@ -12,7 +12,7 @@
 #include "br_router.h"
 #include "ms_event.h"
 #include "test.h"
-#include "xalloc.h"
+#include "ut_xalloc.h"
 
 #define MAX_SENT 64
 

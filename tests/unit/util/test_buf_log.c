@@ -1,9 +1,9 @@
 #include <stdlib.h>
 
-#include "buf.h"
-#include "log.h"
+#include "ut_buf.h"
+#include "ut_log.h"
 #include "test.h"
-#include "xalloc.h"
+#include "ut_xalloc.h"
 
 static void test_buf(void)
 {

@@ -1,7 +1,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "hash.h"
+#include "ut_hash.h"
 #include "test.h"
 
 static void test_put_get_remove(void)

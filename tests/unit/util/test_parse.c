@@ -1,4 +1,4 @@
-#include "parse.h"
+#include "ut_parse.h"
 #include "test.h"
 
 static void test_u64(void)

@@ -1,8 +1,8 @@
 #include <stdlib.h>
 
 #include "test.h"
-#include "utf8.h"
-#include "xalloc.h"
+#include "ut_utf8.h"
+#include "ut_xalloc.h"
 
 static char *clean(const char *s, size_t len, unsigned flags, size_t max)
 {

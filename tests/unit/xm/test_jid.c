@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "test.h"
-#include "xalloc.h"
+#include "ut_xalloc.h"
 #include "xm_jid.h"
 
 static void split_ok(const char *jid, const char *node, const char *domain,

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
+#include "ut_buf.h"
 #include "test.h"
-#include "xalloc.h"
+#include "ut_xalloc.h"
 #include "xm_parser.h"
 #include "xm_stanza.h"
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "test.h"
-#include "xalloc.h"
+#include "ut_xalloc.h"
 #include "xm_parser.h"
 #include "xm_stanza.h"
 

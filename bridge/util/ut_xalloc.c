@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "xalloc.h"
+#include "ut_xalloc.h"
 
 static void __attribute__((noreturn)) oom(size_t size)
 {

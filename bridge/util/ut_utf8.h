@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "buf.h"
+#include "ut_buf.h"
 
 /* True if s[0..len) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
  */

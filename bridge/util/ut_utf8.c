@@ -1,8 +1,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "utf8.h"
-#include "xalloc.h"
+#include "ut_utf8.h"
+#include "ut_xalloc.h"
 
 #define REPLACEMENT 0xFFFDu
 

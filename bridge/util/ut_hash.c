@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hash.h"
-#include "xalloc.h"
+#include "ut_hash.h"
+#include "ut_xalloc.h"
 
 struct node {
 	struct node *next;

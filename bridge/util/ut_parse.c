@@ -4,7 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "parse.h"
+#include "ut_parse.h"
 
 int ut_parse_u64(const char *s, uint64_t max, uint64_t *r)
 {

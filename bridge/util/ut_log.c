@@ -6,9 +6,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "log.h"
-#include "utf8.h"
+#include "ut_buf.h"
+#include "ut_log.h"
+#include "ut_utf8.h"
 
 static enum ut_log_level log_level = UT_LOG_INFO;
 static unsigned trace_mask;

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "xalloc.h"
+#include "ut_buf.h"
+#include "ut_xalloc.h"
 
 void ut_buf_init(struct ut_buf *b)
 {
