@@ -4,6 +4,7 @@
 
 #include "br_jidmap.h"
 #include "ut_buf.h"
+#include "ut_str.h"
 #include "ut_xalloc.h"
 #include "xm_jid.h"
 
@@ -49,8 +50,7 @@ int br_jidmap_user(const struct br_config *cfg, const char *user, char **jid_r,
 			*why_r = "the localpart is not plain ASCII";
 			return -1;
 		}
-		if (c >= 'A' && c <= 'Z')
-			*p = (char)(c - 'A' + 'a');
+		*p = ut_ascii_tolower(*p);
 	}
 	if (xm_jid_node_needs_escaping(local)) {
 		free(local);

@@ -7,14 +7,12 @@
  * turns raw 8-bit bytes into '?' (or silently drops them), so one odd word
  * would cost the whole subject. The decoder below keeps what it cannot
  * decode, joins adjacent encoded words (also a character split between two
- * of them), and converts with iconv. Address parsing uses libetpan's
- * RFC 5322 parser, with a small fallback for what it refuses.
+ * of them), and converts with iconv.
  *
  * Everything here is pure and reentrant: safe from any thread.
  */
 #include <errno.h>
 #include <iconv.h>
-#include <libetpan/libetpan.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,62 +21,11 @@
 
 #include "ut_buf.h"
 #include "ms_mime.h"
+#include "ut_str.h"
 #include "ut_utf8.h"
 #include "ut_xalloc.h"
 
 #define CHARSET_MAX_LEN 40
-#define ADDR_MAX_BYTES	512
-#define NAME_MAX_BYTES	512
-
-/* Windows-1252 0x80..0x9F; 0 marks the five undefined bytes. */
-static const uint16_t cp1252_c1[32] = {
-    0x20AC, 0,	    0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
-    0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0,	    0x017D, 0,
-    0,	    0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
-    0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0,	    0x017E, 0x0178,
-};
-
-static void put_cp(struct ut_buf *out, uint32_t cp)
-{
-	char tmp[3];
-	if (cp < 0x80) {
-		ut_buf_append_c(out, (char)cp);
-	} else if (cp < 0x800) {
-		tmp[0] = (char)(0xC0 | (cp >> 6));
-		tmp[1] = (char)(0x80 | (cp & 0x3F));
-		ut_buf_append(out, tmp, 2);
-	} else {
-		tmp[0] = (char)(0xE0 | (cp >> 12));
-		tmp[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		tmp[2] = (char)(0x80 | (cp & 0x3F));
-		ut_buf_append(out, tmp, 3);
-	}
-}
-
-static void append_cp1252(struct ut_buf *out, const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	for (size_t i = 0; i < len; i++) {
-		if (p[i] < 0x80)
-			ut_buf_append_c(out, (char)p[i]);
-		else if (p[i] < 0xA0)
-			put_cp(out, cp1252_c1[p[i] - 0x80] != 0
-					? cp1252_c1[p[i] - 0x80]
-					: 0xFFFD);
-		else
-			put_cp(out, p[i]);
-	}
-}
-
-/* Text that is not an encoded word: UTF-8 when it is valid UTF-8,
-   otherwise Windows-1252 (the usual superset of ISO-8859-1). */
-static void append_raw(struct ut_buf *out, const char *s, size_t len)
-{
-	if (ut_utf8_valid(s, len))
-		ut_buf_append(out, s, len);
-	else
-		append_cp1252(out, s, len);
-}
 
 /* Maps a (lower-cased) charset label to the name iconv should use, with
    the supersets mail clients actually mean (as the WHATWG table does). */
@@ -87,15 +34,12 @@ static const char *iconv_name(const char *cs)
 	static const struct {
 		const char *label, *name;
 	} map[] = {
-	    {"gb2312", "GB18030"},
-	    {"gbk", "GB18030"},
-	    {"x-gbk", "GB18030"},
-	    {"shift_jis", "CP932"},
-	    {"sjis", "CP932"},
-	    {"x-sjis", "CP932"},
-	    {"euc-kr", "CP949"},
-	    {"ks_c_5601-1987", "CP949"},
-	    {"iso-8859-8-i", "ISO-8859-8"},
+	    {"iso-8859-1", "CP1252"},	 {"latin1", "CP1252"},
+	    {"windows-1252", "CP1252"},	 {"gb2312", "GB18030"},
+	    {"gbk", "GB18030"},		 {"x-gbk", "GB18030"},
+	    {"shift_jis", "CP932"},	 {"sjis", "CP932"},
+	    {"x-sjis", "CP932"},	 {"euc-kr", "CP949"},
+	    {"ks_c_5601-1987", "CP949"}, {"iso-8859-8-i", "ISO-8859-8"},
 	};
 	for (size_t i = 0; i < UT_N_ELEMENTS(map); i++) {
 		if (strcmp(cs, map[i].label) == 0)
@@ -127,7 +71,7 @@ static int append_iconv(struct ut_buf *out, const char *charset, const char *s,
 		if (err == E2BIG &&
 		    (in_left < in_before || o_left < sizeof(chunk)))
 			continue;
-		put_cp(out, 0xFFFD);
+		ut_utf8_put_cp(out, 0xFFFD);
 		if (err == EILSEQ) {
 			in++;
 			in_left--;
@@ -145,6 +89,16 @@ static int append_iconv(struct ut_buf *out, const char *charset, const char *s,
 	return 0;
 }
 
+/* Text that is not an encoded word: UTF-8 when it is valid UTF-8,
+   otherwise Windows-1252 (the usual superset of ISO-8859-1). */
+static void append_raw(struct ut_buf *out, const char *s, size_t len)
+{
+	if (ut_utf8_valid(s, len))
+		ut_buf_append(out, s, len);
+	else
+		append_iconv(out, "CP1252", s, len);
+}
+
 /* Appends the decoded bytes of one run of encoded words, converted from
    their charset to UTF-8. */
 static void append_charset(struct ut_buf *out, const char *charset,
@@ -159,13 +113,6 @@ static void append_charset(struct ut_buf *out, const char *charset,
 	}
 	if (strcmp(charset, "us-ascii") == 0 || strcmp(charset, "ascii") == 0) {
 		append_raw(out, s, len);
-		return;
-	}
-	if (strcmp(charset, "iso-8859-1") == 0 ||
-	    strcmp(charset, "latin1") == 0 ||
-	    strcmp(charset, "windows-1252") == 0 ||
-	    strcmp(charset, "cp1252") == 0) {
-		append_cp1252(out, s, len);
 		return;
 	}
 	if (append_iconv(out, iconv_name(charset), s, len) < 0)
@@ -289,7 +236,7 @@ static bool parse_encoded_word(const char *s, size_t len,
 		return false;
 	for (size_t k = 0; k < cs_len; k++) {
 		char c = s[cs_start + k];
-		ew->charset[k] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+		ew->charset[k] = ut_ascii_tolower(c);
 	}
 	ew->charset[cs_len] = '\0';
 
@@ -377,160 +324,4 @@ char *ms_mime_decode_header(const char *raw, size_t len, size_t max_bytes)
 	    ut_utf8_clean_str(out.data, out.len, UT_CLEAN_ONELINE, max_bytes);
 	ut_buf_free(&out);
 	return clean;
-}
-
-/* An addr-spec we are willing to pass on: printable, no white space, one
-   local part and one domain around a single '@'. */
-static bool addr_ok(const char *a, size_t len)
-{
-	const char *at = memchr(a, '@', len);
-	if (len == 0 || len > ADDR_MAX_BYTES || at == NULL || at == a ||
-	    at == a + len - 1 ||
-	    memchr(at + 1, '@', len - (size_t)(at - a) - 1) != NULL)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)a[i];
-		if (c <= 0x20 || c == 0x7F || c == '<' || c == '>' ||
-		    c == '(' || c == ')' || c == ',' || c == ';')
-			return false;
-	}
-	return ut_utf8_valid(a, len);
-}
-
-static char *decode_name(const char *s, size_t len)
-{
-	/* libetpan keeps the quotes around a quoted encoded word. */
-	if (len >= 2 && s[0] == '"' && s[len - 1] == '"') {
-		s++;
-		len -= 2;
-	}
-	char *name = ms_mime_decode_header(s, len, NAME_MAX_BYTES);
-	if (*name == '\0') {
-		free(name);
-		return NULL;
-	}
-	return name;
-}
-
-/* The text of the first (possibly nested) comment in s, or NULL. */
-static char *first_comment(const char *s, size_t len)
-{
-	const char *open = memchr(s, '(', len);
-	if (open == NULL)
-		return NULL;
-	struct ut_buf b = UT_BUF_INIT;
-	int depth = 0;
-	for (size_t i = (size_t)(open - s); i < len; i++) {
-		char c = s[i];
-		if (c == '\\' && i + 1 < len) {
-			ut_buf_append_c(&b, s[++i]);
-			continue;
-		}
-		if (c == '(' && depth++ == 0)
-			continue;
-		if (c == ')' && --depth == 0)
-			break;
-		ut_buf_append_c(&b, c);
-	}
-	char *name = decode_name(b.data != NULL ? b.data : "", b.len);
-	ut_buf_free(&b);
-	return name;
-}
-
-static int from_libetpan(const char *raw, size_t len, char **name_r,
-			 char **addr_r)
-{
-	struct mailimf_address_list *list = NULL;
-	size_t idx = 0;
-	int ret = -1;
-
-	if (mailimf_address_list_parse(raw, len, &idx, &list) !=
-	    MAILIMF_NO_ERROR)
-		return -1;
-	for (clistiter *it = clist_begin(list->ad_list); it != NULL;
-	     it = clist_next(it)) {
-		struct mailimf_address *ad = clist_content(it);
-		struct mailimf_mailbox *mb = NULL;
-		if (ad->ad_type == MAILIMF_ADDRESS_MAILBOX) {
-			mb = ad->ad_data.ad_mailbox;
-		} else if (ad->ad_type == MAILIMF_ADDRESS_GROUP &&
-			   ad->ad_data.ad_group->grp_mb_list != NULL) {
-			clist *l = ad->ad_data.ad_group->grp_mb_list->mb_list;
-			if (clist_begin(l) != NULL)
-				mb = clist_content(clist_begin(l));
-		}
-		if (mb == NULL || mb->mb_addr_spec == NULL)
-			continue;
-		if (!addr_ok(mb->mb_addr_spec, strlen(mb->mb_addr_spec)))
-			break;
-		*addr_r = xstrdup(mb->mb_addr_spec);
-		if (mb->mb_display_name != NULL)
-			*name_r = decode_name(mb->mb_display_name,
-					      strlen(mb->mb_display_name));
-		else if (memchr(raw, '<', len) == NULL)
-			*name_r = first_comment(raw, len);
-		ret = 0;
-		break;
-	}
-	mailimf_address_list_free(list);
-	return ret;
-}
-
-/*
- * What libetpan refuses (unbalanced quotes, 8-bit junk in the name, ...):
- * the last "<addr>" with its preceding text as the name, or else a lone
- * token holding an '@'.
- */
-static int fallback(const char *raw, size_t len, char **name_r, char **addr_r)
-{
-	const char *close = memrchr(raw, '>', len);
-	const char *open =
-	    close != NULL ? memrchr(raw, '<', (size_t)(close - raw)) : NULL;
-	if (open != NULL) {
-		size_t alen = (size_t)(close - open - 1);
-		if (!addr_ok(open + 1, alen))
-			return -1;
-		*addr_r = xstrndup(open + 1, alen);
-		size_t nlen = (size_t)(open - raw);
-		const char *n = raw;
-		while (nlen > 0 && (*n == ' ' || *n == '\t' || *n == '"')) {
-			n++;
-			nlen--;
-		}
-		while (nlen > 0 && (n[nlen - 1] == ' ' || n[nlen - 1] == '\t' ||
-				    n[nlen - 1] == '"'))
-			nlen--;
-		*name_r = decode_name(n, nlen);
-		return 0;
-	}
-	size_t s = 0, e = len;
-	while (s < e && (raw[s] == ' ' || raw[s] == '\t'))
-		s++;
-	while (e > s && (raw[e - 1] == ' ' || raw[e - 1] == '\t'))
-		e--;
-	if (!addr_ok(raw + s, e - s))
-		return -1;
-	*addr_r = xstrndup(raw + s, e - s);
-	return 0;
-}
-
-int ms_mime_parse_mailbox(const char *raw, size_t len, char **name_r,
-			  char **addr_r)
-{
-	*name_r = NULL;
-	*addr_r = NULL;
-	if (raw == NULL || len == 0)
-		return -1;
-	/* libetpan reads the buffer as a C string in places: give it one. */
-	char *copy = xstrndup(raw, len);
-	len = strlen(copy);
-	int ret = from_libetpan(copy, len, name_r, addr_r);
-	if (ret < 0)
-		ret = fallback(copy, len, name_r, addr_r);
-	free(copy);
-	if (ret < 0) {
-		ut_free(name_r);
-		ut_free(addr_r);
-	}
-	return ret;
 }

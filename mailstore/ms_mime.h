@@ -16,13 +16,4 @@
  */
 char *ms_mime_decode_header(const char *raw, size_t len, size_t max_bytes);
 
-/*
- * The first mailbox of an address header value such as From:
- * "=?utf-8?q?Al=C3=AFce?= <alice@example.org>". *name_r is the decoded
- * display name or NULL; *addr_r the addr-spec. Returns 0, or -1 (both NULL)
- * when the value holds no address.
- */
-int ms_mime_parse_mailbox(const char *raw, size_t len, char **name_r,
-			  char **addr_r);
-
 #endif

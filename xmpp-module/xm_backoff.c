@@ -1,6 +1,6 @@
 #include "xm_backoff.h"
 
-#include <uv.h>
+#include "ut_random.h"
 
 static uint64_t xm_backoff_rand(struct xm_backoff *b)
 {
@@ -20,9 +20,8 @@ void xm_backoff_init(struct xm_backoff *b, uint64_t min_msecs,
 	b->min_msecs = min_msecs;
 	b->max_msecs = max_msecs < min_msecs ? min_msecs : max_msecs;
 	b->attempt = 0;
-	if (seed == 0 &&
-	    uv_random(NULL, NULL, &seed, sizeof(seed), 0, NULL) != 0)
-		seed = uv_hrtime();
+	if (seed == 0)
+		seed = ut_random_u64();
 	b->rng = seed != 0 ? seed : UINT64_C(0x9E3779B97F4A7C15);
 }
 

@@ -12,6 +12,7 @@
 
 #include "ut_buf.h"
 #include "ut_log.h"
+#include "ut_random.h"
 #include "ut_xalloc.h"
 #include "xm_accept.h"
 #include "xm_conn.h"
@@ -417,8 +418,7 @@ int xm_component_new(uv_loop_t *loop, xmpp_ctx_t *sctx,
 	c->ctx = ctx;
 	c->parser = xm_parser_new(
 	    sctx, XM_OR(set->max_stanza_bytes, 1024 * 1024), &parser_cb, c);
-	if (uv_random(NULL, NULL, &salt, sizeof(salt), 0, NULL) != 0)
-		salt = (uint32_t)uv_hrtime();
+	salt = (uint32_t)ut_random_u64();
 	xm_outbox_init(&c->outbox, XM_OR(set->outbox_max, 200000), salt);
 #undef XM_OR
 	c->conn = xm_conn_new(loop, c->host, c->port, min_msecs, max_msecs,

@@ -350,11 +350,6 @@ void xm_conn_start(struct xm_conn *k)
 	xm_conn_begin(k);
 }
 
-bool xm_conn_is_up(const struct xm_conn *k)
-{
-	return k->state == XM_CONN_UP && !k->closing;
-}
-
 void xm_conn_backoff_reset(struct xm_conn *k)
 {
 	xm_backoff_reset(&k->backoff);

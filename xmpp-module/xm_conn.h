@@ -41,7 +41,6 @@ struct xm_conn *xm_conn_new(uv_loop_t *loop, const char *host, uint16_t port,
 			    const struct xm_conn_callbacks *cb, void *ctx);
 /* Starts the first attempt; no-op once started. */
 void xm_conn_start(struct xm_conn *k);
-bool xm_conn_is_up(const struct xm_conn *k);
 /*
  * Writes b's content and empties b. Returns 0, or -1 when the connection
  * is not up or the write failed (then the connection was failed).

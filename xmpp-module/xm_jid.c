@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ut_str.h"
 #include "ut_utf8.h"
 #include "ut_xalloc.h"
 #include "xm_jid.h"
@@ -110,35 +111,12 @@ int xm_jid_split(const char *jid, char **node_r, char **domain_r,
 	return 0;
 }
 
-static void ascii_lower(char *s)
-{
-	for (; *s != '\0'; s++) {
-		if (*s >= 'A' && *s <= 'Z')
-			*s = (char)(*s - 'A' + 'a');
-	}
-}
-
-static bool ascii_caseeq(const char *a, const char *b)
-{
-	for (;; a++, b++) {
-		char x = *a, y = *b;
-		if (x >= 'A' && x <= 'Z')
-			x = (char)(x - 'A' + 'a');
-		if (y >= 'A' && y <= 'Z')
-			y = (char)(y - 'A' + 'a');
-		if (x != y)
-			return false;
-		if (x == '\0')
-			return true;
-	}
-}
-
 char *xm_jid_bare(const char *jid)
 {
 	char *node, *domain;
 	if (xm_jid_split(jid, &node, &domain, NULL) < 0)
 		return NULL;
-	ascii_lower(domain);
+	ut_ascii_lower(domain);
 	if (node == NULL)
 		return domain;
 	char *bare = xasprintf("%s@%s", node, domain);
@@ -152,7 +130,7 @@ bool xm_jid_domain_is(const char *jid, const char *domain)
 	char *d;
 	if (domain == NULL || xm_jid_split(jid, NULL, &d, NULL) < 0)
 		return false;
-	bool eq = ascii_caseeq(d, domain);
+	bool eq = ut_ascii_caseeq(d, domain);
 	free(d);
 	return eq;
 }
@@ -167,9 +145,9 @@ bool xm_jid_bare_equal(const char *a, const char *b)
 		free(da);
 		return false;
 	}
-	bool eq = ascii_caseeq(da, db) &&
+	bool eq = ut_ascii_caseeq(da, db) &&
 		  ((na == NULL && nb == NULL) ||
-		   (na != NULL && nb != NULL && ascii_caseeq(na, nb)));
+		   (na != NULL && nb != NULL && ut_ascii_caseeq(na, nb)));
 	free(na);
 	free(da);
 	free(nb);

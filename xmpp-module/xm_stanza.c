@@ -6,16 +6,13 @@
  * xmpp_message_set_body() also does not replace an existing body.
  */
 #include <inttypes.h>
-#include <openssl/rand.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "ut_buf.h"
+#include "ut_random.h"
 #include "ut_xalloc.h"
 #include "xm_stanza.h"
 
@@ -300,36 +297,9 @@ char *xm_stanza_to_text(xmpp_stanza_t *st, size_t *len_r)
 	return ut_buf_steal(&b);
 }
 
-/*
- * 64 random bits. getrandom() is asked for a batch at a time (one system
- * call per 32 ids; RAND_bytes() alone costs about 5 us per call here). The
- * pool is per thread, so ids may be made on any thread.
- */
-static uint64_t random_u64(void)
-{
-	static __thread uint64_t pool[32];
-	static __thread size_t left;
-	if (left == 0) {
-		if (getrandom(pool, sizeof(pool), GRND_NONBLOCK) ==
-			(ssize_t)sizeof(pool) ||
-		    RAND_bytes((unsigned char *)pool, sizeof(pool)) == 1) {
-			left = UT_N_ELEMENTS(pool);
-		} else {
-			/* No entropy source answered: the counter still
-			   keeps ids unique within this process. */
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			return ((uint64_t)ts.tv_sec << 32) ^
-			       (uint64_t)ts.tv_nsec ^
-			       ((uint64_t)getpid() << 16);
-		}
-	}
-	return pool[--left];
-}
-
 char *xm_id_new(void)
 {
 	static uint64_t counter;
 	uint64_t n = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
-	return xasprintf("t%" PRIu64 "-%016" PRIx64, n, random_u64());
+	return xasprintf("t%" PRIu64 "-%016" PRIx64, n, ut_random_u64());
 }

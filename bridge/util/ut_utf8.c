@@ -79,7 +79,7 @@ bool ut_utf8_valid(const char *s, size_t len)
 	return true;
 }
 
-static void put_cp(struct ut_buf *out, uint32_t cp)
+void ut_utf8_put_cp(struct ut_buf *out, uint32_t cp)
 {
 	char tmp[4];
 	size_t n;
@@ -117,6 +117,24 @@ static bool is_dropped(uint32_t cp)
 		return cp != '\t' && cp != '\n' && cp != '\r';
 	return cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || cp == 0xFFFE ||
 	       cp == 0xFFFF;
+}
+
+/*
+ * Characters that change how the text around them is shown without
+ * showing themselves: they can reverse or hide the address next to a name
+ * (U+202E RIGHT-TO-LEFT OVERRIDE), or make two names that look the same
+ * differ. Bidi controls (U+061C, U+200E..U+200F, U+202A..U+202E,
+ * U+2066..U+2069), zero-width and invisible format characters (U+180E,
+ * U+200B..U+200D, U+2060..U+2064, U+FEFF), interlinear annotation marks
+ * (U+FFF9..U+FFFB).
+ */
+static bool is_invisible(uint32_t cp)
+{
+	return cp == 0x061C || cp == 0x180E || (cp >= 0x200B && cp <= 0x200F) ||
+	       (cp >= 0x202A && cp <= 0x202E) ||
+	       (cp >= 0x2060 && cp <= 0x2064) ||
+	       (cp >= 0x2066 && cp <= 0x2069) || cp == 0xFEFF ||
+	       (cp >= 0xFFF9 && cp <= 0xFFFB);
 }
 
 size_t ut_utf8_boundary(const char *s, size_t len)
@@ -162,7 +180,7 @@ size_t ut_utf8_clean(const char *in, size_t len, unsigned flags,
 			ut_buf_append_c(out, '\n');
 			if (i + 1 < len && p[i + 1] == '\n')
 				n++;
-		} else if (!is_dropped(cp)) {
+		} else if (!is_dropped(cp) && !(oneline && is_invisible(cp))) {
 			if (pending_space) {
 				ut_buf_append_c(out, ' ');
 				pending_space = false;
@@ -170,7 +188,7 @@ size_t ut_utf8_clean(const char *in, size_t len, unsigned flags,
 			if (cp < 0x80)
 				ut_buf_append_c(out, (char)cp);
 			else if (bad)
-				put_cp(out, REPLACEMENT);
+				ut_utf8_put_cp(out, REPLACEMENT);
 			else
 				ut_buf_append(out, p + i, n);
 		}

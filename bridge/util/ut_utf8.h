@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ut_buf.h"
 
@@ -16,8 +17,12 @@
 bool ut_utf8_valid(const char *s, size_t len);
 
 enum ut_clean_flags {
-	/* Newlines, tabs and runs of white space become one space; leading
-	   and trailing white space is dropped. For subjects and names. */
+	/* Newlines, tabs, runs of white space and the line and paragraph
+	   separators (U+2028, U+2029) become one space; leading and trailing
+	   white space is dropped; bidi controls and invisible format
+	   characters (U+202E, U+200B, U+FEFF, ...: see is_invisible() in
+	   ut_utf8.c) are dropped, so that a name cannot reverse or hide the
+	   text shown next to it. For subjects, names and addresses. */
 	UT_CLEAN_ONELINE = 1 << 0,
 	/* Keep \n (CRLF and CR become \n), other controls dropped. */
 	UT_CLEAN_MULTILINE = 1 << 1,
@@ -40,6 +45,9 @@ size_t ut_utf8_clean(const char *in, size_t len, unsigned flags,
 /* Same, returning a malloc'ed NUL-terminated string. in may be NULL (-> ""). */
 char *ut_utf8_clean_str(const char *in, size_t len, unsigned flags,
 			size_t max_bytes);
+
+/* Appends code point cp (<= U+10FFFF, not a surrogate) as UTF-8. */
+void ut_utf8_put_cp(struct ut_buf *out, uint32_t cp);
 
 /*
  * Largest n <= len such that s[0..n) does not end inside a multibyte

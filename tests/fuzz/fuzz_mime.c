@@ -1,10 +1,8 @@
 /*
  * Fuzz target for ms_mime. The first input byte picks a byte limit (0 =
  * none); the rest is a header value. Checks:
- * - the decoded header is valid UTF-8 without control characters, one
- *   line, within the limit, and never NULL;
- * - ms_mime_parse_mailbox either fails with both outputs NULL, or returns
- *   a printable addr-spec with one '@' and a clean name (or NULL).
+ * the decoded header is valid UTF-8 without control characters, one line,
+ * within the limit, and never NULL.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -41,22 +39,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_line(s, max_bytes);
 	free(s);
 
-	char *name = NULL, *addr = NULL;
-	if (ms_mime_parse_mailbox(raw, len, &name, &addr) < 0) {
-		if (name != NULL || addr != NULL)
-			abort();
-		return 0;
-	}
-	if (addr == NULL || strchr(addr, '@') == NULL ||
-	    strchr(addr, '@') != strrchr(addr, '@') || strchr(addr, ' '))
-		abort();
-	check_line(addr, 0);
-	if (name != NULL) {
-		if (*name == '\0')
-			abort();
-		check_line(name, 0);
-	}
-	free(name);
-	free(addr);
 	return 0;
 }

@@ -158,84 +158,6 @@ static void test_cleaning(void)
 	ut_buf_free(&b);
 }
 
-static void check_mailbox(const char *raw, const char *want_name,
-			  const char *want_addr)
-{
-	char *name = (char *)"junk", *addr = (char *)"junk";
-	int ret = ms_mime_parse_mailbox(raw, strlen(raw), &name, &addr);
-	if (want_addr == NULL) {
-		T_CHECK_INT(ret, -1);
-		T_CHECK(name == NULL && addr == NULL);
-		return;
-	}
-	T_CHECK_INT(ret, 0);
-	T_CHECK_STR(addr, want_addr);
-	if (want_name == NULL)
-		T_CHECK(name == NULL);
-	else
-		T_CHECK_STR(name, want_name);
-	free(name);
-	free(addr);
-}
-
-static void test_mailbox(void)
-{
-	check_mailbox("Alice <alice@example.org>", "Alice",
-		      "alice@example.org");
-	check_mailbox("alice@example.org", NULL, "alice@example.org");
-	check_mailbox("<alice@example.org>", NULL, "alice@example.org");
-	check_mailbox("  alice@example.org  ", NULL, "alice@example.org");
-	check_mailbox("alice@example.org (Alice Smith)", "Alice Smith",
-		      "alice@example.org");
-	check_mailbox("\"Doe, \\\"JD\\\" John\" <jd@example.org>",
-		      "Doe, \"JD\" John", "jd@example.org");
-	check_mailbox("=?utf-8?q?Al=C3=AFce?= <alice@example.org>",
-		      "Al\xc3\xaf"
-		      "ce",
-		      "alice@example.org");
-	check_mailbox("\"=?utf-8?q?Al=C3=AFce?=\" <alice@example.org>",
-		      "Al\xc3\xaf"
-		      "ce",
-		      "alice@example.org");
-	check_mailbox("=?iso-8859-1?q?J=FCrgen?= =?iso-8859-1?q?_M=FCller?= "
-		      "<jm@example.de>",
-		      "J\xc3\xbcrgen M\xc3\xbcller", "jm@example.de");
-	check_mailbox("J\xfcrgen <j@example.de>", "J\xc3\xbcrgen",
-		      "j@example.de");
-	check_mailbox("Friends: a@b.example, d@e.example;", NULL,
-		      "a@b.example");
-	check_mailbox("a@b.example, Carol <c@d.example>", NULL, "a@b.example");
-	check_mailbox("undisclosed-recipients:;, Bob <bob@example.org>", "Bob",
-		      "bob@example.org");
-	check_mailbox("\"unbalanced <ub@example.org>", "unbalanced",
-		      "ub@example.org");
-	check_mailbox("undisclosed-recipients:;", NULL, NULL);
-	check_mailbox("hello world", NULL, NULL);
-	check_mailbox("", NULL, NULL);
-	check_mailbox("<>", NULL, NULL);
-	check_mailbox("@", NULL, NULL);
-	check_mailbox("a@", NULL, NULL);
-	check_mailbox("<a@b", NULL, NULL);
-	/* Obsolete syntax allows white space inside the local part. */
-	check_mailbox("Name <a b@c>", "Name", "ab@c");
-	check_mailbox("<a@b@c>", NULL, NULL);
-	check_mailbox("a@b@c", NULL, NULL);
-	check_mailbox("\x01\x02\xff", NULL, NULL);
-
-	char *name, *addr;
-	T_CHECK_INT(ms_mime_parse_mailbox(NULL, 0, &name, &addr), -1);
-	T_CHECK_INT(ms_mime_parse_mailbox("a@b.c\0x", 7, &name, &addr), 0);
-	T_CHECK_STR(addr, "a@b.c");
-	free(name);
-	free(addr);
-	/* 10 kB of nested comments and quotes. */
-	struct ut_buf b = UT_BUF_INIT;
-	for (int i = 0; i < 5000; i++)
-		ut_buf_append_str(&b, "(\"");
-	T_CHECK_INT(ms_mime_parse_mailbox(b.data, b.len, &name, &addr), -1);
-	ut_buf_free(&b);
-}
-
 int main(void)
 {
 	T_RUN(test_charsets);
@@ -243,6 +165,5 @@ int main(void)
 	T_RUN(test_raw_8bit);
 	T_RUN(test_malformed);
 	T_RUN(test_cleaning);
-	T_RUN(test_mailbox);
 	return T_DONE();
 }

@@ -67,6 +67,50 @@ static void test_clean_oneline(void)
 	free(s);
 }
 
+/* Names and subjects lose what could reverse or hide text around them. */
+static void test_clean_invisible(void)
+{
+	/* "Bank <\u202Egro.live@evil\u202C>" would show "...@evil.org". */
+	const char rlo[] = "Bank \xE2\x80\xAE"
+			   "gro.live@evil\xE2\x80\xAC";
+	char *c = ut_utf8_clean_str(rlo, strlen(rlo), UT_CLEAN_ONELINE, 0);
+	T_CHECK_STR(c, "Bank gro.live@evil");
+	free(c);
+	/* Every listed kind, one each: U+061C, U+180E, U+200B..U+200F,
+	   U+202A..U+202E, U+2060..U+2064, U+2066..U+2069, U+FEFF,
+	   U+FFF9..U+FFFB; and U+2028/U+2029 become spaces. */
+	const char all[] = "a\xD8\x9C"
+			   "b\xE1\xA0\x8E"
+			   "c\xE2\x80\x8B\xE2\x80\x8C"
+			   "\xE2\x80\x8D\xE2\x80\x8E\xE2\x80\x8F"
+			   "d"
+			   "\xE2\x80\xAA\xE2\x80\xAB\xE2\x80\xAC\xE2\x80\xAD"
+			   "\xE2\x80\xAE"
+			   "e\xE2\x81\xA0\xE2\x81\xA4"
+			   "f"
+			   "\xE2\x81\xA6\xE2\x81\xA9"
+			   "g\xEF\xBB\xBF"
+			   "h"
+			   "\xEF\xBF\xB9\xEF\xBF\xBB"
+			   "i\xE2\x80\xA8j\xE2\x80\xA9k";
+	c = ut_utf8_clean_str(all, strlen(all), UT_CLEAN_ONELINE, 0);
+	T_CHECK_STR(c, "abcdefghi j k");
+	free(c);
+	/* Neighbours that are visible stay: U+2010 hyphen, U+2065 (unassigned,
+	   not listed), U+FE0F variation selector, Hebrew and Arabic text. */
+	const char keep[] =
+	    "x\xE2\x80\x90y\xEF\xB8\x8F \xD7\xA9\xD7\x9C\xD7\x95\xD7\x9D "
+	    "\xD8\xB3\xD9\x84\xD8\xA7\xD9\x85";
+	c = ut_utf8_clean_str(keep, strlen(keep), UT_CLEAN_ONELINE, 0);
+	T_CHECK_STR(c, keep);
+	free(c);
+	/* Multi-line text (snippets) keeps them: only names and subjects are
+	   shown next to an address. */
+	c = ut_utf8_clean_str(rlo, strlen(rlo), UT_CLEAN_MULTILINE, 0);
+	T_CHECK_STR(c, rlo);
+	free(c);
+}
+
 static void test_clean_multiline(void)
 {
 	char *s = clean("a\r\nb\rc\n", 7, UT_CLEAN_MULTILINE, 0);
@@ -112,6 +156,7 @@ int main(void)
 	T_RUN(test_clean_invalid);
 	T_RUN(test_clean_controls);
 	T_RUN(test_clean_oneline);
+	T_RUN(test_clean_invisible);
 	T_RUN(test_clean_multiline);
 	T_RUN(test_clean_limit);
 	T_RUN(test_boundary);
