@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -18,6 +19,8 @@
 #include "br_config.h"
 #include "br_ini.h"
 #include "ut_buf.h"
+#include "ut_parse.h"
+#include "ut_str.h"
 #include "ut_xalloc.h"
 
 #define FILE_MAX_BYTES (1024 * 1024)
@@ -27,6 +30,7 @@
 
 static const char *const tls_values[] = {"none", "starttls", "tls", NULL};
 static const char *const type_values[] = {"chat", "normal", "headline", NULL};
+static const char *const username_values[] = {"address", "localpart", NULL};
 
 /* The order here is the order of the dump and of the example file. */
 static const struct br_ini_setting settings[] = {
@@ -53,18 +57,39 @@ static const struct br_ini_setting settings[] = {
      SECS(600), NULL, "20s", false,
      "A ping unanswered this long means the stream is dead: reconnect and "
      "resend what was not confirmed."},
+    {"xmpp", "max_stanza_size", BR_INI_SIZE, F(max_stanza_bytes), 0, 64 * 1024,
+     64 * 1024 * 1024, NULL, "4M", false,
+     "Largest stanza taken from the server (as the server writes it, after "
+     "its escaping). A larger one is skipped and dropped (an IQ gets an "
+     "error); the stream stays up."},
+    {"xmpp", "max_stanza_depth", BR_INI_UINT, F(max_stanza_depth), 0, 8, 1000,
+     NULL, "64", false,
+     "Deepest nesting of elements taken in a stanza; a deeper stanza is "
+     "skipped and dropped like a too large one."},
 
     {"mail", "domain", BR_INI_LIST, F(mail_domains), F(mail_domain_count), 0, 0,
      NULL, NULL, true,
      "Mail domains whose mailboxes map to JIDs, comma-separated."},
+    {"mail", "username_format", BR_INI_ENUM, F(username_format), 0, 0, 0,
+     username_values, "address", false,
+     "How Dovecot names users: address (bob@example.org) or localpart "
+     "(bob; needs exactly one [mail] domain)."},
     {"mail", "imap_host", BR_INI_STRING, F(imap_host), 0, 0, 0, NULL, NULL,
      true, "Host name or address of the Dovecot IMAP server."},
     {"mail", "imap_port", BR_INI_PORT, F(imap_port), 0, 0, 0, NULL, "143",
      false, "IMAP port of the Dovecot server."},
     {"mail", "imap_tls", BR_INI_ENUM, F(imap_tls), 0, 0, 0, tls_values, "none",
      false,
-     "TLS towards IMAP: none (loopback only), starttls, or tls (implicit, "
-     "usually port 993)."},
+     "TLS towards IMAP: none, starttls, or tls (implicit, usually port "
+     "993). The server's certificate must be valid for imap_host."},
+    {"mail", "imap_ca_file", BR_INI_STRING, F(imap_ca_file), 0, 0, 0, NULL,
+     NULL, false,
+     "CA certificates (PEM) that sign the IMAP server's certificate "
+     "(unset: the system's)."},
+    {"mail", "imap_allow_plaintext", BR_INI_BOOL, F(imap_allow_plaintext), 0, 0,
+     0, NULL, "no", false,
+     "Allow imap_tls = none towards a host that is not loopback (the master "
+     "password then crosses the network in clear)."},
     {"mail", "master_user", BR_INI_STRING, F(master_user), 0, 0, 0, NULL, NULL,
      true, "Dovecot master user that tidings logs in as to read mailboxes."},
     {"mail", "master_password", BR_INI_SECRET, F(master_password), 0, 0, 0,
@@ -74,6 +99,11 @@ static const struct br_ini_setting settings[] = {
     {"mail", "imap_timeout", BR_INI_MSECS, F(imap_timeout_msecs), 0, SECS(1),
      SECS(600), NULL, "30s", false,
      "Longest wait for an IMAP connect or answer."},
+    {"mail", "auth_master_socket", BR_INI_STRING, F(auth_master_socket), 0, 0,
+     0, NULL, NULL, false,
+     "Dovecot's auth-master (userdb) socket, to learn which uid owns a "
+     "mailbox and whether a user still exists (needed by trusted_users = "
+     "owner)."},
 
     {"events", "socket", BR_INI_STRING, F(events_socket), 0, 0, 0, NULL, NULL,
      true,
@@ -85,6 +115,11 @@ static const struct br_ini_setting settings[] = {
      NULL, false,
      "Group given to the event socket, so that Dovecot's mail processes can "
      "write to it (unset: tidingsd's own group)."},
+    {"events", "trusted_users", BR_INI_LIST, F(trusted_users),
+     F(trusted_user_count), 0, 0, NULL, "root", false,
+     "Who may send events, by the writer's uid: user names or numbers; "
+     "owner (the uid Dovecot's userdb gives the mailbox); root always; any "
+     "turns the check off. Other writers' events are dropped."},
 
     {"state", "dir", BR_INI_STRING, F(state_dir), 0, 0, 0, NULL, NULL, true,
      "Directory for durable state (the ledger, tidings.db); absolute path, "
@@ -166,10 +201,15 @@ static const struct br_ini_setting *find_setting(const char *section,
 	return NULL;
 }
 
+/* The section of free-form "mail domain = XMPP domain" lines. */
+#define DOMAINS_SECTION "domains"
+
 static char *section_cb(const char *section, unsigned line, void *ctx)
 {
 	(void)line;
 	(void)ctx;
+	if (strcmp(section, DOMAINS_SECTION) == 0)
+		return NULL;
 	for (size_t i = 0; i < N_SETTINGS; i++) {
 		if (strcmp(settings[i].section, section) == 0)
 			return NULL;
@@ -177,10 +217,41 @@ static char *section_cb(const char *section, unsigned line, void *ctx)
 	return xasprintf("unknown section [%s]", section);
 }
 
+static bool domain_ok(const char *s);
+
+/* "a.org = chat.a.org" in [domains]. */
+static char *domain_map_cb(struct br_config *cfg, const char *key,
+			   const char *value, unsigned line)
+{
+	if (!domain_ok(key))
+		return xasprintf("[domains] '%s' is not a mail domain name",
+				 key);
+	if (!domain_ok(value))
+		return xasprintf("[domains] %s: '%s' is not a domain name such "
+				 "as chat.%s",
+				 key, value, key);
+	for (size_t i = 0; i < cfg->domain_map_count; i++) {
+		if (strcasecmp(cfg->domain_maps[i].mail, key) == 0)
+			return xasprintf("duplicate key [domains] %s (first "
+					 "set on line %u)",
+					 key, cfg->domain_maps[i].line);
+	}
+	cfg->domain_maps =
+	    xreallocarray(cfg->domain_maps, cfg->domain_map_count + 1,
+			  sizeof(*cfg->domain_maps));
+	struct br_domain_map *m = &cfg->domain_maps[cfg->domain_map_count++];
+	m->mail = ut_ascii_lower_dup(key, strlen(key));
+	m->xmpp = ut_ascii_lower_dup(value, strlen(value));
+	m->line = line;
+	return NULL;
+}
+
 static char *key_cb(const char *section, const char *key, const char *value,
 		    unsigned line, void *ctx)
 {
 	struct ctx *c = ctx;
+	if (strcmp(section, DOMAINS_SECTION) == 0)
+		return domain_map_cb(c->cfg, key, value, line);
 	const struct br_ini_setting *s = find_setting(section, key);
 
 	if (s == NULL)
@@ -225,6 +296,129 @@ static unsigned line_of(const struct ctx *c, const char *section,
 {
 	const struct br_ini_setting *s = find_setting(section, key);
 	return s != NULL ? c->set_line[s - settings] : 0;
+}
+
+/*
+ * The XMPP domain of every mail domain: its [domains] line, else [xmpp]
+ * domain. Two mail domains on one XMPP domain would give two mailboxes
+ * one JID (bob@a.org and bob@b.org both bob@<domain>): refused.
+ */
+static void map_domains(struct ctx *c)
+{
+	struct br_config *cfg = c->cfg;
+
+	for (size_t k = 0; k < cfg->domain_map_count && c->error == NULL; k++) {
+		const struct br_domain_map *m = &cfg->domain_maps[k];
+		bool listed = false;
+		for (size_t i = 0; i < cfg->mail_domain_count; i++)
+			listed = listed ||
+				 strcasecmp(cfg->mail_domains[i], m->mail) == 0;
+		if (!listed)
+			fail(c, m->line,
+			     "[domains] %s: not one of the mail domains of "
+			     "[mail] domain",
+			     m->mail);
+		else if (strcasecmp(m->xmpp, cfg->component) == 0)
+			fail(c, m->line,
+			     "[domains] %s: the XMPP domain must differ from "
+			     "[xmpp] component",
+			     m->mail);
+	}
+	cfg->xmpp_domains =
+	    xcalloc(cfg->mail_domain_count + 1, sizeof(*cfg->xmpp_domains));
+	for (size_t i = 0; i < cfg->mail_domain_count && c->error == NULL;
+	     i++) {
+		const struct br_domain_map *mine = NULL;
+		for (size_t k = 0; k < cfg->domain_map_count; k++) {
+			if (strcasecmp(cfg->domain_maps[k].mail,
+				       cfg->mail_domains[i]) == 0)
+				mine = &cfg->domain_maps[k];
+		}
+		cfg->xmpp_domains[i] = ut_ascii_lower_dup(
+		    mine != NULL ? mine->xmpp : cfg->xmpp_domain,
+		    strlen(mine != NULL ? mine->xmpp : cfg->xmpp_domain));
+		for (size_t j = 0; j < i && c->error == NULL; j++) {
+			if (strcmp(cfg->xmpp_domains[j],
+				   cfg->xmpp_domains[i]) != 0)
+				continue;
+			if (mine != NULL)
+				fail(c, mine->line,
+				     "[domains] %s: maps to the XMPP domain %s "
+				     "like %s: each mail domain needs its own",
+				     mine->mail, mine->xmpp,
+				     cfg->mail_domains[j]);
+			else
+				fail(c, line_of(c, "mail", "domain"),
+				     "[mail] domain: %s and %s would both map "
+				     "to the XMPP domain %s: give each its own "
+				     "in [domains]",
+				     cfg->mail_domains[j], cfg->mail_domains[i],
+				     cfg->xmpp_domains[i]);
+		}
+	}
+}
+
+/* A host that is this machine without a doubt (no name lookup). */
+static bool host_is_loopback(const char *host)
+{
+	return strcasecmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 ||
+	       strcmp(host, "[::1]") == 0 || strncmp(host, "127.", 4) == 0;
+}
+
+/* trusted_users: names and numbers become uids; owner, any. */
+static void resolve_trusted(struct ctx *c)
+{
+	struct br_config *cfg = c->cfg;
+	unsigned line = line_of(c, "events", "trusted_users");
+
+	for (size_t i = 0; i < cfg->trusted_user_count && c->error == NULL;
+	     i++) {
+		const char *name = cfg->trusted_users[i];
+		uint64_t num;
+		uid_t uid;
+		if (strcmp(name, "owner") == 0) {
+			cfg->trust_owner = true;
+			continue;
+		}
+		if (strcmp(name, "any") == 0) {
+			cfg->trust_any = true;
+			continue;
+		}
+		if (ut_parse_u64(name, UINT32_MAX - 1, &num) == 0) {
+			uid = (uid_t)num;
+		} else {
+			long size = sysconf(_SC_GETPW_R_SIZE_MAX);
+			char *buf = xmalloc(size > 0 ? (size_t)size : 16384);
+			struct passwd pw, *found = NULL;
+			getpwnam_r(name, &pw, buf,
+				   size > 0 ? (size_t)size : 16384, &found);
+			uid = found != NULL ? found->pw_uid : 0;
+			free(buf);
+			if (found == NULL) {
+				fail(c, line,
+				     "[events] trusted_users: no such user: %s",
+				     name);
+				return;
+			}
+		}
+		if (uid == 0)
+			continue; /* root is always trusted */
+		cfg->trusted_uids =
+		    xreallocarray(cfg->trusted_uids, cfg->trusted_uid_count + 1,
+				  sizeof(*cfg->trusted_uids));
+		cfg->trusted_uids[cfg->trusted_uid_count++] = (unsigned)uid;
+	}
+	if (c->error != NULL)
+		return;
+	if (cfg->trust_any && cfg->trusted_user_count > 1)
+		fail(c, line,
+		     "[events] trusted_users: 'any' turns the check off and "
+		     "goes alone");
+	else if (cfg->trust_owner && cfg->auth_master_socket == NULL)
+		fail(c, line,
+		     "[events] trusted_users: 'owner' needs [mail] "
+		     "auth_master_socket (Dovecot's userdb tells whose "
+		     "mailbox it is)");
 }
 
 /* Checks that involve a whole value or several settings. */
@@ -275,6 +469,27 @@ static void validate(struct ctx *c)
 	if (cfg->state_dir[0] != '/')
 		fail(c, line_of(c, "state", "dir"),
 		     "[state] dir: must be an absolute path");
+	if (cfg->auth_master_socket != NULL &&
+	    cfg->auth_master_socket[0] != '/')
+		fail(c, line_of(c, "mail", "auth_master_socket"),
+		     "[mail] auth_master_socket: must be an absolute path");
+	if (cfg->username_format == BR_USERNAME_LOCALPART &&
+	    cfg->mail_domain_count != 1)
+		fail(c, line_of(c, "mail", "username_format"),
+		     "[mail] username_format = localpart needs exactly one "
+		     "[mail] domain");
+	if (cfg->imap_tls == BR_IMAP_TLS_NONE &&
+	    !host_is_loopback(cfg->imap_host) && !cfg->imap_allow_plaintext)
+		fail(c, line_of(c, "mail", "imap_host"),
+		     "[mail] imap_host: %s is not a loopback address, and with "
+		     "imap_tls = none the master password would cross the "
+		     "network in clear: set imap_tls = starttls or tls, or "
+		     "imap_allow_plaintext = yes",
+		     cfg->imap_host);
+	if (c->error == NULL)
+		map_domains(c);
+	if (c->error == NULL)
+		resolve_trusted(c);
 }
 
 int br_config_parse(const char *name, const char *text, size_t len,
@@ -329,6 +544,7 @@ int br_config_load(const char *path, struct br_config **cfg_r, char **error_r)
 			 path, (unsigned)(st.st_mode & 07777),
 			 (unsigned)(st.st_mode & 0640), path);
 	int ret = br_config_parse(path, text, len, cfg_r, error_r);
+	explicit_bzero(text, len);
 	free(text);
 	return ret;
 }
@@ -339,8 +555,21 @@ void br_config_free(struct br_config **cfgp)
 
 	if (cfg == NULL)
 		return;
-	for (size_t i = 0; i < N_SETTINGS; i++)
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		char *secret = *(char **)((char *)cfg + settings[i].off);
+		if (settings[i].type == BR_INI_SECRET && secret != NULL)
+			explicit_bzero(secret, strlen(secret));
 		br_ini_free_value(cfg, &settings[i]);
+	}
+	for (size_t i = 0; i < cfg->mail_domain_count && cfg->xmpp_domains; i++)
+		free(cfg->xmpp_domains[i]);
+	free(cfg->xmpp_domains);
+	for (size_t i = 0; i < cfg->domain_map_count; i++) {
+		free(cfg->domain_maps[i].mail);
+		free(cfg->domain_maps[i].xmpp);
+	}
+	free(cfg->domain_maps);
+	free(cfg->trusted_uids);
 	free(cfg->path);
 	ut_free(cfgp);
 }
@@ -407,6 +636,15 @@ void br_config_dump(const struct br_config *cfg, FILE *out)
 		fprintf(out, "%s%s%s\n", s->key, tight ? "=" : " = ", value);
 		free(value);
 	}
+	fprintf(out, "\n[%s]\n", DOMAINS_SECTION);
+	dump_comment(out,
+		     &(const struct br_ini_setting){
+			 .desc = "mail domain = XMPP domain, for each mail "
+				 "domain whose users are not on [xmpp] "
+				 "domain."});
+	for (size_t i = 0; i < cfg->domain_map_count; i++)
+		fprintf(out, "%s = %s\n", cfg->domain_maps[i].mail,
+			cfg->domain_maps[i].xmpp);
 }
 
 bool br_config_mailbox_notified(const struct br_config *cfg,

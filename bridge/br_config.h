@@ -19,6 +19,11 @@
 
 #include "ut_log.h"
 
+enum br_username_format {
+	BR_USERNAME_ADDRESS = 0, /* Dovecot users are local@domain */
+	BR_USERNAME_LOCALPART,	 /* Dovecot users are local (one domain) */
+};
+
 enum br_imap_tls {
 	BR_IMAP_TLS_NONE = 0,
 	BR_IMAP_TLS_STARTTLS,
@@ -37,22 +42,38 @@ struct br_config {
 	uint64_t reconnect_min_msecs; /* default 250 */
 	uint64_t reconnect_max_msecs; /* default 30000 */
 	uint64_t ping_timeout_msecs;  /* default 20000 */
+	uint64_t max_stanza_bytes;    /* inbound stanza limit, default 4M */
+	unsigned max_stanza_depth;    /* inbound nesting limit, default 64 */
 
 	/* [mail] */
 	char **mail_domains; /* required: "example.org, example.net" */
 	size_t mail_domain_count;
-	char *imap_host;	     /* required */
-	uint16_t imap_port;	     /* default 143 */
+	/* The XMPP domain of each mail domain (parallel to mail_domains):
+	   from [domains], else [xmpp] domain. All different. */
+	char **xmpp_domains;
+	enum br_username_format username_format; /* default address */
+	char *imap_host;			 /* required */
+	uint16_t imap_port;			 /* default 143 */
 	enum br_imap_tls imap_tls;   /* none|starttls|tls, default none */
+	char *imap_ca_file;	     /* default unset: the system's CAs */
+	bool imap_allow_plaintext;   /* none to a non-loopback host */
 	char *master_user;	     /* required */
 	char *master_password;	     /* required, secret */
 	unsigned imap_workers;	     /* default 2, 1..16 */
 	uint64_t imap_timeout_msecs; /* default 30000 */
+	char *auth_master_socket;    /* Dovecot's auth-master/userdb socket */
 
 	/* [events] */
 	char *events_socket;  /* required */
 	unsigned socket_mode; /* default 0660 */
 	char *socket_group;   /* default unset */
+	/* trusted_users as written, and resolved: who may send events. */
+	char **trusted_users;
+	size_t trusted_user_count;
+	unsigned *trusted_uids; /* besides root */
+	size_t trusted_uid_count;
+	bool trust_owner; /* "owner": the mailbox's own uid (userdb) */
+	bool trust_any;	  /* "any": no check */
 
 	/* [state] */
 	char *state_dir; /* required */
@@ -72,6 +93,13 @@ struct br_config {
 	uint64_t gap_delay_msecs;    /* wait before fetching a UID gap,
 					default 2000 */
 
+	/* [domains]: mail domain = XMPP domain, as written. */
+	struct br_domain_map {
+		char *mail, *xmpp;
+		unsigned line;
+	} * domain_maps;
+	size_t domain_map_count;
+
 	/* [log] */
 	enum ut_log_level log_level; /* default info */
 	unsigned trace_mask;	     /* default none */
@@ -80,7 +108,9 @@ struct br_config {
 /*
  * Reads path. Refuses a file that other users can read or write (it holds
  * secrets): the error says which mode to set. Returns 0, or -1 with an
- * xmalloc'ed "file:line: message" (or "file: message") in *error_r.
+ * xmalloc'ed "file:line: message" (or "file: message") in *error_r. The
+ * file's text is wiped from memory once parsed; br_config_free() wipes the
+ * secrets.
  */
 int br_config_load(const char *path, struct br_config **cfg_r, char **error_r);
 /* Parses text as if read from a file named name, without the mode check

@@ -289,6 +289,15 @@ static char *expected(const struct br_ini_setting *s)
 			       "%" PRIu64 "ms to %" PRIu64 "ms",
 			       s->min, s->max);
 		break;
+	case BR_INI_SIZE:
+		ut_buf_appendf(&b,
+			       "a size such as 64k or 4M, from %" PRIu64
+			       " to %" PRIu64 " bytes",
+			       s->min, s->max);
+		break;
+	case BR_INI_BOOL:
+		ut_buf_append_str(&b, "yes or no");
+		break;
 	case BR_INI_MODE:
 		ut_buf_append_str(&b, "an octal file mode such as 0660");
 		break;
@@ -346,6 +355,15 @@ char *br_ini_set_value(void *obj, const struct br_ini_setting *s, const char *v)
 			break;
 		*(uint64_t *)p = u64;
 		return NULL;
+	case BR_INI_SIZE:
+		if (ut_parse_size(v, &u64) < 0 || u64 < s->min || u64 > s->max)
+			break;
+		*(uint64_t *)p = u64;
+		return NULL;
+	case BR_INI_BOOL:
+		if (ut_parse_bool(v, (bool *)p) < 0)
+			break;
+		return NULL;
 	case BR_INI_MODE:
 		if (ut_parse_mode(v, &mode) < 0 || mode > 0777)
 			break;
@@ -402,6 +420,20 @@ static void dump_msecs(FILE *out, uint64_t v)
 		fprintf(out, "%" PRIu64 "ms", v);
 }
 
+/* Prints a size in the largest unit that keeps it exact. */
+static void dump_size(FILE *out, uint64_t v)
+{
+	static const char units[] = "GMk";
+	for (int i = 0; i < 3; i++) {
+		uint64_t mult = (uint64_t)1 << (10 * (3 - i));
+		if (v != 0 && v % mult == 0) {
+			fprintf(out, "%" PRIu64 "%c", v / mult, units[i]);
+			return;
+		}
+	}
+	fprintf(out, "%" PRIu64, v);
+}
+
 /* Prints v (non-empty), quoted when reading it back would otherwise trim
    it or take its quotes away. */
 static void print_quoted(FILE *out, const char *v)
@@ -439,6 +471,12 @@ void br_ini_print_value(FILE *out, const void *obj,
 		break;
 	case BR_INI_MSECS:
 		dump_msecs(out, *(const uint64_t *)p);
+		break;
+	case BR_INI_SIZE:
+		dump_size(out, *(const uint64_t *)p);
+		break;
+	case BR_INI_BOOL:
+		fputs(*(const bool *)p ? "yes" : "no", out);
 		break;
 	case BR_INI_MODE:
 		fprintf(out, "%04o", *(const unsigned *)p);

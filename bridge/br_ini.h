@@ -36,6 +36,8 @@ enum br_ini_type {
 	BR_INI_UINT,	 /* unsigned, within [min, max] */
 	BR_INI_PORT,	 /* uint16_t, 1..65535 */
 	BR_INI_MSECS,	 /* uint64_t, ut_parse_msecs, within [min, max] */
+	BR_INI_SIZE,	 /* uint64_t bytes, ut_parse_size, within [min, max] */
+	BR_INI_BOOL,	 /* bool: yes/no, true/false, on/off, 1/0 */
 	BR_INI_MODE,	 /* unsigned, octal, at most 0777 */
 	BR_INI_ENUM,	 /* int: index into values */
 	BR_INI_WORD,	 /* char *: one of values */

@@ -2,20 +2,39 @@
 #define BR_JIDMAP_H
 
 /*
- * Which JID belongs to a mailbox. A Dovecot username or mail address
- * "local@domain" whose domain is one of [mail] domain maps to
- * "local@<[xmpp] domain>"; a username without '@' takes the first mail
- * domain. Nothing is guessed: a localpart that is not plain ASCII, holds a
- * character that XEP-0106 would escape, or is empty or too long is refused,
- * because more than one mailbox could end up at the same JID or at a JID
- * the user cannot log in as. ASCII letters are lowercased (XMPP nodeprep
- * does the same, so "Bob" and "bob" are one JID on the XMPP side).
+ * The one mapping between Dovecot users and JIDs, both directions.
+ *
+ * A Dovecot user "local@domain" ([mail] username_format = address) whose
+ * domain is one of [mail] domain is the JID "local@<its XMPP domain>"
+ * (cfg->xmpp_domains: [domains], else [xmpp] domain). With username_format
+ * = localpart, Dovecot's users are "local" and the only mail domain is
+ * theirs. Each user has one canonical key: the Dovecot username with ASCII
+ * letters lowercased (as Dovecot's default auth_username_format %Lu, and as
+ * XMPP nodeprep does), used for the ledger, the user table and IMAP logins,
+ * whichever side (an event or a presence) named the user first.
+ *
+ * Nothing is guessed: a localpart that is not plain ASCII, holds a
+ * character that XEP-0106 would escape, or is empty or too long is
+ * refused, because more than one mailbox could end up at the same JID or
+ * at a JID the user cannot log in as.
  */
+
+#include <stdbool.h>
 
 #include "br_config.h"
 
-/* Returns 0 and an xmalloc'ed bare JID, or -1 with a static reason. */
-int br_jidmap_user(const struct br_config *cfg, const char *user, char **jid_r,
-		   const char **why_r);
+/*
+ * A Dovecot username -> its canonical key and bare JID (both xmalloc'ed).
+ * Returns 0, or -1 with a static reason.
+ */
+int br_jidmap_user(const struct br_config *cfg, const char *user, char **key_r,
+		   char **jid_r, const char **why_r);
+/*
+ * A bare JID -> the canonical key of its Dovecot user (xmalloc'ed), or -1
+ * when the JID is not a user of a served domain.
+ */
+int br_jidmap_jid(const struct br_config *cfg, const char *jid, char **key_r);
+/* domain is one of the served XMPP domains (ASCII case-insensitive). */
+bool br_jidmap_serves(const struct br_config *cfg, const char *domain);
 
 #endif

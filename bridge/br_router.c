@@ -53,13 +53,15 @@ struct br_user *br_router__user_get(struct br_router *r, const char *user)
 	u->r = r;
 	u->user = xstrdup(user);
 	const char *why;
-	if (br_jidmap_user(r->cfg, user, &u->jid, &why) < 0) {
+	char *key = NULL;
+	if (br_jidmap_user(r->cfg, user, &key, &u->jid, &why) < 0) {
 		char prefix[300];
 		br_router__prefix(prefix, sizeof(prefix), user);
 		ut_log(UT_LOG_WARN, prefix,
 		       "not notified: %s (logged once per user)", why);
 		u->jid = NULL;
 	}
+	free(key);
 	uv_timer_init(r->d.loop, &u->timer);
 	u->timer.data = u;
 	r->open_handles++;
@@ -471,11 +473,9 @@ void br_router_event(struct br_router *r, struct ms_event *ev)
 void br_router_presence(struct br_router *r, const char *bare_jid,
 			bool available)
 {
-	const char *at = strchr(bare_jid, '@');
-	if (!available || at == NULL || r->cfg->mail_domain_count == 0)
+	char *user = NULL;
+	if (!available || br_jidmap_jid(r->cfg, bare_jid, &user) < 0)
 		return;
-	char *user = xasprintf("%.*s@%s", (int)(at - bare_jid), bare_jid,
-			       r->cfg->mail_domains[0]);
 	struct br_user *u = br_router__user_get(r, user);
 	if (!r->fresh_ledger && !u->first_checked && u->jid != NULL &&
 	    strcmp(u->jid, bare_jid) == 0)

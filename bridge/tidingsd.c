@@ -80,7 +80,6 @@ static bool xmpp_stanza_cb(struct xm_component *c, xmpp_stanza_t *stanza,
 		const char *from = xmpp_stanza_get_from(stanza);
 		char *bare = from != NULL ? xm_jid_bare(from) : NULL;
 		if (bare != NULL &&
-		    xm_jid_domain_is(bare, d->cfg->xmpp_domain) &&
 		    (type == NULL || strcmp(type, "unavailable") == 0))
 			br_router_presence(d->router, bare, type == NULL);
 		free(bare);

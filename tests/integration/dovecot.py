@@ -86,6 +86,11 @@ def lmtp_deliver(port, rcpt, message, sender="sender@example.net",
     return elapsed
 
 
+def mail_gid():
+    """The group of the uid Dovecot delivers as (MAIL_USER)."""
+    return pwd.getpwnam(MAIL_USER).pw_gid
+
+
 def make_traversable(path):
     """Add o+x to path and each parent, so the mail uid can reach files."""
     path = os.path.abspath(path)
@@ -401,7 +406,7 @@ def delivery_latency(dv, rcpt, n=200, message=None):
 class DatagramListener:
     """A UNIX datagram socket that collects what arrives (for tests).
 
-    The socket is made writable for the mail uid (Dovecot's LMTP/IMAP).
+    The socket is made writable for the mail group (Dovecot's LMTP/IMAP).
     """
 
     def __init__(self, path):
@@ -409,7 +414,8 @@ class DatagramListener:
         self.datagrams = []
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(path)
-        os.chmod(path, 0o666)
+        os.chown(path, -1, mail_gid())
+        os.chmod(path, 0o660)
         self.sock.settimeout(0.2)
         self._stop = False
         self._cond = threading.Condition()

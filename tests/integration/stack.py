@@ -128,7 +128,10 @@ class Stack:
                      "imap_port": self.dovecot.imap_port,
                      "master_user": "tidings",
                      "master_password": self.master_password},
-            "events": {"socket": self.events_socket, "socket_mode": "0666"},
+            # Dovecot delivers as the 'mail' user (dovecot.py): only it
+            # (and root) may write events.
+            "events": {"socket": self.events_socket, "socket_mode": "0660",
+                       "socket_group": "mail", "trusted_users": "mail"},
             "state": {"dir": os.path.join(self.dir, "state")},
         }
         if self.notify:

@@ -21,7 +21,8 @@ def good_config(d):
                  "imap_port": 1143, "master_user": "tidings",
                  "master_password": MASTER_PASSWORD},
         "events": {"socket": os.path.join(d, "events.sock"),
-                   "socket_mode": "0666"},
+                   "socket_mode": "0660", "socket_group": "mail",
+                   "trusted_users": "mail"},
         "state": {"dir": os.path.join(d, "state")},
         "notify": {"burst_max": 5, "burst_window": "20s"},
     }

@@ -389,7 +389,8 @@ def test_nobody_listening(case):
             return []
         s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         s.bind(path)
-        os.chmod(path, 0o666)
+        os.chown(path, -1, dvm.mail_gid())
+        os.chmod(path, 0o660)
         if case == "stale":
             s.close()  # the file stays: ECONNREFUSED
             return []

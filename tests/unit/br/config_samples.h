@@ -54,11 +54,16 @@ static const char full[] = "; tidings\r\n"
 			   "reconnect_min = 500ms\n"
 			   "reconnect_max = 1h\n"
 			   "ping_timeout = 2m\n"
+			   "max_stanza_size = 512k\n"
+			   "max_stanza_depth = 20\n"
 			   "[mail]\n"
 			   "domain =  example.org ,example.net,  ex-ample.com\n"
 			   "imap_host = imap.example.org\n"
 			   "imap_port = 993\n"
 			   "imap_tls = tls\n"
+			   "imap_ca_file = /etc/tidings/ca.pem\n"
+			   "imap_allow_plaintext = yes\n"
+			   "auth_master_socket = /run/dovecot/auth-userdb\n"
 			   "master_user = tidings\n"
 			   "master_password = p#w;\"x\n"
 			   "imap_workers = 16\n"
@@ -67,6 +72,10 @@ static const char full[] = "; tidings\r\n"
 			   "socket = /run/tidings/events.sock\n"
 			   "socket_mode = 0600\n"
 			   "socket_group = dovecot\n"
+			   "trusted_users = 8, root, owner\n"
+			   "[domains]\n"
+			   "Example.NET = chat.example.net\n"
+			   "ex-ample.com = ex-ample.com\n"
 			   "[state]\n"
 			   "dir = \"/var/lib/tidings\"\n"
 			   "[notify]\n"
@@ -97,6 +106,22 @@ static void check_full(const struct br_config *cfg)
 		T_CHECK_STR(cfg->mail_domains[1], "example.net");
 		T_CHECK_STR(cfg->mail_domains[2], "ex-ample.com");
 	}
+	T_CHECK_INT(cfg->max_stanza_bytes, 512 * 1024);
+	T_CHECK_INT(cfg->max_stanza_depth, 20);
+	T_CHECK_INT(cfg->domain_map_count, 2);
+	if (cfg->mail_domain_count == 3) {
+		T_CHECK_STR(cfg->xmpp_domains[0], "example.org");
+		T_CHECK_STR(cfg->xmpp_domains[1], "chat.example.net");
+		T_CHECK_STR(cfg->xmpp_domains[2], "ex-ample.com");
+	}
+	T_CHECK_STR(cfg->imap_ca_file, "/etc/tidings/ca.pem");
+	T_CHECK(cfg->imap_allow_plaintext);
+	T_CHECK_STR(cfg->auth_master_socket, "/run/dovecot/auth-userdb");
+	T_CHECK_INT(cfg->trusted_user_count, 3);
+	T_CHECK_INT(cfg->trusted_uid_count, 1);
+	if (cfg->trusted_uid_count == 1)
+		T_CHECK_INT(cfg->trusted_uids[0], 8);
+	T_CHECK(cfg->trust_owner && !cfg->trust_any);
 	T_CHECK_INT(cfg->imap_port, 993);
 	T_CHECK_INT(cfg->imap_tls, BR_IMAP_TLS_IMPLICIT);
 	T_CHECK_INT(cfg->imap_workers, 16);

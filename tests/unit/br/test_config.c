@@ -99,7 +99,7 @@ static void test_every_type(void)
 		       "level = warn\n[notify]\nmessage_type = normal\n"
 		       "burst_window = 250ms\n[xmpp]\nreconnect_min = 1s\n"
 		       "[xmpp]\ncomponent = m.x\nhost = h\nsecret = s\n"
-		       "domain = x\n[mail]\ndomain = x\nimap_host = h\n"
+		       "domain = x\n[mail]\ndomain = x\nimap_host = localhost\n"
 		       "master_user = u\nmaster_password = p\n[events]\n"
 		       "socket = /s\n[state]\ndir = /\n");
 	if (cfg == NULL)
@@ -213,6 +213,24 @@ static void test_value_errors(void)
 	check_err("[notify]\nmailboxes = INBOX, \n",
 		  "t.conf:16: [notify] mailboxes: 'INBOX,' is not a "
 		  "comma-separated list without empty items");
+	check_err("[xmpp]\nmax_stanza_size = 10k\n",
+		  "t.conf:16: [xmpp] max_stanza_size: '10k' is not a size "
+		  "such as 64k or 4M, from 65536 to 67108864 bytes");
+	check_err("[xmpp]\nmax_stanza_depth = 2\n",
+		  "t.conf:16: [xmpp] max_stanza_depth: '2' is not a whole "
+		  "number from 8 to 1000");
+	check_err("[mail]\nimap_allow_plaintext = maybe\n",
+		  "t.conf:16: [mail] imap_allow_plaintext: 'maybe' is not yes "
+		  "or no");
+	check_err("[mail]\nusername_format = email\n",
+		  "t.conf:16: [mail] username_format: 'email' is not one of "
+		  "address, localpart");
+	check_err("[domains]\nexample.org = not a domain\n",
+		  "t.conf:16: [domains] example.org: 'not a domain' is not a "
+		  "domain name such as chat.example.org");
+	check_err("[domains]\nexample.org = a.org\nExample.ORG = b.org\n",
+		  "t.conf:17: duplicate key [domains] Example.ORG (first set "
+		  "on line 16)");
 	check_err("[log]\nlevel = verbose\n",
 		  "t.conf:16: [log] level: 'verbose' is not one of error, "
 		  "warn, info, debug, trace");
@@ -284,13 +302,91 @@ static void test_validation(void)
 		  "t.conf:16: [xmpp] reconnect_min is larger than "
 		  "reconnect_max");
 
+	/* Several mail domains: each its own XMPP domain. */
+	check_line_err(7, "domain = example.org, example.net\n",
+		       "t.conf:7: [mail] domain: example.org and example.net "
+		       "would both map to the XMPP domain example.org: give "
+		       "each its own in [domains]");
+	check_err("[domains]\nother.org = chat.other.org\n",
+		  "t.conf:16: [domains] other.org: not one of the mail "
+		  "domains of [mail] domain");
+	check_err("[domains]\nexample.org = mail.example.org\n",
+		  "t.conf:16: [domains] example.org: the XMPP domain must "
+		  "differ from [xmpp] component");
+	check_line_err(7,
+		       "domain = example.org, example.net\n[domains]\n"
+		       "example.net = example.org\n[mail]\n",
+		       "t.conf:9: [domains] example.net: maps to the XMPP "
+		       "domain example.org like example.org: each mail domain "
+		       "needs its own");
+	char *error = line_err(7, "domain = example.org, example.net\n"
+				  "[domains]\nexample.net = chat.example.net\n"
+				  "[mail]\n");
+	T_CHECK(error == NULL);
+	free(error);
+	check_line_err(7,
+		       "domain = example.org, example.net\n"
+		       "username_format = localpart\n",
+		       "t.conf:8: [mail] username_format = localpart needs "
+		       "exactly one [mail] domain");
+
+	/* The master password never crosses a network in clear unless the
+	   admin says so. */
+	check_line_err(8, "imap_host = imap.example.org\n",
+		       "t.conf:8: [mail] imap_host: imap.example.org is not a "
+		       "loopback address, and with imap_tls = none the master "
+		       "password would cross the network in clear: set "
+		       "imap_tls = starttls or tls, or imap_allow_plaintext = "
+		       "yes");
+	static const char *const fine[] = {
+	    "imap_host = imap.example.org\nimap_tls = starttls\n",
+	    "imap_host = imap.example.org\nimap_tls = tls\n",
+	    "imap_host = imap.example.org\nimap_allow_plaintext = yes\n",
+	    "imap_host = localhost\n",
+	    "imap_host = ::1\n",
+	    "imap_host = 127.0.0.2\n",
+	};
+	for (size_t i = 0; i < UT_N_ELEMENTS(fine); i++) {
+		error = line_err(8, fine[i]);
+		T_CHECK(error == NULL);
+		free(error);
+	}
+
+	/* Who may send events. */
+	check_err("[events]\ntrusted_users = no-such-user-here\n",
+		  "t.conf:16: [events] trusted_users: no such user: "
+		  "no-such-user-here");
+	check_err("[events]\ntrusted_users = any, mail\n",
+		  "t.conf:16: [events] trusted_users: 'any' turns the check "
+		  "off and goes alone");
+	check_err("[events]\ntrusted_users = owner\n",
+		  "t.conf:16: [events] trusted_users: 'owner' needs [mail] "
+		  "auth_master_socket (Dovecot's userdb tells whose mailbox "
+		  "it is)");
+	struct br_config *cfg =
+	    parse_ok("[events]\ntrusted_users = root, mail, 4242\n[xmpp]\n"
+		     "component = m.x\nhost = h\nsecret = s\ndomain = x\n"
+		     "[mail]\ndomain = x\nimap_host = localhost\n"
+		     "master_user = u\nmaster_password = p\n[events]\n"
+		     "socket = /s\n[state]\ndir = /\n");
+	if (cfg != NULL) {
+		T_CHECK_INT(cfg->trusted_uid_count, 2);
+		if (cfg->trusted_uid_count == 2) {
+			T_CHECK_INT(cfg->trusted_uids[0],
+				    8); /* Debian's mail */
+			T_CHECK_INT(cfg->trusted_uids[1], 4242);
+		}
+		T_CHECK(!cfg->trust_owner && !cfg->trust_any);
+	}
+	br_config_free(&cfg);
+
 	/* sun_path holds 107 bytes and the NUL. */
 	struct ut_buf b = UT_BUF_INIT;
 	ut_buf_append_str(&b, "socket = /");
 	for (int i = 0; i < 106; i++)
 		ut_buf_append_c(&b, 'a');
 	ut_buf_append_c(&b, '\n');
-	char *error = line_err(12, b.data);
+	error = line_err(12, b.data);
 	T_CHECK(error == NULL);
 	free(error);
 	ut_buf_reset(&b);

@@ -175,12 +175,12 @@ static void test_dump(void)
 
 static void test_mailbox_notified(void)
 {
-	struct br_config *cfg =
-	    parse_ok("[notify]\nmailboxes = inbox, Lists/Work\n[xmpp]\n"
-		     "component = m.x\nhost = h\nsecret = s\ndomain = x\n"
-		     "[mail]\ndomain = x\nimap_host = h\nmaster_user = u\n"
-		     "master_password = p\n[events]\nsocket = /s\n"
-		     "[state]\ndir = /\n");
+	struct br_config *cfg = parse_ok(
+	    "[notify]\nmailboxes = inbox, Lists/Work\n[xmpp]\n"
+	    "component = m.x\nhost = h\nsecret = s\ndomain = x\n"
+	    "[mail]\ndomain = x\nimap_host = localhost\nmaster_user = u\n"
+	    "master_password = p\n[events]\nsocket = /s\n"
+	    "[state]\ndir = /\n");
 	if (cfg == NULL)
 		return;
 	T_CHECK(br_config_mailbox_notified(cfg, "INBOX"));
@@ -228,7 +228,7 @@ static char *dump_str(const struct br_config *cfg)
  * examples/tidings.conf.example is in sync with the table: it parses; with
  * its commented-out ";key = value" lines enabled it still parses and gives
  * the same settings (so every value shown there is the default, except the
- * socket_group example); and it names every key the dump names.
+ * examples of unset keys); and it names every key the dump names.
  */
 static void test_example(void)
 {
@@ -275,6 +275,10 @@ static void test_example(void)
 	}
 	T_CHECK_STR(all->socket_group, "vmail");
 	ut_free(&all->socket_group);
+	T_CHECK_STR(all->imap_ca_file, "/etc/tidings/imap-ca.pem");
+	ut_free(&all->imap_ca_file);
+	T_CHECK_STR(all->auth_master_socket, "/run/dovecot/tidings-userdb");
+	ut_free(&all->auth_master_socket);
 	char *d1 = dump_str(cfg), *d2 = dump_str(all);
 	T_CHECK_STR(d1, d2);
 
@@ -297,8 +301,9 @@ static void test_example(void)
 		}
 		p += n + (p[n] == '\n');
 	}
-	/* 30 settings; socket_group is unset in the dump. */
-	T_CHECK_INT(keys, 29);
+	/* 37 settings; socket_group, imap_ca_file and auth_master_socket are
+	   unset in the dump. */
+	T_CHECK_INT(keys, 34);
 	free(d1);
 	free(d2);
 	br_config_free(&cfg);
