@@ -239,6 +239,8 @@ static int start(struct daemon *d)
 	    .reconnect_min_msecs = cfg->reconnect_min_msecs,
 	    .reconnect_max_msecs = cfg->reconnect_max_msecs,
 	    .ping_timeout_msecs = cfg->ping_timeout_msecs,
+	    .max_stanza_bytes = (size_t)cfg->max_stanza_bytes,
+	    .max_stanza_depth = cfg->max_stanza_depth,
 	};
 	static const struct xm_component_callbacks xcb = {
 	    .state = NULL, /* xmpp-module logs connects and losses */

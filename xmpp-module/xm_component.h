@@ -49,7 +49,8 @@ struct xm_component_settings {
 	uint64_t reconnect_max_msecs; /* 0 = default 30000 */
 	uint64_t ping_timeout_msecs;  /* 0 = default 20000 */
 	uint64_t keepalive_msecs;     /* idle ping; 0 = default 60000 */
-	size_t max_stanza_bytes;      /* inbound limit; 0 = default 1 MiB */
+	size_t max_stanza_bytes;      /* inbound limit; 0 = default 4 MiB */
+	unsigned max_stanza_depth;    /* inbound nesting; 0 = default 64 */
 	size_t outbox_max;	      /* 0 = default 200000 stanzas */
 };
 
