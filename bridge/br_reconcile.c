@@ -25,6 +25,7 @@ static void scan_closed_cb(uv_handle_t *h)
 	free(s->user);
 	free(s->mailbox);
 	free(s->key);
+	free(s->prefix);
 	free(s);
 	br_router__handle_gone(r);
 }
@@ -40,6 +41,7 @@ static void scan_free(struct br_scan *s)
 		s->next->prev = s->prev;
 	if (ut_hash_get(r->gaps, s->key) == s)
 		ut_hash_remove(r->gaps, s->key);
+	r->scan_count--;
 	uv_close((uv_handle_t *)&s->timer, scan_closed_cb);
 }
 
@@ -59,12 +61,14 @@ static struct br_scan *scan_new(struct br_router *r, enum scan_kind kind,
 	s->user = xstrdup(user);
 	s->mailbox = xstrdup(mailbox);
 	s->key = xasprintf("%s\n%s", user, mailbox);
+	s->prefix = xasprintf("reconcile(%s/%s)", user, mailbox);
 	s->uidvalidity = uidvalidity;
 	s->from_uid = from_uid;
 	s->to_uid = to_uid;
 	uv_timer_init(r->d.loop, &s->timer);
 	s->timer.data = s;
 	r->open_handles++;
+	r->scan_count++;
 	s->next = r->scans;
 	if (r->scans != NULL)
 		r->scans->prev = s;
@@ -96,22 +100,20 @@ static void raise_floor(struct br_router *r, struct br_user *u,
 
 	if (held_min != 0 && uid >= held_min)
 		uid = held_min - 1;
-	if (br_ledger_mailbox_get(r->d.ledger, u->user, mailbox, &found,
+	if (br_ledger_mailbox_get(r->d.ledger, u->key, mailbox, &found,
 				  &known_uv, &last) < 0)
 		return;
 	if (found && known_uv == uidvalidity && last >= uid)
 		return;
-	br_ledger_mailbox_set(r->d.ledger, u->user, mailbox, uidvalidity, uid);
+	br_ledger_mailbox_set(r->d.ledger, u->key, mailbox, uidvalidity, uid);
 }
 
 static void scan_done_cb(const struct ms_imap_scan_result *res, void *ctx)
 {
 	struct br_scan *s = ctx;
 	struct br_router *r = s->r;
-	char prefix[300];
+	const char *prefix = s->prefix;
 
-	snprintf(prefix, sizeof(prefix), "reconcile(%s/%s)", s->user,
-		 s->mailbox);
 	if (res->error != 0) {
 		r->stats.reconcile_errors++;
 		bool retry = s->kind == SCAN_START &&
@@ -127,7 +129,11 @@ static void scan_done_cb(const struct ms_imap_scan_result *res, void *ctx)
 		return;
 	}
 	r->stats.reconciles++;
-	struct br_user *u = br_router__user_get(r, s->user);
+	struct br_user *u = br_user__get(r, s->user);
+	if (u == NULL) {
+		scan_free(s);
+		return;
+	}
 
 	if (s->uidvalidity != 0 && res->uidvalidity != s->uidvalidity) {
 		ut_log(UT_LOG_INFO, prefix,
@@ -173,18 +179,7 @@ static void scan_done_cb(const struct ms_imap_scan_result *res, void *ctx)
 		       n + unfetched, s->from_uid,
 		       s->to_uid != 0 ? s->to_uid : res->uidnext - 1);
 
-	bool holding = u->held_count > 0 || u->held_extra > 0;
-	if (n + unfetched > r->cfg->burst_max && n > 0 && !holding) {
-		/* Many at once: one summary now, then the burst rule. */
-		br_router__send_digest(u, missed, n, n + unfetched);
-		u->last_flush_msecs = uv_now(r->d.loop);
-	} else {
-		/* Few, or a digest is being collected anyway: join it. */
-		for (size_t i = 0; i < n; i++)
-			br_router__notify(u, missed[i]);
-		if (u->held_count > 0)
-			u->held_extra += unfetched;
-	}
+	br_router__found(u, missed, n, unfetched);
 	for (size_t i = 0; i < n; i++)
 		br_mail_free(&missed[i]);
 	free(missed);
@@ -207,7 +202,7 @@ static void scan_start(struct br_scan *s)
 		ut_hash_remove(r->gaps, s->key);
 	if (s->kind == SCAN_GAP) {
 		/* Whatever arrived meanwhile needs no IMAP round trip. */
-		struct br_user *u = br_router__user_get(r, s->user);
+		struct br_user *u = br_user__get(r, s->user);
 		bool all_known =
 		    s->to_uid != 0 && s->to_uid - s->from_uid < 256;
 		for (uint32_t uid = s->from_uid; all_known && uid <= s->to_uid;
@@ -218,7 +213,7 @@ static void scan_start(struct br_scan *s)
 			struct br_ledger_key key = {s->mailbox, s->uidvalidity,
 						    uid};
 			int notified = 0;
-			if (br_router__held_has(u, &m))
+			if (u != NULL && br_router__held_has(u, &m))
 				continue;
 			if (br_ledger_is_notified(r->d.ledger, s->user, &key,
 						  &notified) < 0 ||
@@ -245,7 +240,7 @@ static void schedule_scan(struct br_router *r, struct br_user *u,
 			  uint32_t uidvalidity, uint32_t from_uid,
 			  uint32_t to_uid)
 {
-	char *key = xasprintf("%s\n%s", u->user, mailbox);
+	char *key = xasprintf("%s\n%s", u->key, mailbox);
 	struct br_scan *s = ut_hash_get(r->gaps, key);
 	if (s != NULL && s->kind == kind && s->uidvalidity == uidvalidity) {
 		/* Still waiting: widen it. */
@@ -254,7 +249,7 @@ static void schedule_scan(struct br_router *r, struct br_user *u,
 		if (to_uid == 0 || (s->to_uid != 0 && to_uid > s->to_uid))
 			s->to_uid = to_uid;
 	} else {
-		s = scan_new(r, kind, u->user, mailbox, uidvalidity, from_uid,
+		s = scan_new(r, kind, u->key, mailbox, uidvalidity, from_uid,
 			     to_uid);
 		if (ut_hash_get(r->gaps, key) == NULL)
 			ut_hash_put(r->gaps, key, s);
@@ -271,7 +266,7 @@ void br_reconcile__check_gap(struct br_router *r, struct br_user *u,
 	uint32_t uv = 0, last = 0;
 
 	if (r->d.imap == NULL ||
-	    br_ledger_mailbox_get(r->d.ledger, u->user, m->mailbox, &found, &uv,
+	    br_ledger_mailbox_get(r->d.ledger, u->key, m->mailbox, &found, &uv,
 				  &last) < 0 ||
 	    !found || uv != m->uidvalidity)
 		return;
@@ -315,12 +310,12 @@ void br_reconcile__check_first(struct br_router *r, struct br_user *u,
 	uint32_t uv = 0, last = 0;
 
 	u->first_checked = true;
-	if (r->d.imap == NULL || u->jid == NULL || before_uid == 1 ||
-	    br_ledger_mailbox_get(r->d.ledger, u->user, mailbox, &found, &uv,
+	if (r->d.imap == NULL || before_uid == 1 ||
+	    br_ledger_mailbox_get(r->d.ledger, u->key, mailbox, &found, &uv,
 				  &last) < 0 ||
 	    found)
 		return;
-	scan_start(scan_new(r, SCAN_FIRST, u->user, mailbox, 0, 1,
+	scan_start(scan_new(r, SCAN_FIRST, u->key, mailbox, 0, 1,
 			    before_uid == 0 ? 0 : before_uid - 1));
 }
 
@@ -331,8 +326,7 @@ void br_reconcile__lookup_unknown(struct br_router *r, struct br_user *u,
 	int found = 0;
 	uint32_t uv = 0, last = 0;
 
-	if (u->jid == NULL ||
-	    br_ledger_mailbox_get(r->d.ledger, u->user, mailbox, &found, &uv,
+	if (br_ledger_mailbox_get(r->d.ledger, u->key, mailbox, &found, &uv,
 				  &last) < 0)
 		return;
 	if (!found) {

@@ -1,4 +1,11 @@
+/*
+ * The router: which mail event leads to which notification (see
+ * br_router.h). This file holds the burst policy, the per-loop-turn ledger
+ * batch and the public API; the user table is in br_user.c, catching up
+ * over IMAP in br_reconcile.c.
+ */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -17,13 +24,12 @@
 #define HELD_MAX	     10000
 #define PRUNE_INTERVAL_MSECS (3600 * 1000)
 #define PRUNE_MAX_AGE_SECS   (30 * 24 * 3600)
-
-static void user_timer_cb(uv_timer_t *t);
-
-void br_router__prefix(char *out, size_t size, const char *user)
-{
-	snprintf(out, size, "bridge(%s)", user);
-}
+/* Idle users are freed this often (at least once per burst window). */
+#define SWEEP_MIN_MSECS	     1000
+#define SWEEP_MAX_MSECS	     (60 * 1000)
+#define RATELOG_MSECS	     (60 * 1000)
+#define ALIVE_KEY	     "alive_at"
+#define ALIVE_INTERVAL_MSECS (60 * 1000)
 
 /* One of the router's handles is closed; the last one frees the router. */
 void br_router__handle_gone(struct br_router *r)
@@ -38,48 +44,35 @@ void br_router__handle_gone(struct br_router *r)
 	}
 }
 
-static void handle_closed_cb(uv_handle_t *h)
+void br_router__handle_closed_cb(uv_handle_t *h)
 {
 	br_router__handle_gone(h->data);
 }
 
-struct br_user *br_router__user_get(struct br_router *r, const char *user)
+void br_router__ratelog(struct br_router *r, struct br_ratelog *rl,
+			enum ut_log_level level, const char *prefix,
+			const char *fmt, ...)
 {
-	struct br_user *u = ut_hash_get(r->users, user);
-	if (u != NULL)
-		return u;
+	uint64_t now = uv_now(r->d.loop);
+	va_list ap;
 
-	u = xcalloc(1, sizeof(*u));
-	u->r = r;
-	u->user = xstrdup(user);
-	const char *why;
-	char *key = NULL;
-	if (br_jidmap_user(r->cfg, user, &key, &u->jid, &why) < 0) {
-		char prefix[300];
-		br_router__prefix(prefix, sizeof(prefix), user);
-		ut_log(UT_LOG_WARN, prefix,
-		       "not notified: %s (logged once per user)", why);
-		u->jid = NULL;
+	if (rl->logged && now - rl->last_msecs < RATELOG_MSECS) {
+		rl->suppressed++;
+		return;
 	}
-	free(key);
-	uv_timer_init(r->d.loop, &u->timer);
-	u->timer.data = u;
-	r->open_handles++;
-	ut_hash_put(r->users, user, u);
-	return u;
-}
-
-static void user_timer_closed_cb(uv_handle_t *h)
-{
-	struct br_user *u = h->data;
-	struct br_router *r = u->r;
-	for (size_t i = 0; i < u->held_count; i++)
-		br_mail_free(&u->held[i]);
-	free(u->held);
-	free(u->user);
-	free(u->jid);
-	free(u);
-	br_router__handle_gone(r);
+	va_start(ap, fmt);
+	char *text = xvasprintf(fmt, ap);
+	va_end(ap);
+	if (rl->suppressed > 0)
+		ut_log(level, prefix,
+		       "%s (and %" PRIu64 " more like it in the last minute)",
+		       text, rl->suppressed);
+	else
+		ut_log(level, prefix, "%s", text);
+	free(text);
+	rl->logged = true;
+	rl->last_msecs = now;
+	rl->suppressed = 0;
 }
 
 /*
@@ -112,14 +105,12 @@ static void batch_flush(struct br_router *r)
 	r->pending_count = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct pending *p = &r->pending[i];
-		if (r->d.send(r->d.send_ctx, p->xml, p->len, ids[i]) < 0) {
-			char prefix[300];
-			br_router__prefix(prefix, sizeof(prefix), p->user);
-			ut_log(UT_LOG_ERROR, prefix,
-			       "notification not queued (XMPP outbox full); "
-			       "it stays in the ledger and is resent at the "
-			       "next start");
-		}
+		if (r->d.send(r->d.send_ctx, p->xml, p->len, ids[i]) < 0)
+			ut_log(UT_LOG_ERROR, "bridge",
+			       "notification for %s not queued (XMPP outbox "
+			       "full); it stays in the ledger and is resent at "
+			       "the next start",
+			       p->jid);
 		for (size_t k = 0; k < p->n; k++)
 			free((char *)p->keys[k].mailbox);
 		free(p->keys);
@@ -148,7 +139,7 @@ static void deliver(struct br_user *u, xmpp_stanza_t *st,
 					   sizeof(*r->pending));
 	}
 	struct pending *p = &r->pending[r->pending_count++];
-	p->user = xstrdup(u->user);
+	p->user = xstrdup(u->key);
 	p->jid = xstrdup(u->jid);
 	p->keys = xcalloc(n + 1, sizeof(*p->keys));
 	for (size_t i = 0; i < n; i++) {
@@ -168,16 +159,13 @@ static void send_single(struct br_user *u, const struct br_mail *m)
 	deliver(u, st, &key, 1);
 	xmpp_stanza_release(st);
 	r->stats.singles++;
-	if (ut_log_enabled(UT_LOG_DEBUG)) {
-		char prefix[300];
-		br_router__prefix(prefix, sizeof(prefix), u->user);
-		ut_log(UT_LOG_DEBUG, prefix, "notified %s uid %" PRIu32,
+	if (ut_log_enabled(UT_LOG_DEBUG))
+		ut_log(UT_LOG_DEBUG, u->prefix, "notified %s uid %" PRIu32,
 		       m->mailbox, m->uid);
-	}
 }
 
-void br_router__send_digest(struct br_user *u, struct br_mail *const *mails,
-			    size_t n, size_t total)
+static void send_digest(struct br_user *u, struct br_mail *const *mails,
+			size_t n, size_t total)
 {
 	struct br_router *r = u->r;
 	struct br_ledger_key *keys = xcalloc(n == 0 ? 1 : n, sizeof(*keys));
@@ -193,24 +181,25 @@ void br_router__send_digest(struct br_user *u, struct br_mail *const *mails,
 	free(keys);
 	r->stats.digests++;
 	r->stats.digest_mails += total;
+	ut_log(UT_LOG_INFO, u->prefix, "sent a digest of %zu mails", total);
+}
 
-	char prefix[300];
-	br_router__prefix(prefix, sizeof(prefix), u->user);
-	ut_log(UT_LOG_INFO, prefix, "sent a digest of %zu mails", total);
+static bool same_mail(const struct br_mail *a, const char *mailbox,
+		      uint32_t uidvalidity, uint32_t uid)
+{
+	return a->uid == uid && a->uidvalidity == uidvalidity &&
+	       strcmp(a->mailbox, mailbox) == 0;
 }
 
 bool br_router__held_has(const struct br_user *u, const struct br_mail *m)
 {
 	for (size_t i = 0; i < u->held_count; i++) {
-		const struct br_mail *h = u->held[i];
-		if (h->uid == m->uid && h->uidvalidity == m->uidvalidity &&
-		    strcmp(h->mailbox, m->mailbox) == 0)
+		if (same_mail(u->held[i], m->mailbox, m->uidvalidity, m->uid))
 			return true;
 	}
 	return false;
 }
 
-/* Lowest (or highest) held UID of a mailbox; 0 when none is held. */
 uint32_t br_router__held_uid(const struct br_user *u, const char *mailbox,
 			     uint32_t uidvalidity, bool highest)
 {
@@ -224,6 +213,11 @@ uint32_t br_router__held_uid(const struct br_user *u, const char *mailbox,
 			best = h->uid;
 	}
 	return best;
+}
+
+static void user_timer_cb(uv_timer_t *t)
+{
+	br_router__flush(t->data);
 }
 
 static void hold(struct br_user *u, const struct br_mail *m, uint64_t now)
@@ -260,7 +254,7 @@ static int mail_cmp(const void *a, const void *b)
 	return x->uid < y->uid ? -1 : x->uid > y->uid ? 1 : 0;
 }
 
-static void flush(struct br_user *u)
+void br_router__flush(struct br_user *u)
 {
 	struct br_router *r = u->r;
 	size_t n = u->held_count, total = u->held_count + u->held_extra;
@@ -273,7 +267,7 @@ static void flush(struct br_user *u)
 	} else {
 		/* Events and catch-ups arrive in any order; list by UID. */
 		qsort(u->held, n, sizeof(*u->held), mail_cmp);
-		br_router__send_digest(u, u->held, n, total);
+		send_digest(u, u->held, n, total);
 		br_reconcile__check_tail(r, u);
 	}
 	for (size_t i = 0; i < n; i++)
@@ -286,23 +280,12 @@ static void flush(struct br_user *u)
 	u->window_singles = r->cfg->burst_max;
 }
 
-static void user_timer_cb(uv_timer_t *t)
-{
-	struct br_user *u = t->data;
-	flush(u);
-}
-
-/* The burst rule: a single now, or held for the digest. */
-void br_router__notify(struct br_user *u, const struct br_mail *m)
+/* One mail through the window: a single now, or held for the digest. */
+static void notify_one(struct br_user *u, const struct br_mail *m, uint64_t now)
 {
 	struct br_router *r = u->r;
-	uint64_t now = uv_now(r->d.loop);
 	uint64_t window = r->cfg->burst_window_msecs;
 
-	if (u->held_count > 0 || u->held_extra > 0) {
-		hold(u, m, now);
-		return;
-	}
 	if (now - u->window_start_msecs >= window) {
 		u->window_start_msecs = now;
 		u->window_singles = 0;
@@ -315,6 +298,31 @@ void br_router__notify(struct br_user *u, const struct br_mail *m)
 	} else {
 		hold(u, m, now);
 	}
+}
+
+void br_router__found(struct br_user *u, struct br_mail *const *mails, size_t n,
+		      size_t unfetched)
+{
+	struct br_router *r = u->r;
+	uint64_t now = uv_now(r->d.loop);
+	size_t total = n + unfetched;
+
+	if (u->held_count > 0 || u->held_extra > 0) {
+		for (size_t i = 0; i < n; i++)
+			hold(u, mails[i], now);
+		u->held_extra += unfetched;
+		return;
+	}
+	if (total > 1 && total > r->cfg->burst_max && n > 0) {
+		/* Many at once: one summary now, then the window rule. */
+		send_digest(u, mails, n, total);
+		u->last_flush_msecs = now;
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		notify_one(u, mails[i], now);
+	if (unfetched > 0 && u->held_count > 0)
+		u->held_extra += unfetched;
 }
 
 /* Whether the mail is in a notification of this loop turn. */
@@ -335,20 +343,14 @@ static bool pending_has(const struct br_router *r, const char *user,
 	return false;
 }
 
-/* Whether this mail still needs a notification. */
 bool br_router__wanted(struct br_user *u, const struct br_mail *m)
 {
 	struct br_router *r = u->r;
 	struct br_ledger_key key = {m->mailbox, m->uidvalidity, m->uid};
 	int notified = 0;
 
-	if (u->jid == NULL) {
-		r->stats.unmapped++;
-		return false;
-	}
-	if (br_router__held_has(u, m) || pending_has(r, u->user, m) ||
-	    (br_ledger_is_notified(r->d.ledger, u->user, &key, &notified) ==
-		 0 &&
+	if (br_router__held_has(u, m) || pending_has(r, u->key, m) ||
+	    (br_ledger_is_notified(r->d.ledger, u->key, &key, &notified) == 0 &&
 	     notified)) {
 		r->stats.duplicates++;
 		return false;
@@ -357,9 +359,6 @@ bool br_router__wanted(struct br_user *u, const struct br_mail *m)
 }
 
 /* ---- public ---- */
-
-#define ALIVE_KEY	     "alive_at"
-#define ALIVE_INTERVAL_MSECS (60 * 1000)
 
 static void alive_timer_cb(uv_timer_t *t)
 {
@@ -373,6 +372,18 @@ static void prune_timer_cb(uv_timer_t *t)
 	br_ledger_prune(r->d.ledger, PRUNE_MAX_AGE_SECS);
 }
 
+static void sweep_timer_cb(uv_timer_t *t)
+{
+	br_user__sweep(t->data, false);
+}
+
+static void timer_init(struct br_router *r, uv_timer_t *t)
+{
+	uv_timer_init(r->d.loop, t);
+	r->open_handles++;
+	t->data = r;
+}
+
 struct br_router *br_router_new(const struct br_router_deps *deps)
 {
 	struct br_router *r = xcalloc(1, sizeof(*r));
@@ -380,13 +391,12 @@ struct br_router *br_router_new(const struct br_router_deps *deps)
 	r->cfg = deps->cfg;
 	r->users = ut_hash_new();
 	r->gaps = ut_hash_new();
-	uv_timer_init(r->d.loop, &r->prune_timer);
-	r->prune_timer.data = r;
+	timer_init(r, &r->prune_timer);
+	timer_init(r, &r->alive_timer);
+	timer_init(r, &r->sweep_timer);
 	uv_check_init(r->d.loop, &r->batch_check);
+	r->open_handles++;
 	r->batch_check.data = r;
-	uv_timer_init(r->d.loop, &r->alive_timer);
-	r->alive_timer.data = r;
-	r->open_handles = 3;
 
 	/* Mail delivered after the last sign of life was not seen live. */
 	int found = 0;
@@ -433,6 +443,11 @@ void br_router_start(struct br_router *r)
 		       PRUNE_INTERVAL_MSECS);
 	uv_timer_start(&r->alive_timer, alive_timer_cb, 0,
 		       ALIVE_INTERVAL_MSECS);
+	uint64_t sweep = r->cfg->burst_window_msecs;
+	sweep = sweep < SWEEP_MIN_MSECS	  ? SWEEP_MIN_MSECS
+		: sweep > SWEEP_MAX_MSECS ? SWEEP_MAX_MSECS
+					  : sweep;
+	uv_timer_start(&r->sweep_timer, sweep_timer_cb, sweep, sweep);
 }
 
 void br_router_event(struct br_router *r, struct ms_event *ev)
@@ -440,6 +455,17 @@ void br_router_event(struct br_router *r, struct ms_event *ev)
 	r->stats.events++;
 	if (ev->type != MS_EVENT_MESSAGE_NEW ||
 	    !br_config_mailbox_notified(r->cfg, ev->mailbox)) {
+		ms_event_free(&ev);
+		return;
+	}
+	struct br_user *u = br_user__get(r, ev->user);
+	if (u == NULL) {
+		ms_event_free(&ev);
+		return;
+	}
+	if (ev->uid == 0) {
+		/* Dovecot did not know the UID: look the mail up over IMAP. */
+		br_reconcile__lookup_unknown(r, u, ev->mailbox);
 		ms_event_free(&ev);
 		return;
 	}
@@ -454,18 +480,12 @@ void br_router_event(struct br_router *r, struct ms_event *ev)
 	    .snippet = ev->snippet,
 	    .date = ev->date,
 	};
-	struct br_user *u = br_router__user_get(r, ev->user);
-	if (ev->uid == 0) {
-		/* Dovecot did not know the UID: look the mail up over IMAP. */
-		br_reconcile__lookup_unknown(r, u, ev->mailbox);
-		ms_event_free(&ev);
-		return;
-	}
+	struct br_mail *found = &m;
 	if (!u->first_checked)
 		br_reconcile__check_first(r, u, ev->mailbox, ev->uid);
 	if (br_router__wanted(u, &m)) {
 		br_reconcile__check_gap(r, u, &m);
-		br_router__notify(u, &m);
+		br_router__found(u, &found, 1, 0);
 	}
 	ms_event_free(&ev);
 }
@@ -473,14 +493,13 @@ void br_router_event(struct br_router *r, struct ms_event *ev)
 void br_router_presence(struct br_router *r, const char *bare_jid,
 			bool available)
 {
-	char *user = NULL;
-	if (!available || br_jidmap_jid(r->cfg, bare_jid, &user) < 0)
+	char *key = NULL;
+	if (!available || br_jidmap_jid(r->cfg, bare_jid, &key) < 0)
 		return;
-	struct br_user *u = br_router__user_get(r, user);
-	if (!r->fresh_ledger && !u->first_checked && u->jid != NULL &&
-	    strcmp(u->jid, bare_jid) == 0)
+	struct br_user *u = br_user__get_key(r, key, bare_jid);
+	if (!r->fresh_ledger && !u->first_checked)
 		br_reconcile__check_first(r, u, "INBOX", 0);
-	free(user);
+	free(key);
 }
 
 void br_router_confirmed(struct br_router *r, uint64_t token)
@@ -500,6 +519,8 @@ void br_router_get_stats(const struct br_router *r,
 			 struct br_router_stats *stats_r)
 {
 	*stats_r = r->stats;
+	stats_r->users = ut_hash_count(r->users);
+	stats_r->scans = r->scan_count;
 }
 
 void br_router_flush_all(struct br_router *r)
@@ -509,7 +530,7 @@ void br_router_flush_all(struct br_router *r)
 	void *value;
 	ut_hash_iter_init(&it, r->users);
 	while (ut_hash_iter_next(&it, &key, &value))
-		flush(value);
+		br_router__flush(value);
 	batch_flush(r);
 }
 
@@ -521,18 +542,11 @@ void br_router_close(struct br_router **rp)
 	*rp = NULL;
 	r->closing = true;
 	batch_flush(r);
-	uv_close((uv_handle_t *)&r->batch_check, handle_closed_cb);
-
-	struct ut_hash_iter it;
-	const char *key;
-	void *value;
-	ut_hash_iter_init(&it, r->users);
-	while (ut_hash_iter_next(&it, &key, &value)) {
-		struct br_user *u = value;
-		uv_close((uv_handle_t *)&u->timer, user_timer_closed_cb);
-	}
+	uv_close((uv_handle_t *)&r->batch_check, br_router__handle_closed_cb);
+	br_user__sweep(r, true);
 	br_reconcile__close_all(r);
-	uv_close((uv_handle_t *)&r->prune_timer, handle_closed_cb);
+	uv_close((uv_handle_t *)&r->prune_timer, br_router__handle_closed_cb);
+	uv_close((uv_handle_t *)&r->sweep_timer, br_router__handle_closed_cb);
 	br_ledger_meta_set(r->d.ledger, ALIVE_KEY, (int64_t)time(NULL));
-	uv_close((uv_handle_t *)&r->alive_timer, handle_closed_cb);
+	uv_close((uv_handle_t *)&r->alive_timer, br_router__handle_closed_cb);
 }

@@ -62,6 +62,8 @@ struct br_router_stats {
 	uint64_t reconciles;   /* IMAP scans finished */
 	uint64_t reconcile_errors;
 	uint64_t resent; /* ledger outbox stanzas resent at start */
+	size_t users;	 /* served users in memory now */
+	size_t scans;	 /* reconciliations alive now */
 };
 
 struct br_router *br_router_new(const struct br_router_deps *deps);

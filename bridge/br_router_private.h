@@ -2,9 +2,9 @@
 #define BR_ROUTER_PRIVATE_H
 
 /*
- * The router's insides, shared by br_router.c (per-user burst state, the
- * ledger batch, the public API) and br_reconcile.c (catching up over IMAP).
- * Nothing outside these two files includes this.
+ * The router's insides, shared by br_router.c (the burst policy, the
+ * ledger batch, the public API), br_user.c (the per-user table) and
+ * br_reconcile.c (catching up over IMAP). Nothing else includes this.
  */
 
 #include <stdbool.h>
@@ -14,11 +14,19 @@
 #include "br_notify.h"
 #include "br_router.h"
 #include "ut_hash.h"
+#include "ut_log.h"
 
+/*
+ * One served user: a Dovecot user that maps to a JID (br_jidmap). Owned by
+ * the router's user table, created at the first event or presence, freed
+ * when idle: nothing held, no timer running and the burst window over
+ * (br_user__sweep). Scans name users by key and look them up again.
+ */
 struct br_user {
 	struct br_router *r;
-	char *user; /* Dovecot username */
-	char *jid;  /* NULL: the user maps to no JID */
+	char *key;    /* canonical Dovecot username (the ledger's key) */
+	char *jid;    /* bare JID */
+	char *prefix; /* "bridge(key)", for log lines */
 	uint64_t window_start_msecs;
 	unsigned window_singles;
 	uint64_t last_flush_msecs; /* 0: never */
@@ -26,24 +34,26 @@ struct br_user {
 	struct br_mail **held;
 	size_t held_count, held_cap;
 	size_t held_extra; /* mails beyond HELD_MAX, counted only */
-	uv_timer_t timer;
+	uv_timer_t timer;  /* the end of the burst window, while holding */
 };
 
 /*
- * SCAN_START: a known mailbox after a restart (from its floor).
+ * SCAN_START: a known mailbox after a restart (from its floor), or any
+ * reconciliation the ledger marked due.
  * SCAN_GAP: missing UIDs (to_uid 0: everything after from_uid).
  * SCAN_FIRST: a mailbox the ledger does not know yet, first seen since this
  * start: what was delivered while tidingsd was down (INTERNALDATE).
  */
 enum scan_kind { SCAN_START, SCAN_GAP, SCAN_FIRST };
 
-/* One reconciliation of one mailbox: a startup scan or a UID gap. */
+/* One reconciliation of one mailbox. */
 struct br_scan {
 	struct br_router *r;
 	struct br_scan *prev, *next;
 	enum scan_kind kind;
 	char *user, *mailbox;
-	char *key; /* "user\nmailbox", for gap coalescing */
+	char *key;    /* "user\nmailbox", for gap coalescing */
+	char *prefix; /* "reconcile(user/mailbox)", for log lines */
 	uint32_t uidvalidity, from_uid, to_uid;
 	unsigned attempts;
 	uv_timer_t timer;
@@ -58,15 +68,26 @@ struct pending {
 	size_t len;
 };
 
+/* At most one log line per interval for a kind of repeated trouble. */
+struct br_ratelog {
+	uint64_t last_msecs;
+	uint64_t suppressed;
+	bool logged;
+};
+
 struct br_router {
 	struct br_router_deps d;
 	const struct br_config *cfg;
-	struct ut_hash *users; /* username -> struct br_user */
-	struct ut_hash *gaps;  /* "user\nmailbox" -> pending gap br_scan */
+	struct ut_hash *users; /* key -> struct br_user */
+	struct ut_hash *gaps;  /* "user\nmailbox" -> waiting br_scan */
 	struct br_scan *scans; /* every live scan */
+	size_t scan_count;
 	struct br_router_stats stats;
+	struct br_ratelog unmapped_log;
+	struct br_ratelog scan_fail_log;
 	uv_timer_t prune_timer;
 	uv_timer_t alive_timer;
+	uv_timer_t sweep_timer;
 	int64_t down_since; /* unix secs: last sign of life before this start */
 	bool fresh_ledger;  /* no sign of life before this start at all */
 	/* Ledger writes of one loop turn, done in one transaction. */
@@ -75,14 +96,19 @@ struct br_router {
 	size_t pending_count, pending_cap;
 	uint64_t *confirms;
 	size_t confirm_count, confirm_cap;
-	unsigned open_handles;
+	unsigned open_handles; /* one per uv_*_init not closed yet */
 	bool closing;
 };
 
 /* br_router.c */
 void br_router__handle_gone(struct br_router *r);
-void br_router__prefix(char *out, size_t size, const char *user);
-struct br_user *br_router__user_get(struct br_router *r, const char *user);
+void br_router__handle_closed_cb(uv_handle_t *h);
+/* Logs at level under prefix unless a line of rl was logged within the
+   last minute; the next line logged says how many were not. */
+void br_router__ratelog(struct br_router *r, struct br_ratelog *rl,
+			enum ut_log_level level, const char *prefix,
+			const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 /* Whether the mail still needs a notification (not notified, held or
    about to be written). */
 bool br_router__wanted(struct br_user *u, const struct br_mail *m);
@@ -90,10 +116,31 @@ bool br_router__held_has(const struct br_user *u, const struct br_mail *m);
 /* Lowest (or highest) held UID of a mailbox; 0 when none is held. */
 uint32_t br_router__held_uid(const struct br_user *u, const char *mailbox,
 			     uint32_t uidvalidity, bool highest);
-/* The burst rule: a single now, or held for the digest. */
-void br_router__notify(struct br_user *u, const struct br_mail *m);
-void br_router__send_digest(struct br_user *u, struct br_mail *const *mails,
-			    size_t n, size_t total);
+/*
+ * The burst policy, the one place that decides: mails[0..n) were found
+ * (one by an event, or several by a scan, oldest first) and `unfetched`
+ * more are known only by number. While a digest is being collected they
+ * join it; when more than burst_max come at once they go out as one digest
+ * now; otherwise each is notified at once while the user's window allows,
+ * and held for the digest at the window's end beyond that.
+ */
+void br_router__found(struct br_user *u, struct br_mail *const *mails, size_t n,
+		      size_t unfetched);
+/* The user's timer fired: send what is held. */
+void br_router__flush(struct br_user *u);
+
+/* br_user.c */
+/*
+ * The served user named by a Dovecot username, created if needed; NULL
+ * (counted, and logged at most once a minute for all such users) when the
+ * username maps to no JID.
+ */
+struct br_user *br_user__get(struct br_router *r, const char *username);
+/* The same by canonical key (already mapped), created if needed. */
+struct br_user *br_user__get_key(struct br_router *r, const char *key,
+				 const char *jid);
+/* Frees every idle user (see struct br_user); all of them when closing. */
+void br_user__sweep(struct br_router *r, bool all);
 
 /* br_reconcile.c */
 /* Startup reconciliation of one mailbox the ledger knows. */

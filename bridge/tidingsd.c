@@ -10,12 +10,14 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "br_config.h"
+#include "br_inbound.h"
 #include "br_ledger.h"
 #include "br_router.h"
 #include "ut_log.h"
@@ -23,7 +25,6 @@
 #include "ms_imap.h"
 #include "ut_xalloc.h"
 #include "xm_component.h"
-#include "xm_jid.h"
 
 #define DEFAULT_CONFIG	     "/etc/tidings/tidings.conf"
 #define STATS_INTERVAL_MSECS (15 * 60 * 1000)
@@ -71,23 +72,8 @@ static bool xmpp_stanza_cb(struct xm_component *c, xmpp_stanza_t *stanza,
 			   void *ctx)
 {
 	struct daemon *d = ctx;
-	const char *name = xmpp_stanza_get_name(stanza);
 	(void)c;
-
-	if (name != NULL && strcmp(name, "presence") == 0) {
-		/* Users' presence, forwarded by XEP-0356 (mod_privilege). */
-		const char *type = xmpp_stanza_get_type(stanza);
-		const char *from = xmpp_stanza_get_from(stanza);
-		char *bare = from != NULL ? xm_jid_bare(from) : NULL;
-		if (bare != NULL &&
-		    (type == NULL || strcmp(type, "unavailable") == 0))
-			br_router_presence(d->router, bare, type == NULL);
-		free(bare);
-		return true;
-	}
-	/* Nothing else inbound is acted on yet; IQs get
-	   service-unavailable. */
-	return false;
+	return br_inbound_stanza(d->cfg, d->router, stanza);
 }
 
 static void xmpp_confirmed_cb(struct xm_component *c, uint64_t token, void *ctx)
@@ -117,11 +103,13 @@ static void log_stats(struct daemon *d)
 	log_info("stats: events %" PRIu64 " (dropped %" PRIu64
 		 "), notifications %" PRIu64 " single + %" PRIu64
 		 " digests (%" PRIu64 " mails), duplicates %" PRIu64
-		 ", reconciliations %" PRIu64 " (%" PRIu64
-		 " failed), xmpp connects %" PRIu64 ", outbox %zu",
+		 ", unserved %" PRIu64 ", reconciliations %" PRIu64 " (%" PRIu64
+		 " failed, %zu alive), users in memory %zu, "
+		 "xmpp connects %" PRIu64 ", outbox %zu",
 		 es.events, es.malformed + es.oversized, rs.singles, rs.digests,
-		 rs.digest_mails, rs.duplicates, rs.reconciles,
-		 rs.reconcile_errors, xs.connects, xs.outbox_len);
+		 rs.digest_mails, rs.duplicates, rs.unmapped, rs.reconciles,
+		 rs.reconcile_errors, rs.scans, rs.users, xs.connects,
+		 xs.outbox_len);
 }
 
 static void stats_timer_cb(uv_timer_t *t)
@@ -345,6 +333,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
+	/* No core dump or ptrace by others: memory holds the secrets. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		log_warn("prctl(PR_SET_DUMPABLE): %s", strerror(errno));
 	ut_log_set_level(debug ? UT_LOG_DEBUG : d.cfg->log_level);
 	ut_log_set_trace(d.cfg->trace_mask);
 	signal(SIGPIPE, SIG_IGN);

@@ -12,6 +12,7 @@
 #include "br_router.h"
 #include "ms_event.h"
 #include "test.h"
+#include "ut_log.h"
 #include "ut_xalloc.h"
 
 #define MAX_SENT 64
@@ -314,6 +315,79 @@ static void test_unmapped_and_filtered(void)
 	teardown(&f, true);
 }
 
+static int warn_lines;
+
+static void count_warn_cb(enum ut_log_level level, const char *line, void *ctx)
+{
+	(void)ctx;
+	if (level <= UT_LOG_WARN && strstr(line, "is not notified") != NULL)
+		warn_lines++;
+}
+
+/* 20,000 events for users tidings does not serve: one log line, no
+   memory kept for any of them. */
+static void test_unserved_flood(void)
+{
+	struct fixture f;
+	setup(&f, "");
+	br_router_start(f.router);
+	warn_lines = 0;
+	ut_log_set_hook(count_warn_cb, NULL);
+	for (unsigned i = 0; i < 20000; i++) {
+		char user[64];
+		snprintf(user, sizeof(user), "user%u@elsewhere.example", i);
+		br_router_event(f.router, event(user, "INBOX", 1, "x"));
+		if (i % 1000 == 0)
+			turn();
+	}
+	turn();
+	ut_log_set_hook(NULL, NULL);
+	struct br_router_stats st;
+	br_router_get_stats(f.router, &st);
+	T_CHECK_INT(st.unmapped, 20000);
+	T_CHECK_INT(st.users, 0);
+	T_CHECK_INT(st.scans, 0);
+	T_CHECK_INT(warn_lines, 1);
+	T_CHECK_INT(sent.count, 0);
+	teardown(&f, true);
+}
+
+/* Users are freed once idle (nothing held, the window over). */
+static void test_idle_users_freed(void)
+{
+	struct fixture f;
+	setup(&f, "");
+	br_router_start(f.router);
+	for (unsigned i = 0; i < 50; i++) {
+		char user[64];
+		snprintf(user, sizeof(user), "user%u@example.org", i);
+		br_router_event(f.router, event(user, "INBOX", 1, "x"));
+	}
+	/* One of them is holding a digest. */
+	for (unsigned uid = 2; uid <= 6; uid++)
+		br_router_event(f.router,
+				event("user0@example.org", "INBOX", uid, "y"));
+	turn();
+	struct br_router_stats st;
+	br_router_get_stats(f.router, &st);
+	T_CHECK_INT(st.users, 50);
+	T_CHECK_INT(sent.count, 52);
+	/* The window (400 ms) ends, user0's digest goes out, and the next
+	   sweep (every second) frees everybody. */
+	run_for(1500);
+	br_router_get_stats(f.router, &st);
+	T_CHECK_INT(sent.count, 53);
+	T_CHECK_INT(st.users, 0);
+	/* A freed user comes back as new, and duplicates are still known. */
+	br_router_event(f.router, event("user1@example.org", "INBOX", 1, "x"));
+	br_router_event(f.router, event("user1@example.org", "INBOX", 2, "z"));
+	turn();
+	T_CHECK_INT(sent.count, 54);
+	br_router_get_stats(f.router, &st);
+	T_CHECK_INT(st.users, 1);
+	teardown(&f, true);
+}
+
 static void test_hostile_text(void)
 {
 	struct fixture f;
@@ -345,6 +419,8 @@ int main(void)
 	T_RUN(test_confirm_and_resend);
 	T_RUN(test_unmapped_and_filtered);
 	T_RUN(test_hostile_text);
+	T_RUN(test_unserved_flood);
+	T_RUN(test_idle_users_freed);
 	sent_reset();
 	rmdir(state_dir);
 	xmpp_ctx_free(sctx);
