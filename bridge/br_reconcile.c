@@ -114,6 +114,7 @@ static void scan_done_cb(const struct ms_imap_scan_result *res, void *ctx)
 	struct br_router *r = s->r;
 	const char *prefix = s->prefix;
 
+	br_router__turn(r);
 	if (res->error != 0) {
 		r->stats.reconcile_errors++;
 		bool retry = s->kind == SCAN_START &&

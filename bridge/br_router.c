@@ -75,19 +75,41 @@ void br_router__ratelog(struct br_router *r, struct br_ratelog *rl,
 	rl->suppressed = 0;
 }
 
+static void batch_check_cb(uv_check_t *c);
+
 /*
- * Writes what this loop turn produced to the ledger in one transaction, then
- * hands the notifications to the XMPP side: nothing is sent before it is
- * durable, and a burst of events costs one commit instead of one each.
+ * Every ledger read and write of one loop turn happens in one transaction,
+ * opened by the first router work of the turn and committed at its end
+ * (batch_flush): a burst of events costs one commit and one round of file
+ * locks instead of a few each.
+ */
+void br_router__turn(struct br_router *r)
+{
+	if (r->in_batch)
+		return;
+	r->in_batch = br_ledger_batch_begin(r->d.ledger) == 0;
+	uv_check_start(&r->batch_check, batch_check_cb);
+}
+
+/*
+ * Writes what this loop turn produced to the ledger, then hands the
+ * notifications to the XMPP side: nothing is sent before it is durable.
  */
 static void batch_flush(struct br_router *r)
 {
 	size_t n = r->pending_count;
 	bool batched;
 
-	if (n == 0 && r->confirm_count == 0)
+	uv_check_stop(&r->batch_check);
+	if (n == 0 && r->confirm_count == 0) {
+		if (r->in_batch)
+			br_ledger_batch_end(r->d.ledger);
+		r->in_batch = false;
 		return;
-	batched = br_ledger_batch_begin(r->d.ledger) == 0;
+	}
+	br_router__turn(r);
+	batched = r->in_batch;
+	r->in_batch = false;
 	for (size_t i = 0; i < r->confirm_count; i++)
 		br_ledger_confirm(r->d.ledger, r->confirms[i]);
 	r->confirm_count = 0;
@@ -148,7 +170,7 @@ static void deliver(struct br_user *u, xmpp_stanza_t *st,
 	}
 	p->n = n;
 	p->xml = xm_stanza_to_text(st, &p->len);
-	uv_check_start(&r->batch_check, batch_check_cb);
+	br_router__turn(r);
 }
 
 static void send_single(struct br_user *u, const struct br_mail *m)
@@ -453,6 +475,7 @@ void br_router_start(struct br_router *r)
 void br_router_event(struct br_router *r, struct ms_event *ev)
 {
 	r->stats.events++;
+	br_router__turn(r);
 	if (ev->type != MS_EVENT_MESSAGE_NEW ||
 	    !br_config_mailbox_notified(r->cfg, ev->mailbox)) {
 		ms_event_free(&ev);
@@ -497,6 +520,7 @@ void br_router_presence(struct br_router *r, const char *bare_jid,
 	if (!available || br_jidmap_jid(r->cfg, bare_jid, &key) < 0)
 		return;
 	struct br_user *u = br_user__get_key(r, key, bare_jid);
+	br_router__turn(r);
 	if (!r->fresh_ledger && !u->first_checked)
 		br_reconcile__check_first(r, u, "INBOX", 0);
 	free(key);
@@ -512,7 +536,7 @@ void br_router_confirmed(struct br_router *r, uint64_t token)
 					    sizeof(*r->confirms));
 	}
 	r->confirms[r->confirm_count++] = token;
-	uv_check_start(&r->batch_check, batch_check_cb);
+	br_router__turn(r);
 }
 
 void br_router_get_stats(const struct br_router *r,

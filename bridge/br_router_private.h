@@ -94,6 +94,7 @@ struct br_router {
 	uv_check_t batch_check;
 	struct pending *pending;
 	size_t pending_count, pending_cap;
+	bool in_batch; /* the loop turn's ledger transaction is open */
 	uint64_t *confirms;
 	size_t confirm_count, confirm_cap;
 	unsigned open_handles; /* one per uv_*_init not closed yet */
@@ -101,6 +102,9 @@ struct br_router {
 };
 
 /* br_router.c */
+/* Opens this loop turn's ledger transaction (see batch_flush) if needed:
+   call before any ledger access from a callback. */
+void br_router__turn(struct br_router *r);
 void br_router__handle_gone(struct br_router *r);
 void br_router__handle_closed_cb(uv_handle_t *h);
 /* Logs at level under prefix unless a line of rl was logged within the
