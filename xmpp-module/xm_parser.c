@@ -4,12 +4,18 @@
  *
  * Offsets: expat counts bytes from the start of the stream
  * (XML_GetCurrentByteIndex). The parser remembers where the current
- * stanza began (stanza_start) and where the last complete piece of the
- * stream ended (boundary: the end of the stream header, of the last stanza
- * or of white space between stanzas). Input is fed to expat in slices of at
- * most FEED_SLICE_BYTES, and after each slice the bytes not yet accounted
- * for are checked against the limit, so an unterminated tag or text can
- * never make expat buffer much more than max_stanza_bytes.
+ * stanza began (stanza_start), where the last complete piece of the stream
+ * ended (boundary: the end of the stream header, of the last stanza or of
+ * white space between stanzas) and where the last event expat reported
+ * ended (progress). Input is fed to expat in slices of at most
+ * FEED_SLICE_BYTES; after each slice a stanza that outgrew the limit
+ * starts being skipped, and the bytes expat has not reported yet (an
+ * unfinished token it must buffer) are checked against the token cap, so
+ * expat never buffers much more than max_stanza_bytes + XM_PARSER_TOKEN_MARGIN.
+ *
+ * Skipping: the partial tree is freed at once and only a skeleton of the
+ * top-level element is kept; start and end tags just move the depth until
+ * the stanza's end tag, where stanza_dropped fires.
  */
 #include <expat.h>
 #include <stdbool.h>
@@ -22,20 +28,23 @@
 #include "xm_parser.h"
 #include "xm_stanza.h"
 
-/* Nesting limit inside a stanza; the stanza element itself is level 1. */
-#define XM_PARSER_MAX_DEPTH 64
 /* Separates namespace URI and local name in expat's names. 0xFF never
    occurs in UTF-8, and expat refuses namespace URIs that contain it. */
 #define NS_SEP		 '\xFF'
-#define FEED_SLICE_BYTES 16384
+#define FEED_SLICE_BYTES 65536
 /* The stream header may always be this long, whatever max_stanza_bytes. */
 #define HEADER_MIN_LIMIT_BYTES 16384
-#define XML_NS		       "http://www.w3.org/XML/1998/namespace"
-#define XMLNS_NS	       "http://www.w3.org/2000/xmlns/"
+/* While skipping, nesting may reach token cap / this many levels. */
+#define SKIP_DEPTH_DIVISOR 16
+#define XML_NS		   "http://www.w3.org/XML/1998/namespace"
+#define XMLNS_NS	   "http://www.w3.org/2000/xmlns/"
 
 struct xm_parser {
 	xmpp_ctx_t *sctx;
 	size_t max_stanza_bytes;
+	unsigned max_depth;
+	uint64_t token_cap;	 /* max_stanza_bytes + XM_PARSER_TOKEN_MARGIN */
+	uint64_t skip_depth_cap; /* deepest nesting while skipping */
 	struct xm_parser_callbacks cb;
 	void *ctx;
 
@@ -52,16 +61,22 @@ struct xm_parser {
 	char *pending_default_ns;
 
 	/* stack[0] is the stanza being built, stack[i] its open descendant
-	   at level i + 1 (borrowed: owned by stack[0]). ns_stack holds their
-	   namespace URIs (NULL: no namespace). */
-	xmpp_stanza_t *stack[XM_PARSER_MAX_DEPTH];
-	char *ns_stack[XM_PARSER_MAX_DEPTH];
+	   at level i + 1 (borrowed: owned by stack[0]); max_depth entries.
+	   ns_stack holds their namespace URIs (NULL: no namespace). */
+	xmpp_stanza_t **stack;
+	char **ns_stack;
 	/* Character data not yet attached to the innermost open element. */
 	struct ut_buf text;
+
+	/* The stanza being skipped: its reason (0: not skipping) and the
+	   skeleton handed to stanza_dropped. */
+	enum xm_parser_drop_reason skipping;
+	xmpp_stanza_t *skeleton;
 
 	uint64_t fed_bytes;
 	uint64_t boundary;
 	uint64_t stanza_start;
+	uint64_t progress;
 };
 
 static bool streq_null(const char *a, const char *b)
@@ -132,11 +147,79 @@ static void drop_partial(struct xm_parser *p)
 {
 	if (p->stack[0] != NULL)
 		xmpp_stanza_release(p->stack[0]);
-	for (unsigned i = 0; i < XM_PARSER_MAX_DEPTH; i++) {
+	for (unsigned i = 0; i < p->max_depth; i++) {
 		p->stack[i] = NULL;
 		ut_free(&p->ns_stack[i]);
 	}
 	ut_buf_reset(&p->text);
+}
+
+/* Copies one attribute to the skeleton if it is one it keeps. */
+static void skeleton_attr(xmpp_stanza_t *sk, const char *name,
+			  const char *value)
+{
+	static const char *const kept[] = {"id", "type", "from", "to"};
+
+	if (value == NULL || strlen(value) > XM_PARSER_SKELETON_ATTR_MAX)
+		return;
+	for (size_t i = 0; i < UT_N_ELEMENTS(kept); i++) {
+		if (strcmp(name, kept[i]) == 0) {
+			xm_strophe_check(
+			    xmpp_stanza_set_attribute(sk, name, value));
+			return;
+		}
+	}
+}
+
+/* An element named local, with xmlns=ns unless ns is NULL. */
+static xmpp_stanza_t *skeleton_new(struct xm_parser *p, const char *local,
+				   const char *ns)
+{
+	xmpp_stanza_t *sk = xm_stanza_alloc(p->sctx);
+
+	xm_strophe_check(xmpp_stanza_set_name(sk, local));
+	if (ns != NULL)
+		xm_strophe_check(xmpp_stanza_set_ns(sk, ns));
+	return sk;
+}
+
+/* Starts skipping the stanza under construction: keeps its skeleton and
+   frees the rest. */
+static void begin_skip(struct xm_parser *p, enum xm_parser_drop_reason why)
+{
+	static const char *const kept[] = {"id", "type", "from", "to"};
+	xmpp_stanza_t *st = p->stack[0];
+
+	ut_assert(st != NULL && !p->skipping);
+	p->skeleton =
+	    skeleton_new(p, xmpp_stanza_get_name(st), xmpp_stanza_get_ns(st));
+	for (size_t i = 0; i < UT_N_ELEMENTS(kept); i++)
+		skeleton_attr(p->skeleton, kept[i],
+			      xmpp_stanza_get_attribute(st, kept[i]));
+	p->skipping = why;
+	drop_partial(p);
+}
+
+/* One more open element inside a skipped stanza. */
+static void skip_push(struct xm_parser *p)
+{
+	p->depth++;
+	if (p->depth - 1 > p->skip_depth_cap)
+		fail(p, "elements nested too deeply even to skip");
+}
+
+/* The skipped stanza's end tag: report it and go on. */
+static void end_skip(struct xm_parser *p)
+{
+	xmpp_stanza_t *sk = p->skeleton;
+	enum xm_parser_drop_reason why = p->skipping;
+
+	p->boundary = event_end(p);
+	p->skeleton = NULL;
+	p->skipping = 0;
+	if (p->cb.stanza_dropped != NULL)
+		p->cb.stanza_dropped(p->ctx, sk, why);
+	xmpp_stanza_release(sk);
 }
 
 static void flush_text(struct xm_parser *p, unsigned level)
@@ -151,12 +234,23 @@ static void flush_text(struct xm_parser *p, unsigned level)
 	ut_buf_reset(&p->text);
 }
 
+static uint64_t header_limit(const struct xm_parser *p)
+{
+	return p->max_stanza_bytes > HEADER_MIN_LIMIT_BYTES
+		   ? p->max_stanza_bytes
+		   : HEADER_MIN_LIMIT_BYTES;
+}
+
 static void root_start(struct xm_parser *p, const char *name,
 		       const char **attrs)
 {
 	char *ns;
 	const char *local;
 	size_t n = 0;
+	if (event_end(p) > header_limit(p)) {
+		fail(p, "stream header too large");
+		return;
+	}
 	while (attrs[2 * n] != NULL)
 		n++;
 	char **names = xcalloc(n + 1, sizeof(*names));
@@ -186,27 +280,42 @@ static void root_start(struct xm_parser *p, const char *name,
 	free(list);
 }
 
+/* A top-level start tag already over the limit: skip it from here on,
+   with a skeleton made from its attributes. */
+static void skip_oversized_start(struct xm_parser *p, const char *local,
+				 const char *ns, const char **attrs)
+{
+	p->skeleton = skeleton_new(
+	    p, local,
+	    streq_null(ns, p->stream_ns) ? NULL : (ns != NULL ? ns : ""));
+	/* Attributes without a namespace come without a separator. */
+	for (size_t i = 0; attrs[i] != NULL; i += 2) {
+		if (strchr(attrs[i], NS_SEP) == NULL)
+			skeleton_attr(p->skeleton, attrs[i], attrs[i + 1]);
+	}
+	p->skipping = XM_PARSER_DROP_TOO_LARGE;
+}
+
 static void start_cb(void *data, const char *name, const char **attrs)
 {
 	struct xm_parser *p = data;
 	if (p->failed)
 		return;
+	p->progress = event_end(p);
 	if (p->depth == 0) {
 		root_start(p, name, attrs);
 		return;
 	}
-	unsigned level = p->depth - 1; /* stack index of the new element */
-	if (level == 0) {
-		p->stanza_start = event_start(p);
-	} else {
-		flush_text(p, level - 1);
-	}
-	if (level >= XM_PARSER_MAX_DEPTH) {
-		fail(p, "elements nested too deeply");
+	if (p->skipping) {
+		skip_push(p);
 		return;
 	}
-	if (event_end(p) - p->stanza_start > p->max_stanza_bytes) {
-		fail(p, "stanza too large");
+	unsigned level = p->depth - 1; /* stack index of the new element */
+	if (level == 0)
+		p->stanza_start = event_start(p);
+	if (level >= p->max_depth) {
+		begin_skip(p, XM_PARSER_DROP_TOO_DEEP);
+		skip_push(p);
 		return;
 	}
 
@@ -221,6 +330,18 @@ static void start_cb(void *data, const char *name, const char **attrs)
 		fail(p, "element in a reserved namespace");
 		return;
 	}
+	if (event_end(p) - p->stanza_start > p->max_stanza_bytes) {
+		if (level == 0)
+			skip_oversized_start(p, local, ns, attrs);
+		else
+			begin_skip(p, XM_PARSER_DROP_TOO_LARGE);
+		free(ns);
+		skip_push(p);
+		return;
+	}
+	if (level > 0)
+		flush_text(p, level - 1);
+
 	xmpp_stanza_t *el = xm_stanza_alloc(p->sctx);
 	xm_strophe_check(xmpp_stanza_set_name(el, local));
 	const char *parent_ns =
@@ -251,11 +372,17 @@ static void end_cb(void *data, const char *name)
 	(void)name;
 	if (p->failed || p->depth == 0)
 		return;
+	p->progress = event_end(p);
 	p->depth--;
 	if (p->depth == 0) {
 		p->boundary = event_end(p);
 		if (p->cb.stream_end != NULL)
 			p->cb.stream_end(p->ctx);
+		return;
+	}
+	if (p->skipping) {
+		if (p->depth == 1)
+			end_skip(p);
 		return;
 	}
 	unsigned level = p->depth - 1;
@@ -267,7 +394,9 @@ static void end_cb(void *data, const char *name)
 	}
 	uint64_t end = event_end(p);
 	if (end - p->stanza_start > p->max_stanza_bytes) {
-		fail(p, "stanza too large");
+		/* The end tag itself went over the limit. */
+		begin_skip(p, XM_PARSER_DROP_TOO_LARGE);
+		end_skip(p);
 		return;
 	}
 	p->boundary = end;
@@ -283,17 +412,29 @@ static void chardata_cb(void *data, const char *s, int len)
 	struct xm_parser *p = data;
 	if (p->failed || len <= 0)
 		return;
+	p->progress = event_end(p);
 	if (p->depth <= 1) {
 		/* White space (or stray text, which is ignored) between
 		   stanzas: it closes the accounted-for part of the stream. */
-		p->boundary = event_end(p);
+		p->boundary = p->progress;
 		return;
 	}
+	if (p->skipping)
+		return;
 	if (event_end(p) - p->stanza_start > p->max_stanza_bytes) {
-		fail(p, "stanza too large");
+		begin_skip(p, XM_PARSER_DROP_TOO_LARGE);
 		return;
 	}
 	ut_buf_append(&p->text, s, (size_t)len);
+}
+
+/* Comments are ignored, but they are progress: expat holds none of it. */
+static void comment_cb(void *data, const char *text)
+{
+	struct xm_parser *p = data;
+	(void)text;
+	if (!p->failed)
+		p->progress = event_end(p);
 }
 
 static void ns_start_cb(void *data, const char *prefix, const char *uri)
@@ -372,6 +513,7 @@ static void create_expat(struct xm_parser *p)
 	XML_SetUserData(xp, p);
 	XML_SetElementHandler(xp, start_cb, end_cb);
 	XML_SetCharacterDataHandler(xp, chardata_cb);
+	XML_SetCommentHandler(xp, comment_cb);
 	XML_SetNamespaceDeclHandler(xp, ns_start_cb, NULL);
 	XML_SetStartDoctypeDeclHandler(xp, doctype_cb);
 	XML_SetEntityDeclHandler(xp, entity_decl_cb);
@@ -388,11 +530,20 @@ static void create_expat(struct xm_parser *p)
 }
 
 struct xm_parser *xm_parser_new(xmpp_ctx_t *sctx, size_t max_stanza_bytes,
+				unsigned max_depth,
 				const struct xm_parser_callbacks *cb, void *ctx)
 {
+	ut_assert(max_stanza_bytes > 0 && max_depth > 0);
 	struct xm_parser *p = xcalloc(1, sizeof(*p));
 	p->sctx = sctx;
 	p->max_stanza_bytes = max_stanza_bytes;
+	p->max_depth = max_depth;
+	p->token_cap = (uint64_t)max_stanza_bytes + XM_PARSER_TOKEN_MARGIN;
+	p->skip_depth_cap = p->token_cap / SKIP_DEPTH_DIVISOR;
+	if (p->skip_depth_cap < max_depth)
+		p->skip_depth_cap = max_depth;
+	p->stack = xcalloc(max_depth, sizeof(*p->stack));
+	p->ns_stack = xcalloc(max_depth, sizeof(*p->ns_stack));
 	p->cb = *cb;
 	p->ctx = ctx;
 	ut_buf_init(&p->text);
@@ -403,6 +554,10 @@ struct xm_parser *xm_parser_new(xmpp_ctx_t *sctx, size_t max_stanza_bytes,
 static void clear_state(struct xm_parser *p)
 {
 	drop_partial(p);
+	if (p->skeleton != NULL)
+		xmpp_stanza_release(p->skeleton);
+	p->skeleton = NULL;
+	p->skipping = 0;
 	ut_free(&p->stream_ns);
 	ut_free(&p->pending_default_ns);
 	p->depth = 0;
@@ -411,6 +566,7 @@ static void clear_state(struct xm_parser *p)
 	p->fed_bytes = 0;
 	p->boundary = 0;
 	p->stanza_start = 0;
+	p->progress = 0;
 }
 
 static int feed_failed(struct xm_parser *p, const char **error_r)
@@ -424,6 +580,22 @@ static int feed_failed(struct xm_parser *p, const char **error_r)
 	drop_partial(p);
 	*error_r = p->error;
 	return -1;
+}
+
+/* After a slice: start skipping a stanza that outgrew the limit, and
+   refuse what would make expat buffer too much. */
+static const char *check_limits(struct xm_parser *p)
+{
+	if (p->depth == 0)
+		return p->fed_bytes - p->boundary > header_limit(p)
+			   ? "stream header too large"
+			   : NULL;
+	if (!p->skipping && p->depth >= 2 &&
+	    p->fed_bytes - p->stanza_start > p->max_stanza_bytes)
+		begin_skip(p, XM_PARSER_DROP_TOO_LARGE);
+	if (p->fed_bytes - p->progress > p->token_cap)
+		return "a single tag or comment is too large";
+	return NULL;
 }
 
 int xm_parser_feed(struct xm_parser *p, const char *data, size_t len,
@@ -443,20 +615,10 @@ int xm_parser_feed(struct xm_parser *p, const char *data, size_t len,
 		data += n;
 		len -= n;
 
-		uint64_t limit = p->max_stanza_bytes;
-		uint64_t pending;
-		if (p->depth == 0) {
-			if (limit < HEADER_MIN_LIMIT_BYTES)
-				limit = HEADER_MIN_LIMIT_BYTES;
-			pending = p->fed_bytes - p->boundary;
-		} else if (p->depth == 1) {
-			pending = p->fed_bytes - p->boundary;
-		} else {
-			pending = p->fed_bytes - p->stanza_start;
-		}
-		if (pending > limit) {
+		const char *error = check_limits(p);
+		if (error != NULL) {
 			p->failed = true;
-			p->error = "stanza too large";
+			p->error = error;
 			return feed_failed(p, error_r);
 		}
 	}
@@ -479,5 +641,13 @@ void xm_parser_free(struct xm_parser **pp)
 	clear_state(p);
 	XML_ParserFree(p->xp);
 	ut_buf_free(&p->text);
+	free(p->stack);
+	free(p->ns_stack);
 	free(p);
+}
+
+const char *xm_parser_drop_reason_str(enum xm_parser_drop_reason reason)
+{
+	return reason == XM_PARSER_DROP_TOO_DEEP ? "too deeply nested"
+						 : "stanza too large";
 }

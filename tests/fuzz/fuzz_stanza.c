@@ -39,7 +39,7 @@ static void stanza_cb(void *ctx, xmpp_stanza_t *st)
 	struct reparse r = {NULL, 0};
 	struct xm_parser_callbacks cb = {.stanza = reparse_cb};
 	/* Escaping may grow the text up to six times. */
-	struct xm_parser *p = xm_parser_new(sctx, 8 * len + 64, &cb, &r);
+	struct xm_parser *p = xm_parser_new(sctx, 8 * len + 64, 64, &cb, &r);
 	const char *err;
 	if (xm_parser_feed(p, HEADER, strlen(HEADER), &err) < 0 ||
 	    xm_parser_feed(p, text, len, &err) < 0 || r.count != 1 ||
@@ -78,8 +78,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data += 2;
 	size -= 2;
 
-	struct xm_parser_callbacks cb = {start_cb, stanza_cb, end_cb};
-	struct xm_parser *p = xm_parser_new(sctx, 4096, &cb, NULL);
+	struct xm_parser_callbacks cb = {.stream_start = start_cb,
+					 .stanza = stanza_cb,
+					 .stream_end = end_cb};
+	struct xm_parser *p = xm_parser_new(sctx, 4096, 64, &cb, NULL);
 	const char *err;
 	if (xm_parser_feed(p, HEADER, strlen(HEADER), &err) < 0)
 		abort();
