@@ -312,6 +312,60 @@ static void xm_go_online(struct xm_component *c)
 	xm_flush_soon(c);
 }
 
+/* One warning per XM_DROP_LOG_MSECS at most; the next line tells how many
+   were left out. bytes: the stanza's length as received (0: unknown). */
+static void xm_log_drop(struct xm_component *c, xmpp_stanza_t *sk,
+			const char *why, uint64_t bytes)
+{
+	uint64_t now = uv_now(c->loop);
+	const char *from = xmpp_stanza_get_from(sk);
+	const char *name = xmpp_stanza_get_name(sk);
+	char *clean_from, *clean_name, more[64] = "", size[48] = "";
+
+	if (c->drop_logged && now - c->drop_logged_msecs < XM_DROP_LOG_MSECS) {
+		c->drops_unlogged++;
+		return;
+	}
+	if (c->drops_unlogged > 0)
+		snprintf(more, sizeof(more), " (and %llu more not logged)",
+			 (unsigned long long)c->drops_unlogged);
+	if (bytes > 0)
+		snprintf(size, sizeof(size), " of %llu bytes",
+			 (unsigned long long)bytes);
+	clean_from = ut_utf8_clean_str(from, from != NULL ? strlen(from) : 0,
+				       UT_CLEAN_ONELINE, XM_DROP_LOG_JID_BYTES);
+	clean_name =
+	    ut_utf8_clean_str(name, strlen(name), UT_CLEAN_ONELINE, 32);
+	xm_log(UT_LOG_WARN, "dropped an inbound <%s/>%s from %s: %s%s",
+	       clean_name, size,
+	       *clean_from != '\0' ? clean_from : "(no sender)", why, more);
+	free(clean_from);
+	free(clean_name);
+	c->drop_logged = true;
+	c->drop_logged_msecs = now;
+	c->drops_unlogged = 0;
+}
+
+/*
+ * An answer echoes the IQ's id, from and to. Longer ones than any JID could
+ * be (e.g. an id of 200 KiB of '"', which the server forwards re-escaped,
+ * six times longer) could make the answer too large for the server, which
+ * would then close the stream, and the outbox would send it again after
+ * each reconnect. Such IQs are dropped unanswered.
+ */
+static bool xm_iq_answerable(xmpp_stanza_t *iq)
+{
+	static const char *const echoed[] = {"id", "from", "to"};
+
+	for (size_t i = 0; i < UT_N_ELEMENTS(echoed); i++) {
+		const char *v = xmpp_stanza_get_attribute(iq, echoed[i]);
+
+		if (v != NULL && strlen(v) > XM_PARSER_SKELETON_ATTR_MAX)
+			return false;
+	}
+	return true;
+}
+
 static void xm_handle_iq(struct xm_component *c, xmpp_stanza_t *iq)
 {
 	const char *type = xmpp_stanza_get_type(iq);
@@ -331,7 +385,12 @@ static void xm_handle_iq(struct xm_component *c, xmpp_stanza_t *iq)
 			       type != NULL ? type : "(none)");
 		return;
 	}
-	/* Every get/set gets exactly one answer. */
+	if (!xm_iq_answerable(iq)) {
+		c->stats.dropped_in++;
+		xm_log_drop(c, iq, "id, from or to too long to answer", 0);
+		return;
+	}
+	/* Every other get/set gets exactly one answer. */
 	reply = xm_accept_builtin_reply(c->sctx, c->jid, iq);
 	if (reply == NULL) {
 		bool handled =
@@ -377,43 +436,13 @@ static void xm_stanza_cb(void *ctx, xmpp_stanza_t *st)
 		c->cb.stanza(c, st, c->ctx);
 }
 
-/* One warning per XM_DROP_LOG_MSECS at most; the next line tells how many
-   were left out. */
-static void xm_log_drop(struct xm_component *c, xmpp_stanza_t *sk,
-			const char *why)
-{
-	uint64_t now = uv_now(c->loop);
-	const char *from = xmpp_stanza_get_from(sk);
-	const char *name = xmpp_stanza_get_name(sk);
-	char *clean_from, *clean_name, more[64] = "";
-
-	if (c->drop_logged && now - c->drop_logged_msecs < XM_DROP_LOG_MSECS) {
-		c->drops_unlogged++;
-		return;
-	}
-	if (c->drops_unlogged > 0)
-		snprintf(more, sizeof(more), " (and %llu more not logged)",
-			 (unsigned long long)c->drops_unlogged);
-	clean_from = ut_utf8_clean_str(from, from != NULL ? strlen(from) : 0,
-				       UT_CLEAN_ONELINE, XM_DROP_LOG_JID_BYTES);
-	clean_name =
-	    ut_utf8_clean_str(name, strlen(name), UT_CLEAN_ONELINE, 32);
-	xm_log(UT_LOG_WARN, "dropped an inbound <%s/> from %s: %s%s",
-	       clean_name, *clean_from != '\0' ? clean_from : "(no sender)",
-	       why, more);
-	free(clean_from);
-	free(clean_name);
-	c->drop_logged = true;
-	c->drop_logged_msecs = now;
-	c->drops_unlogged = 0;
-}
-
 /*
  * A stanza over the size or depth limit, skipped by the parser. The stream
  * stays up; an IQ get/set still gets its one answer.
  */
 static void xm_stanza_dropped_cb(void *ctx, xmpp_stanza_t *sk,
-				 enum xm_parser_drop_reason reason)
+				 enum xm_parser_drop_reason reason,
+				 uint64_t bytes)
 {
 	struct xm_component *c = ctx;
 	const char *name = xmpp_stanza_get_name(sk);
@@ -432,7 +461,7 @@ static void xm_stanza_dropped_cb(void *ctx, xmpp_stanza_t *sk,
 		return;
 	}
 	c->stats.dropped_in++;
-	xm_log_drop(c, sk, why);
+	xm_log_drop(c, sk, why, bytes);
 	if (strcmp(name, "iq") != 0 || type == NULL ||
 	    (strcmp(type, "get") != 0 && strcmp(type, "set") != 0) ||
 	    xmpp_stanza_get_id(sk) == NULL)

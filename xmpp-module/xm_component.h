@@ -27,12 +27,16 @@
  *   xm_parser.h); the stream stays up and nothing is resent. An IQ get/set
  *   among them is answered with a modify/policy-violation error whose
  *   <text/> says "stanza too large" or "too deeply nested" (to/from
- *   swapped, same id; none when its id was too long to keep). Messages,
- *   presences and the rest are dropped silently. Each drop is counted
- *   (dropped_in) and logged at warn with its sender and reason, at most
- *   one line per second (the next line counts those left out). Only before
- *   the handshake, or for a <stream:error/>, is such a stanza a stream
- *   failure.
+ *   swapped, same id). Messages, presences and the rest are dropped
+ *   silently. Only before the handshake, or for a <stream:error/>, is such
+ *   a stanza a stream failure.
+ * - An inbound IQ get/set whose id, from or to is longer than
+ *   XM_PARSER_SKELETON_ATTR_MAX (3071) bytes is dropped unanswered: the
+ *   answer echoes them and could be too large for the server, which would
+ *   close the stream (and the outbox would resend it forever).
+ * - Each drop is counted (dropped_in) and logged at warn with its sender
+ *   (cleaned, at most 128 bytes), its size when known and the reason, at
+ *   most one line per second (the next line counts those left out).
  * - An unparseable stream, a <stream:error> or a stalled server (no answer to
  *   a ping within ping_timeout_msecs) closes the connection and reconnects.
  *
@@ -87,10 +91,10 @@ struct xm_component_stats {
 	uint64_t connects; /* handshakes accepted */
 	uint64_t disconnects;
 	uint64_t stanzas_out; /* written, including resends */
-	uint64_t stanzas_in;  /* parsed whole (dropped ones not included) */
+	uint64_t stanzas_in;  /* parsed whole (skipped ones not included) */
 	uint64_t resent;
 	uint64_t dropped;    /* outbox full */
-	uint64_t dropped_in; /* inbound, over max_stanza_bytes or _depth */
+	uint64_t dropped_in; /* inbound stanzas dropped (see above) */
 	size_t outbox_len;   /* queued, not yet confirmed */
 };
 

@@ -218,7 +218,8 @@ static void end_skip(struct xm_parser *p)
 	p->skeleton = NULL;
 	p->skipping = 0;
 	if (p->cb.stanza_dropped != NULL)
-		p->cb.stanza_dropped(p->ctx, sk, why);
+		p->cb.stanza_dropped(p->ctx, sk, why,
+				     p->boundary - p->stanza_start);
 	xmpp_stanza_release(sk);
 }
 

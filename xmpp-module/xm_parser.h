@@ -47,6 +47,7 @@
  */
 
 #include <stddef.h>
+#include <stdint.h>
 #include <strophe.h>
 
 /* How far past max_stanza_bytes a single token may reach. */
@@ -77,11 +78,13 @@ struct xm_parser_callbacks {
 	 * skeleton is an element without children: the stanza's name, its
 	 * "xmlns" as for stanza, and those of its attributes id, type, from
 	 * and to that are at most XM_PARSER_SKELETON_ATTR_MAX bytes long.
-	 * Released after the callback returns. Every callback may be NULL;
+	 * stanza_bytes is its whole length as received. Released after the
+	 * callback returns. Every callback may be NULL;
 	 * without this one, such stanzas vanish silently.
 	 */
 	void (*stanza_dropped)(void *ctx, xmpp_stanza_t *skeleton,
-			       enum xm_parser_drop_reason reason);
+			       enum xm_parser_drop_reason reason,
+			       uint64_t stanza_bytes);
 };
 
 /*

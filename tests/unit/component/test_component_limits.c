@@ -3,7 +3,8 @@
  * and IQs over the size limit. The component drops them, answers the IQ
  * gets and sets with a policy-violation error, stays connected (nothing
  * resent), logs at most one line per second, and the next stanza is
- * delivered. With the default limits and with configured ones.
+ * delivered. With the default limits and with configured ones. IQs whose
+ * id is too long to echo are dropped unanswered.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "ut_buf.h"
 #include "ut_log.h"
 #include "ut_xalloc.h"
+#include "xm_parser.h"
 
 #define BOB  "bob@example.org/res"
 #define FROM "from='" BOB "' to='" FAKE_JID "' "
@@ -114,7 +116,7 @@ static void test_default_limits(void)
 	struct xm_component_stats st;
 	const size_t big = (size_t)5 << 20; /* over the default 4 MiB */
 	xmpp_stanza_t *r;
-	char *long_from;
+	char *long_from, *xml, *want;
 
 	drop_lines = 0;
 	ut_log_set_hook(log_hook, NULL);
@@ -131,7 +133,11 @@ static void test_default_limits(void)
 		snprintf(id, sizeof(id), "q%d", i);
 		T_CHECK_INT(env_send(&e, id, NULL, (uint64_t)i), 0);
 	}
-	send_free(&e, deep_message("deep70", 70));
+	xml = deep_message("deep70", 70);
+	want =
+	    xasprintf("<message/> of %zu bytes from " BOB ": too deeply nested",
+		      strlen(xml));
+	send_free(&e, xml);
 	send_free(&e, deep_message("deep63", 63)); /* 64 levels: passes */
 	send_free(&e, big_stanza("message", "big-msg", "chat", big));
 	send_free(&e, big_stanza("iq", "big-get", "get", big));
@@ -162,8 +168,8 @@ static void test_default_limits(void)
 
 	/* Five drops within a second: one warning line. */
 	T_CHECK_INT(drop_lines, 1);
-	T_CHECK(strstr(drop_line[0],
-		       "<message/> from " BOB ": too deeply nested") != NULL);
+	T_CHECK(strstr(drop_line[0], want) != NULL);
+	free(want);
 	/* A second later the next line counts the ones left out; the
 	   sender is shown cleaned (no line break) and cut. The IQ gets its
 	   answer all the same. */
@@ -173,7 +179,7 @@ static void test_default_limits(void)
 	free(long_from);
 	RUN_UNTIL(&e.loop, drop_lines == 2 && e.srv.n_iqs == 3, 3000);
 	T_CHECK_INT(drop_lines, 2);
-	T_CHECK(strstr(drop_line[1], "<iq/> from x y000000") != NULL);
+	T_CHECK(strstr(drop_line[1], "bytes from x y000000") != NULL);
 	T_CHECK(strstr(drop_line[1], "\xe2\x80\xa6: too deeply nested (and 4 "
 				     "more not logged)") != NULL);
 	T_CHECK(strstr(drop_line[1], "@example.org") == NULL);
@@ -218,10 +224,57 @@ static void test_configured_limits(void)
 	T_CHECK_INT(st.connects, 1);
 	T_CHECK_INT(e.srv.conns, 1);
 	T_CHECK_INT(drop_lines, 1);
-	T_CHECK(strstr(drop_line[0],
-		       "<message/> from " BOB ": too deeply nested") != NULL);
+	T_CHECK(strstr(drop_line[0], "<message/> of ") != NULL &&
+		strstr(drop_line[0],
+		       " bytes from " BOB ": too deeply nested") != NULL);
 	T_CHECK_INT(env_done(&e), 0);
 	ut_log_set_hook(NULL, NULL);
+}
+
+/* An IQ whose id, from or to is longer than any JID is dropped unanswered
+   (the answer would echo it); up to that length it is answered. */
+static void test_long_ids(void)
+{
+	struct env e;
+	struct xm_component_stats st;
+	char *id_ok = xmalloc(XM_PARSER_SKELETON_ATTR_MAX + 2);
+	char *id_long = xmalloc(XM_PARSER_SKELETON_ATTR_MAX + 2);
+
+	memset(id_ok, '"', XM_PARSER_SKELETON_ATTR_MAX);
+	id_ok[XM_PARSER_SKELETON_ATTR_MAX] = '\0';
+	memset(id_long, '"', XM_PARSER_SKELETON_ATTR_MAX + 1);
+	id_long[XM_PARSER_SKELETON_ATTR_MAX + 1] = '\0';
+	drop_lines = 0;
+	ut_log_set_hook(log_hook, NULL);
+	env_init(&e);
+	env_component(&e);
+	xm_component_start(e.obs.c);
+	RUN_UNTIL(&e.loop, e.obs.online == 1, 3000);
+	send_free(&e, xasprintf("<iq type='get' id='%s' " FROM
+				"><q xmlns='urn:q'/></iq>",
+				id_long));
+	send_free(&e, xasprintf("<iq type='set' id='x' from='%s@example.org' "
+				"to='" FAKE_JID "'><q xmlns='urn:q'/></iq>",
+				id_long));
+	send_free(&e, xasprintf("<iq type='get' id='%s' " FROM
+				"><q xmlns='urn:q'/></iq>",
+				id_ok));
+	RUN_UNTIL(&e.loop, e.srv.n_iqs >= 1, 3000);
+	RUN_UNTIL(&e.loop, false, 100);
+	T_CHECK_INT(e.srv.n_iqs, 1);
+	T_CHECK(find_iq(&e.srv, id_ok) != NULL);
+	T_CHECK_INT(e.obs.stanzas, 1); /* only the short one reached it */
+	xm_component_get_stats(e.obs.c, &st);
+	T_CHECK_INT(st.dropped_in, 2);
+	T_CHECK_INT(st.connects, 1);
+	T_CHECK_INT(drop_lines, 1);
+	T_CHECK(strstr(drop_line[0],
+		       "<iq/> from " BOB
+		       ": id, from or to too long to answer") != NULL);
+	T_CHECK_INT(env_done(&e), 0);
+	ut_log_set_hook(NULL, NULL);
+	free(id_ok);
+	free(id_long);
 }
 
 int main(void)
@@ -230,6 +283,7 @@ int main(void)
 	ut_log_set_level(UT_LOG_WARN);
 	T_RUN(test_default_limits);
 	T_RUN(test_configured_limits);
+	T_RUN(test_long_ids);
 	xmpp_shutdown();
 	return T_DONE();
 }

@@ -37,6 +37,7 @@ struct rec {
 	struct ut_buf stanzas;
 	int count;
 	int drops;
+	uint64_t last_drop_bytes;
 };
 
 static void rec_start(void *ctx, const char *name, const char **attrs)
@@ -76,9 +77,10 @@ static void rec_end(void *ctx)
 }
 
 static void rec_dropped(void *ctx, xmpp_stanza_t *skeleton,
-			enum xm_parser_drop_reason reason)
+			enum xm_parser_drop_reason reason, uint64_t bytes)
 {
 	struct rec *r = ctx;
+	r->last_drop_bytes = bytes;
 	char *s = xm_stanza_to_text(skeleton, NULL);
 	ut_buf_append_str(&r->stanzas, "DROP(");
 	ut_buf_append_str(&r->stanzas, xm_parser_drop_reason_str(reason));

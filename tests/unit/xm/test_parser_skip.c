@@ -106,6 +106,7 @@ static void test_skip_huge_text_bounded(void)
 	T_CHECK_INT(r.drops, 0);
 	T_CHECK_INT(
 	    feed_all(p, "</body></message><presence id='after'/>", &err), 0);
+	T_CHECK(r.last_drop_bytes > (uint64_t)64 << 20);
 	T_CHECK_STR(ut_buf_str(&r.stanzas),
 		    "DROP(stanza too large) <message "
 		    "from=\"bob@example.org/r\" id=\"h\"/>\n"
@@ -136,6 +137,8 @@ static void test_skip_huge_attribute(void)
 	T_CHECK_STR(ut_buf_str(&r.stanzas),
 		    "DROP(stanza too large) <iq from=\"b@c/d\" id=\"a1\" "
 		    "to=\"mail.example.org\" type=\"get\"/>\n<presence/>\n");
+	T_CHECK_INT(r.last_drop_bytes,
+		    len - strlen(HEADER) - strlen("<presence/>"));
 	free(doc);
 	free(value);
 	xm_parser_free(&p);
