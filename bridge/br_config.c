@@ -555,15 +555,19 @@ void br_config_free(struct br_config **cfgp)
 
 	if (cfg == NULL)
 		return;
-	for (size_t i = 0; i < N_SETTINGS; i++) {
-		char *secret = *(char **)((char *)cfg + settings[i].off);
-		if (settings[i].type == BR_INI_SECRET && secret != NULL)
-			explicit_bzero(secret, strlen(secret));
-		br_ini_free_value(cfg, &settings[i]);
-	}
+	/* Before the settings: freeing [mail] domain zeroes its count. */
 	for (size_t i = 0; i < cfg->mail_domain_count && cfg->xmpp_domains; i++)
 		free(cfg->xmpp_domains[i]);
 	free(cfg->xmpp_domains);
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		if (settings[i].type == BR_INI_SECRET) {
+			char *secret =
+			    *(char **)((char *)cfg + settings[i].off);
+			if (secret != NULL)
+				explicit_bzero(secret, strlen(secret));
+		}
+		br_ini_free_value(cfg, &settings[i]);
+	}
 	for (size_t i = 0; i < cfg->domain_map_count; i++) {
 		free(cfg->domain_maps[i].mail);
 		free(cfg->domain_maps[i].xmpp);
