@@ -346,26 +346,6 @@ static void xm_log_drop(struct xm_component *c, xmpp_stanza_t *sk,
 	c->drops_unlogged = 0;
 }
 
-/*
- * An answer echoes the IQ's id, from and to. Longer ones than any JID could
- * be (e.g. an id of 200 KiB of '"', which the server forwards re-escaped,
- * six times longer) could make the answer too large for the server, which
- * would then close the stream, and the outbox would send it again after
- * each reconnect. Such IQs are dropped unanswered.
- */
-static bool xm_iq_answerable(xmpp_stanza_t *iq)
-{
-	static const char *const echoed[] = {"id", "from", "to"};
-
-	for (size_t i = 0; i < UT_N_ELEMENTS(echoed); i++) {
-		const char *v = xmpp_stanza_get_attribute(iq, echoed[i]);
-
-		if (v != NULL && strlen(v) > XM_PARSER_SKELETON_ATTR_MAX)
-			return false;
-	}
-	return true;
-}
-
 static void xm_handle_iq(struct xm_component *c, xmpp_stanza_t *iq)
 {
 	const char *type = xmpp_stanza_get_type(iq);
@@ -385,7 +365,7 @@ static void xm_handle_iq(struct xm_component *c, xmpp_stanza_t *iq)
 			       type != NULL ? type : "(none)");
 		return;
 	}
-	if (!xm_iq_answerable(iq)) {
+	if (!xm_accept_iq_answerable(iq)) {
 		c->stats.dropped_in++;
 		xm_log_drop(c, iq, "id, from or to too long to answer", 0);
 		return;
@@ -453,7 +433,8 @@ static void xm_stanza_dropped_cb(void *ctx, xmpp_stanza_t *sk,
 	if (c->closing || (c->state != XM_HANDSHAKING && c->state != XM_ONLINE))
 		return;
 	if (c->state != XM_ONLINE || strcmp(name, "error") == 0) {
-		/* Only stanzas from users come this big; not this. */
+		/* Not a user's stanza: before the handshake only the server
+		   speaks, and a stream error ends the stream anyway. */
 		xm_conn_fail(c->conn, UT_LOG_WARN, "%s <%s/> from %s:%u %s",
 			     why, name, c->host, c->port,
 			     c->state == XM_ONLINE ? "(a stream error)"
@@ -462,9 +443,11 @@ static void xm_stanza_dropped_cb(void *ctx, xmpp_stanza_t *sk,
 	}
 	c->stats.dropped_in++;
 	xm_log_drop(c, sk, why, bytes);
+	/* The skeleton lacks an id or from that was too long to keep: such
+	   an IQ is not answered (see xm_accept_iq_answerable()). */
 	if (strcmp(name, "iq") != 0 || type == NULL ||
 	    (strcmp(type, "get") != 0 && strcmp(type, "set") != 0) ||
-	    xmpp_stanza_get_id(sk) == NULL)
+	    xmpp_stanza_get_id(sk) == NULL || xmpp_stanza_get_from(sk) == NULL)
 		return;
 	reply =
 	    xm_error_reply_new(c->sctx, sk, "modify", "policy-violation", why);

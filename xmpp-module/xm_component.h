@@ -27,7 +27,8 @@
  *   xm_parser.h); the stream stays up and nothing is resent. An IQ get/set
  *   among them is answered with a modify/policy-violation error whose
  *   <text/> says "stanza too large" or "too deeply nested" (to/from
- *   swapped, same id). Messages, presences and the rest are dropped
+ *   swapped, same id; none when the id or from was too long to keep: see
+ *   below). Messages, presences and the rest are dropped
  *   silently. Only before the handshake, or for a <stream:error/>, is such
  *   a stanza a stream failure.
  * - An inbound IQ get/set whose id, from or to is longer than

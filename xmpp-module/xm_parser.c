@@ -13,24 +13,17 @@
  * unfinished token it must buffer) are checked against the token cap, so
  * expat never buffers much more than max_stanza_bytes + XM_PARSER_TOKEN_MARGIN.
  *
- * Skipping: the partial tree is freed at once and only a skeleton of the
- * top-level element is kept; start and end tags just move the depth until
- * the stanza's end tag, where stanza_dropped fires.
+ * Skipping a stanza over a limit is in xm_parser_skip.c.
  */
-#include <expat.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ut_buf.h"
 #include "ut_xalloc.h"
 #include "xm_parser.h"
+#include "xm_parser_int.h"
 #include "xm_stanza.h"
 
-/* Separates namespace URI and local name in expat's names. 0xFF never
-   occurs in UTF-8, and expat refuses namespace URIs that contain it. */
-#define NS_SEP		 '\xFF'
 #define FEED_SLICE_BYTES 65536
 /* The stream header may always be this long, whatever max_stanza_bytes. */
 #define HEADER_MIN_LIMIT_BYTES 16384
@@ -38,46 +31,6 @@
 #define SKIP_DEPTH_DIVISOR 16
 #define XML_NS		   "http://www.w3.org/XML/1998/namespace"
 #define XMLNS_NS	   "http://www.w3.org/2000/xmlns/"
-
-struct xm_parser {
-	xmpp_ctx_t *sctx;
-	size_t max_stanza_bytes;
-	unsigned max_depth;
-	uint64_t token_cap;	 /* max_stanza_bytes + XM_PARSER_TOKEN_MARGIN */
-	uint64_t skip_depth_cap; /* deepest nesting while skipping */
-	struct xm_parser_callbacks cb;
-	void *ctx;
-
-	XML_Parser xp;
-	bool failed;
-	const char *error;
-
-	/* Open elements, the stream root included. */
-	unsigned depth;
-	/* The default namespace declared on the stream root, or NULL. */
-	char *stream_ns;
-	/* The default namespace declared on the root's start tag, until
-	   the root's start handler takes it. */
-	char *pending_default_ns;
-
-	/* stack[0] is the stanza being built, stack[i] its open descendant
-	   at level i + 1 (borrowed: owned by stack[0]); max_depth entries.
-	   ns_stack holds their namespace URIs (NULL: no namespace). */
-	xmpp_stanza_t **stack;
-	char **ns_stack;
-	/* Character data not yet attached to the innermost open element. */
-	struct ut_buf text;
-
-	/* The stanza being skipped: its reason (0: not skipping) and the
-	   skeleton handed to stanza_dropped. */
-	enum xm_parser_drop_reason skipping;
-	xmpp_stanza_t *skeleton;
-
-	uint64_t fed_bytes;
-	uint64_t boundary;
-	uint64_t stanza_start;
-	uint64_t progress;
-};
 
 static bool streq_null(const char *a, const char *b)
 {
@@ -118,32 +71,7 @@ static char *attr_name(const char *name)
 	return ret;
 }
 
-static uint64_t event_end(struct xm_parser *p)
-{
-	XML_Index idx = XML_GetCurrentByteIndex(p->xp);
-	int count = XML_GetCurrentByteCount(p->xp);
-	if (idx < 0)
-		return p->fed_bytes;
-	return (uint64_t)idx + (uint64_t)(count > 0 ? count : 0);
-}
-
-static uint64_t event_start(struct xm_parser *p)
-{
-	XML_Index idx = XML_GetCurrentByteIndex(p->xp);
-	return idx < 0 ? p->fed_bytes : (uint64_t)idx;
-}
-
-static void fail(struct xm_parser *p, const char *error)
-{
-	if (!p->failed) {
-		p->failed = true;
-		p->error = error;
-	}
-	XML_StopParser(p->xp, XML_FALSE);
-}
-
-/* Releases the stanza under construction, if any. */
-static void drop_partial(struct xm_parser *p)
+void xm_parser__drop_partial(struct xm_parser *p)
 {
 	if (p->stack[0] != NULL)
 		xmpp_stanza_release(p->stack[0]);
@@ -152,75 +80,6 @@ static void drop_partial(struct xm_parser *p)
 		ut_free(&p->ns_stack[i]);
 	}
 	ut_buf_reset(&p->text);
-}
-
-/* Copies one attribute to the skeleton if it is one it keeps. */
-static void skeleton_attr(xmpp_stanza_t *sk, const char *name,
-			  const char *value)
-{
-	static const char *const kept[] = {"id", "type", "from", "to"};
-
-	if (value == NULL || strlen(value) > XM_PARSER_SKELETON_ATTR_MAX)
-		return;
-	for (size_t i = 0; i < UT_N_ELEMENTS(kept); i++) {
-		if (strcmp(name, kept[i]) == 0) {
-			xm_strophe_check(
-			    xmpp_stanza_set_attribute(sk, name, value));
-			return;
-		}
-	}
-}
-
-/* An element named local, with xmlns=ns unless ns is NULL. */
-static xmpp_stanza_t *skeleton_new(struct xm_parser *p, const char *local,
-				   const char *ns)
-{
-	xmpp_stanza_t *sk = xm_stanza_alloc(p->sctx);
-
-	xm_strophe_check(xmpp_stanza_set_name(sk, local));
-	if (ns != NULL)
-		xm_strophe_check(xmpp_stanza_set_ns(sk, ns));
-	return sk;
-}
-
-/* Starts skipping the stanza under construction: keeps its skeleton and
-   frees the rest. */
-static void begin_skip(struct xm_parser *p, enum xm_parser_drop_reason why)
-{
-	static const char *const kept[] = {"id", "type", "from", "to"};
-	xmpp_stanza_t *st = p->stack[0];
-
-	ut_assert(st != NULL && !p->skipping);
-	p->skeleton =
-	    skeleton_new(p, xmpp_stanza_get_name(st), xmpp_stanza_get_ns(st));
-	for (size_t i = 0; i < UT_N_ELEMENTS(kept); i++)
-		skeleton_attr(p->skeleton, kept[i],
-			      xmpp_stanza_get_attribute(st, kept[i]));
-	p->skipping = why;
-	drop_partial(p);
-}
-
-/* One more open element inside a skipped stanza. */
-static void skip_push(struct xm_parser *p)
-{
-	p->depth++;
-	if (p->depth - 1 > p->skip_depth_cap)
-		fail(p, "elements nested too deeply even to skip");
-}
-
-/* The skipped stanza's end tag: report it and go on. */
-static void end_skip(struct xm_parser *p)
-{
-	xmpp_stanza_t *sk = p->skeleton;
-	enum xm_parser_drop_reason why = p->skipping;
-
-	p->boundary = event_end(p);
-	p->skeleton = NULL;
-	p->skipping = 0;
-	if (p->cb.stanza_dropped != NULL)
-		p->cb.stanza_dropped(p->ctx, sk, why,
-				     p->boundary - p->stanza_start);
-	xmpp_stanza_release(sk);
 }
 
 static void flush_text(struct xm_parser *p, unsigned level)
@@ -248,8 +107,8 @@ static void root_start(struct xm_parser *p, const char *name,
 	char *ns;
 	const char *local;
 	size_t n = 0;
-	if (event_end(p) > header_limit(p)) {
-		fail(p, "stream header too large");
+	if (xm_parser__event_end(p) > header_limit(p)) {
+		xm_parser__fail(p, "stream header too large");
 		return;
 	}
 	while (attrs[2 * n] != NULL)
@@ -272,7 +131,7 @@ static void root_start(struct xm_parser *p, const char *name,
 	p->stream_ns = p->pending_default_ns;
 	p->pending_default_ns = NULL;
 	p->depth = 1;
-	p->boundary = event_end(p);
+	p->boundary = xm_parser__event_end(p);
 	if (p->cb.stream_start != NULL)
 		p->cb.stream_start(p->ctx, local, list);
 	for (size_t i = 0; i < n; i++)
@@ -281,42 +140,26 @@ static void root_start(struct xm_parser *p, const char *name,
 	free(list);
 }
 
-/* A top-level start tag already over the limit: skip it from here on,
-   with a skeleton made from its attributes. */
-static void skip_oversized_start(struct xm_parser *p, const char *local,
-				 const char *ns, const char **attrs)
-{
-	p->skeleton = skeleton_new(
-	    p, local,
-	    streq_null(ns, p->stream_ns) ? NULL : (ns != NULL ? ns : ""));
-	/* Attributes without a namespace come without a separator. */
-	for (size_t i = 0; attrs[i] != NULL; i += 2) {
-		if (strchr(attrs[i], NS_SEP) == NULL)
-			skeleton_attr(p->skeleton, attrs[i], attrs[i + 1]);
-	}
-	p->skipping = XM_PARSER_DROP_TOO_LARGE;
-}
-
 static void start_cb(void *data, const char *name, const char **attrs)
 {
 	struct xm_parser *p = data;
 	if (p->failed)
 		return;
-	p->progress = event_end(p);
+	p->progress = xm_parser__event_end(p);
 	if (p->depth == 0) {
 		root_start(p, name, attrs);
 		return;
 	}
 	if (p->skipping) {
-		skip_push(p);
+		xm_parser__skip_push(p);
 		return;
 	}
 	unsigned level = p->depth - 1; /* stack index of the new element */
 	if (level == 0)
-		p->stanza_start = event_start(p);
+		p->stanza_start = xm_parser__event_start(p);
 	if (level >= p->max_depth) {
-		begin_skip(p, XM_PARSER_DROP_TOO_DEEP);
-		skip_push(p);
+		xm_parser__begin_skip(p, XM_PARSER_DROP_TOO_DEEP);
+		xm_parser__skip_push(p);
 		return;
 	}
 
@@ -328,16 +171,21 @@ static void start_cb(void *data, const char *name, const char **attrs)
 		/* Such an element (<xml:x/>) could not be written back:
 		   no other namespace may be bound to these URIs. */
 		free(ns);
-		fail(p, "element in a reserved namespace");
+		xm_parser__fail(p, "element in a reserved namespace");
 		return;
 	}
-	if (event_end(p) - p->stanza_start > p->max_stanza_bytes) {
+	if (xm_parser__event_end(p) - p->stanza_start > p->max_stanza_bytes) {
 		if (level == 0)
-			skip_oversized_start(p, local, ns, attrs);
+			xm_parser__begin_skip_start(
+			    p, local,
+			    streq_null(ns, p->stream_ns)
+				? NULL
+				: (ns != NULL ? ns : ""),
+			    attrs);
 		else
-			begin_skip(p, XM_PARSER_DROP_TOO_LARGE);
+			xm_parser__begin_skip(p, XM_PARSER_DROP_TOO_LARGE);
 		free(ns);
-		skip_push(p);
+		xm_parser__skip_push(p);
 		return;
 	}
 	if (level > 0)
@@ -373,17 +221,17 @@ static void end_cb(void *data, const char *name)
 	(void)name;
 	if (p->failed || p->depth == 0)
 		return;
-	p->progress = event_end(p);
+	p->progress = xm_parser__event_end(p);
 	p->depth--;
 	if (p->depth == 0) {
-		p->boundary = event_end(p);
+		p->boundary = xm_parser__event_end(p);
 		if (p->cb.stream_end != NULL)
 			p->cb.stream_end(p->ctx);
 		return;
 	}
 	if (p->skipping) {
 		if (p->depth == 1)
-			end_skip(p);
+			xm_parser__end_skip(p);
 		return;
 	}
 	unsigned level = p->depth - 1;
@@ -393,11 +241,11 @@ static void end_cb(void *data, const char *name)
 		p->stack[level] = NULL;
 		return;
 	}
-	uint64_t end = event_end(p);
+	uint64_t end = xm_parser__event_end(p);
 	if (end - p->stanza_start > p->max_stanza_bytes) {
 		/* The end tag itself went over the limit. */
-		begin_skip(p, XM_PARSER_DROP_TOO_LARGE);
-		end_skip(p);
+		xm_parser__begin_skip(p, XM_PARSER_DROP_TOO_LARGE);
+		xm_parser__end_skip(p);
 		return;
 	}
 	p->boundary = end;
@@ -413,7 +261,7 @@ static void chardata_cb(void *data, const char *s, int len)
 	struct xm_parser *p = data;
 	if (p->failed || len <= 0)
 		return;
-	p->progress = event_end(p);
+	p->progress = xm_parser__event_end(p);
 	if (p->depth <= 1) {
 		/* White space (or stray text, which is ignored) between
 		   stanzas: it closes the accounted-for part of the stream. */
@@ -422,8 +270,8 @@ static void chardata_cb(void *data, const char *s, int len)
 	}
 	if (p->skipping)
 		return;
-	if (event_end(p) - p->stanza_start > p->max_stanza_bytes) {
-		begin_skip(p, XM_PARSER_DROP_TOO_LARGE);
+	if (xm_parser__event_end(p) - p->stanza_start > p->max_stanza_bytes) {
+		xm_parser__begin_skip(p, XM_PARSER_DROP_TOO_LARGE);
 		return;
 	}
 	ut_buf_append(&p->text, s, (size_t)len);
@@ -435,7 +283,7 @@ static void comment_cb(void *data, const char *text)
 	struct xm_parser *p = data;
 	(void)text;
 	if (!p->failed)
-		p->progress = event_end(p);
+		p->progress = xm_parser__event_end(p);
 }
 
 static void ns_start_cb(void *data, const char *prefix, const char *uri)
@@ -452,7 +300,7 @@ static void doctype_cb(void *data, const char *name, const char *sysid,
 		       const char *pubid, int has_internal_subset)
 {
 	(void)name, (void)sysid, (void)pubid, (void)has_internal_subset;
-	fail(data, "DOCTYPE is not allowed");
+	xm_parser__fail(data, "DOCTYPE is not allowed");
 }
 
 static void entity_decl_cb(void *data, const char *name, int is_param,
@@ -462,7 +310,7 @@ static void entity_decl_cb(void *data, const char *name, int is_param,
 {
 	(void)name, (void)is_param, (void)value, (void)value_len, (void)base;
 	(void)sysid, (void)pubid, (void)notation;
-	fail(data, "entity declarations are not allowed");
+	xm_parser__fail(data, "entity declarations are not allowed");
 }
 
 static void unparsed_entity_cb(void *data, const char *name, const char *base,
@@ -470,14 +318,14 @@ static void unparsed_entity_cb(void *data, const char *name, const char *base,
 			       const char *notation)
 {
 	(void)name, (void)base, (void)sysid, (void)pubid, (void)notation;
-	fail(data, "entity declarations are not allowed");
+	xm_parser__fail(data, "entity declarations are not allowed");
 }
 
 static void notation_cb(void *data, const char *name, const char *base,
 			const char *sysid, const char *pubid)
 {
 	(void)name, (void)base, (void)sysid, (void)pubid;
-	fail(data, "notation declarations are not allowed");
+	xm_parser__fail(data, "notation declarations are not allowed");
 }
 
 static int external_entity_cb(XML_Parser xp, const char *context,
@@ -487,20 +335,21 @@ static int external_entity_cb(XML_Parser xp, const char *context,
 	(void)context, (void)base, (void)sysid, (void)pubid;
 	/* The handler argument is the parser itself unless set otherwise;
 	   the user data holds our parser. */
-	fail(XML_GetUserData(xp), "external entities are not allowed");
+	xm_parser__fail(XML_GetUserData(xp),
+			"external entities are not allowed");
 	return XML_STATUS_ERROR;
 }
 
 static void skipped_entity_cb(void *data, const char *name, int is_param)
 {
 	(void)name, (void)is_param;
-	fail(data, "undefined entity");
+	xm_parser__fail(data, "undefined entity");
 }
 
 static void pi_cb(void *data, const char *target, const char *pidata)
 {
 	(void)target, (void)pidata;
-	fail(data, "processing instructions are not allowed");
+	xm_parser__fail(data, "processing instructions are not allowed");
 }
 
 static void create_expat(struct xm_parser *p)
@@ -554,7 +403,7 @@ struct xm_parser *xm_parser_new(xmpp_ctx_t *sctx, size_t max_stanza_bytes,
 
 static void clear_state(struct xm_parser *p)
 {
-	drop_partial(p);
+	xm_parser__drop_partial(p);
 	if (p->skeleton != NULL)
 		xmpp_stanza_release(p->skeleton);
 	p->skeleton = NULL;
@@ -578,7 +427,7 @@ static int feed_failed(struct xm_parser *p, const char **error_r)
 		if (p->error == NULL)
 			p->error = "XML error";
 	}
-	drop_partial(p);
+	xm_parser__drop_partial(p);
 	*error_r = p->error;
 	return -1;
 }
@@ -593,7 +442,7 @@ static const char *check_limits(struct xm_parser *p)
 			   : NULL;
 	if (!p->skipping && p->depth >= 2 &&
 	    p->fed_bytes - p->stanza_start > p->max_stanza_bytes)
-		begin_skip(p, XM_PARSER_DROP_TOO_LARGE);
+		xm_parser__begin_skip(p, XM_PARSER_DROP_TOO_LARGE);
 	if (p->fed_bytes - p->progress > p->token_cap)
 		return "a single tag or comment is too large";
 	return NULL;

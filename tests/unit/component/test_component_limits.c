@@ -237,6 +237,7 @@ static void test_long_ids(void)
 {
 	struct env e;
 	struct xm_component_stats st;
+	char *long_from;
 	char *id_ok = xmalloc(XM_PARSER_SKELETON_ATTR_MAX + 2);
 	char *id_long = xmalloc(XM_PARSER_SKELETON_ATTR_MAX + 2);
 
@@ -256,6 +257,11 @@ static void test_long_ids(void)
 	send_free(&e, xasprintf("<iq type='set' id='x' from='%s@example.org' "
 				"to='" FAKE_JID "'><q xmlns='urn:q'/></iq>",
 				id_long));
+	/* Skipped (too deep), the skeleton keeps neither: no answer. */
+	send_free(&e, deep_stanza("iq", id_long, "get", BOB, 70));
+	long_from = xasprintf("%s@example.org", id_long);
+	send_free(&e, deep_stanza("iq", "y", "get", long_from, 70));
+	free(long_from);
 	send_free(&e, xasprintf("<iq type='get' id='%s' " FROM
 				"><q xmlns='urn:q'/></iq>",
 				id_ok));
@@ -265,7 +271,7 @@ static void test_long_ids(void)
 	T_CHECK(find_iq(&e.srv, id_ok) != NULL);
 	T_CHECK_INT(e.obs.stanzas, 1); /* only the short one reached it */
 	xm_component_get_stats(e.obs.c, &st);
-	T_CHECK_INT(st.dropped_in, 2);
+	T_CHECK_INT(st.dropped_in, 4);
 	T_CHECK_INT(st.connects, 1);
 	T_CHECK_INT(drop_lines, 1);
 	T_CHECK(strstr(drop_line[0],
