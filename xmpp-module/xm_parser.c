@@ -27,10 +27,8 @@
 #define FEED_SLICE_BYTES 65536
 /* The stream header may always be this long, whatever max_stanza_bytes. */
 #define HEADER_MIN_LIMIT_BYTES 16384
-/* While skipping, nesting may reach token cap / this many levels. */
-#define SKIP_DEPTH_DIVISOR 16
-#define XML_NS		   "http://www.w3.org/XML/1998/namespace"
-#define XMLNS_NS	   "http://www.w3.org/2000/xmlns/"
+#define XML_NS		       "http://www.w3.org/XML/1998/namespace"
+#define XMLNS_NS	       "http://www.w3.org/2000/xmlns/"
 
 static bool streq_null(const char *a, const char *b)
 {
@@ -389,7 +387,7 @@ struct xm_parser *xm_parser_new(xmpp_ctx_t *sctx, size_t max_stanza_bytes,
 	p->max_stanza_bytes = max_stanza_bytes;
 	p->max_depth = max_depth;
 	p->token_cap = (uint64_t)max_stanza_bytes + XM_PARSER_TOKEN_MARGIN;
-	p->skip_depth_cap = p->token_cap / SKIP_DEPTH_DIVISOR;
+	p->skip_depth_cap = p->token_cap / XM_PARSER_SKIP_DEPTH_DIVISOR;
 	if (p->skip_depth_cap < max_depth)
 		p->skip_depth_cap = max_depth;
 	p->stack = xcalloc(max_depth, sizeof(*p->stack));

@@ -31,15 +31,17 @@
  * - a stream header (the XML declaration and the root's start tag) longer
  *   than max(max_stanza_bytes, 16 KiB);
  * - a single markup token (a start tag with all its attributes, an end tag
- *   or a comment) still unfinished XM_PARSER_TOKEN_MARGIN bytes beyond
- *   max_stanza_bytes: expat must hold a token whole, so this is what bounds
- *   its buffer. No server forwards such a token from a client: Prosody's
- *   largest is 1.5 MiB (a 256 KiB c2s stanza whose attribute bytes are all
- *   re-escaped six times, '"' as "&quot;");
- * - while skipping, elements nested deeper than
- *   (max_stanza_bytes + XM_PARSER_TOKEN_MARGIN) / 16 levels (expat keeps
- *   about 120 bytes per open element; each level costs a client >= 3 bytes,
- *   so Prosody's 256 KiB c2s limit allows at most ~87000 levels).
+ *   or a comment) still unfinished XM_PARSER_TOKEN_MARGIN (4 MiB) bytes
+ *   beyond max_stanza_bytes: expat must hold a token whole, so this is what
+ *   bounds its buffer. No server forwards such a token: Prosody's largest
+ *   is 1.5 MiB from a client (a 256 KiB c2s stanza whose attribute bytes
+ *   are all re-escaped six times, '"' as "&quot;") and 3 MiB from a remote
+ *   server (its s2s limit is 512 KiB);
+ * - while skipping, elements nested deeper than (max_stanza_bytes +
+ *   XM_PARSER_TOKEN_MARGIN) / XM_PARSER_SKIP_DEPTH_DIVISOR levels, at least
+ *   174762. Each level costs a peer >= 3 bytes, so Prosody's s2s limit
+ *   allows fewer; expat keeps ~120 bytes per open element, so its
+ *   tag stack stays under 5 x (max_stanza_bytes + XM_PARSER_TOKEN_MARGIN).
  *
  * Not thread-safe; one parser per stream. Callbacks fire synchronously from
  * xm_parser_feed(); they must not free or reset the parser (set a flag and do
@@ -51,7 +53,9 @@
 #include <strophe.h>
 
 /* How far past max_stanza_bytes a single token may reach. */
-#define XM_PARSER_TOKEN_MARGIN ((size_t)2 * 1024 * 1024)
+#define XM_PARSER_TOKEN_MARGIN ((size_t)4 * 1024 * 1024)
+/* While skipping, nesting may reach (max + margin) / this many levels. */
+#define XM_PARSER_SKIP_DEPTH_DIVISOR 24
 /* Skeleton attribute values longer than this are left out (the longest
    valid JID is 3071 bytes, RFC 7622). */
 #define XM_PARSER_SKELETON_ATTR_MAX 3071
@@ -76,11 +80,11 @@ struct xm_parser_callbacks {
 	 * A top-level element over a limit was skipped; fires when its end
 	 * tag has been read (never for one cut off by a reset or an error).
 	 * skeleton is an element without children: the stanza's name, its
-	 * "xmlns" as for stanza, and those of its attributes id, type, from
-	 * and to that are at most XM_PARSER_SKELETON_ATTR_MAX bytes long.
-	 * stanza_bytes is its whole length as received. Released after the
-	 * callback returns. Every callback may be NULL;
-	 * without this one, such stanzas vanish silently.
+	 * "xmlns" as for stanza (whatever its length), and those of its
+	 * attributes id, type, from and to that are at most
+	 * XM_PARSER_SKELETON_ATTR_MAX bytes long. stanza_bytes is its whole
+	 * length as received. Released after the callback returns. Every
+	 * callback may be NULL; without this one, such stanzas vanish.
 	 */
 	void (*stanza_dropped)(void *ctx, xmpp_stanza_t *skeleton,
 			       enum xm_parser_drop_reason reason,
