@@ -125,8 +125,7 @@ static void finish_stop(struct daemon *d)
 	if (d->router != NULL)
 		br_router_close(&d->router);
 	if (d->xmpp != NULL)
-		xm_component_close(d->xmpp, NULL, NULL);
-	d->xmpp = NULL;
+		xm_component_close(&d->xmpp, NULL, NULL);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sighup, NULL);

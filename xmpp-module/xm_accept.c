@@ -7,6 +7,7 @@
 
 #include "ut_xalloc.h"
 #include "xm_jid.h"
+#include "xm_parser.h"
 #include "xm_stanza.h"
 
 #define NS_STREAM_ERRORS "urn:ietf:params:xml:ns:xmpp-streams"
@@ -127,6 +128,19 @@ static xmpp_stanza_t *xm_disco_info_reply(xmpp_ctx_t *sctx, xmpp_stanza_t *iq)
 	xm_add_attr_child(query, "feature", "var", NS_PING);
 	xm_elem_adopt(reply, query);
 	return reply;
+}
+
+bool xm_accept_iq_answerable(xmpp_stanza_t *iq)
+{
+	static const char *const echoed[] = {"id", "from", "to"};
+
+	for (size_t i = 0; i < UT_N_ELEMENTS(echoed); i++) {
+		const char *v = xmpp_stanza_get_attribute(iq, echoed[i]);
+
+		if (v != NULL && strlen(v) > XM_PARSER_SKELETON_ATTR_MAX)
+			return false;
+	}
+	return true;
 }
 
 xmpp_stanza_t *xm_accept_builtin_reply(xmpp_ctx_t *sctx, const char *jid,

@@ -5,10 +5,12 @@
  * The pure protocol pieces of the jabber:component:accept stream (XEP-0114),
  * kept apart from the connection state machine in xm_component.c: settings
  * checks, the stream header and handshake, reading a <stream:error/>, and
- * the answers the component gives by itself (XEP-0199 ping, XEP-0030 disco).
+ * the answers the component gives by itself (XEP-0199 ping, XEP-0030 disco)
+ * or refuses to give.
  * No I/O, no state.
  */
 
+#include <stdbool.h>
 #include <strophe.h>
 
 #include "ut_buf.h"
@@ -28,6 +30,16 @@ void xm_accept_stream_header(struct ut_buf *b, const char *jid);
 /* Appends <handshake>hex(SHA1(stream_id + secret))</handshake>. */
 void xm_accept_handshake(struct ut_buf *b, const char *stream_id,
 			 const char *secret);
+
+/*
+ * False when iq's id, from or to is longer than XM_PARSER_SKELETON_ATTR_MAX
+ * (3071, the longest JID) bytes. An answer echoes them: an id of 200 KiB
+ * of '"', which the server forwards re-escaped six times longer, would make
+ * an answer too large for the server (Prosody's component limit is 512
+ * KiB), which would close the stream, and the outbox would send the answer
+ * again after every reconnect. Such IQs are dropped unanswered.
+ */
+bool xm_accept_iq_answerable(xmpp_stanza_t *iq);
 
 /*
  * The reply to iq (any type) when the component answers it itself, else

@@ -6,6 +6,7 @@
  */
 #include "xm_component.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -13,6 +14,7 @@
 #include "ut_buf.h"
 #include "ut_log.h"
 #include "ut_random.h"
+#include "ut_utf8.h"
 #include "ut_xalloc.h"
 #include "xm_accept.h"
 #include "xm_conn.h"
@@ -21,8 +23,14 @@
 #include "xm_parser.h"
 #include "xm_stanza.h"
 
-#define XM_LOG_PREFIX	    "xmpp"
-#define XM_STABLE_MAX_MSECS 10000
+#define XM_LOG_PREFIX		    "xmpp"
+#define XM_STABLE_MAX_MSECS	    10000
+#define XM_DEFAULT_MAX_STANZA_BYTES ((size_t)4 * 1024 * 1024)
+#define XM_DEFAULT_MAX_STANZA_DEPTH 64
+/* Drop warnings: at most one line per this many milliseconds. */
+#define XM_DROP_LOG_MSECS 1000
+/* How much of a dropped stanza's sender the warning shows. */
+#define XM_DROP_LOG_JID_BYTES 128
 
 #define xm_log(level, ...) ut_log(level, XM_LOG_PREFIX, __VA_ARGS__)
 
@@ -44,7 +52,9 @@ struct xm_component {
 
 	enum xm_stream_state state;
 	bool closing, full_logged;
-	unsigned pending_closes;
+	/* Handles and child objects not yet released: one per uv_*_init and
+	   per child, counted where each is initialised. */
+	unsigned open_handles;
 	void (*close_cb)(void *ctx);
 	void *close_ctx;
 
@@ -54,6 +64,10 @@ struct xm_component {
 	struct xm_parser *parser;
 	struct xm_outbox outbox;
 	uint64_t online_since_msecs, last_rx_msecs;
+	/* Dropped inbound stanzas: when the last warning was logged, and
+	   how many were not logged since. */
+	uint64_t drop_logged_msecs, drops_unlogged;
+	bool drop_logged;
 	struct xm_component_stats stats;
 };
 
@@ -62,7 +76,7 @@ static void xm_maybe_free(struct xm_component *c)
 	void (*close_cb)(void *) = c->close_cb;
 	void *close_ctx = c->close_ctx;
 
-	if (!c->closing || c->pending_closes > 0)
+	if (!c->closing || c->open_handles > 0)
 		return;
 	xm_parser_free(&c->parser);
 	xm_outbox_free(&c->outbox);
@@ -80,7 +94,7 @@ static void xm_handle_closed_cb(uv_handle_t *h)
 {
 	struct xm_component *c = h->data;
 
-	c->pending_closes--;
+	c->open_handles--;
 	xm_maybe_free(c);
 }
 
@@ -88,7 +102,7 @@ static void xm_conn_closed_cb(void *ctx)
 {
 	struct xm_component *c = ctx;
 
-	c->pending_closes--;
+	c->open_handles--;
 	xm_maybe_free(c);
 }
 
@@ -298,6 +312,40 @@ static void xm_go_online(struct xm_component *c)
 	xm_flush_soon(c);
 }
 
+/* One warning per XM_DROP_LOG_MSECS at most; the next line tells how many
+   were left out. bytes: the stanza's length as received (0: unknown). */
+static void xm_log_drop(struct xm_component *c, xmpp_stanza_t *sk,
+			const char *why, uint64_t bytes)
+{
+	uint64_t now = uv_now(c->loop);
+	const char *from = xmpp_stanza_get_from(sk);
+	const char *name = xmpp_stanza_get_name(sk);
+	char *clean_from, *clean_name, more[64] = "", size[48] = "";
+
+	if (c->drop_logged && now - c->drop_logged_msecs < XM_DROP_LOG_MSECS) {
+		c->drops_unlogged++;
+		return;
+	}
+	if (c->drops_unlogged > 0)
+		snprintf(more, sizeof(more), " (and %llu more not logged)",
+			 (unsigned long long)c->drops_unlogged);
+	if (bytes > 0)
+		snprintf(size, sizeof(size), " of %llu bytes",
+			 (unsigned long long)bytes);
+	clean_from = ut_utf8_clean_str(from, from != NULL ? strlen(from) : 0,
+				       UT_CLEAN_ONELINE, XM_DROP_LOG_JID_BYTES);
+	clean_name =
+	    ut_utf8_clean_str(name, strlen(name), UT_CLEAN_ONELINE, 32);
+	xm_log(UT_LOG_WARN, "dropped an inbound <%s/>%s from %s: %s%s",
+	       clean_name, size,
+	       *clean_from != '\0' ? clean_from : "(no sender)", why, more);
+	free(clean_from);
+	free(clean_name);
+	c->drop_logged = true;
+	c->drop_logged_msecs = now;
+	c->drops_unlogged = 0;
+}
+
 static void xm_handle_iq(struct xm_component *c, xmpp_stanza_t *iq)
 {
 	const char *type = xmpp_stanza_get_type(iq);
@@ -317,7 +365,12 @@ static void xm_handle_iq(struct xm_component *c, xmpp_stanza_t *iq)
 			       type != NULL ? type : "(none)");
 		return;
 	}
-	/* Every get/set gets exactly one answer. */
+	if (!xm_accept_iq_answerable(iq)) {
+		c->stats.dropped_in++;
+		xm_log_drop(c, iq, "id, from or to too long to answer", 0);
+		return;
+	}
+	/* Every other get/set gets exactly one answer. */
 	reply = xm_accept_builtin_reply(c->sctx, c->jid, iq);
 	if (reply == NULL) {
 		bool handled =
@@ -326,7 +379,7 @@ static void xm_handle_iq(struct xm_component *c, xmpp_stanza_t *iq)
 		if (handled || c->closing)
 			return;
 		reply = xm_error_reply_new(c->sctx, iq, "cancel",
-					   "service-unavailable");
+					   "service-unavailable", NULL);
 	}
 	xm_component_send(c, reply, 0);
 	xmpp_stanza_release(reply);
@@ -363,6 +416,45 @@ static void xm_stanza_cb(void *ctx, xmpp_stanza_t *st)
 		c->cb.stanza(c, st, c->ctx);
 }
 
+/*
+ * A stanza over the size or depth limit, skipped by the parser. The stream
+ * stays up; an IQ get/set still gets its one answer.
+ */
+static void xm_stanza_dropped_cb(void *ctx, xmpp_stanza_t *sk,
+				 enum xm_parser_drop_reason reason,
+				 uint64_t bytes)
+{
+	struct xm_component *c = ctx;
+	const char *name = xmpp_stanza_get_name(sk);
+	const char *type = xmpp_stanza_get_type(sk);
+	const char *why = xm_parser_drop_reason_str(reason);
+	xmpp_stanza_t *reply;
+
+	if (c->closing || (c->state != XM_HANDSHAKING && c->state != XM_ONLINE))
+		return;
+	if (c->state != XM_ONLINE || strcmp(name, "error") == 0) {
+		/* Not a user's stanza: before the handshake only the server
+		   speaks, and a stream error ends the stream anyway. */
+		xm_conn_fail(c->conn, UT_LOG_WARN, "%s <%s/> from %s:%u %s",
+			     why, name, c->host, c->port,
+			     c->state == XM_ONLINE ? "(a stream error)"
+						   : "before the handshake");
+		return;
+	}
+	c->stats.dropped_in++;
+	xm_log_drop(c, sk, why, bytes);
+	/* The skeleton lacks an id or from that was too long to keep: such
+	   an IQ is not answered (see xm_accept_iq_answerable()). */
+	if (strcmp(name, "iq") != 0 || type == NULL ||
+	    (strcmp(type, "get") != 0 && strcmp(type, "set") != 0) ||
+	    xmpp_stanza_get_id(sk) == NULL || xmpp_stanza_get_from(sk) == NULL)
+		return;
+	reply =
+	    xm_error_reply_new(c->sctx, sk, "modify", "policy-violation", why);
+	xm_component_send(c, reply, 0);
+	xmpp_stanza_release(reply);
+}
+
 static void xm_stream_end_cb(void *ctx)
 {
 	struct xm_component *c = ctx;
@@ -383,6 +475,7 @@ int xm_component_new(uv_loop_t *loop, xmpp_ctx_t *sctx,
 	    .stream_start = xm_stream_start_cb,
 	    .stanza = xm_stanza_cb,
 	    .stream_end = xm_stream_end_cb,
+	    .stanza_dropped = xm_stanza_dropped_cb,
 	};
 	static const struct xm_conn_callbacks conn_cb = {
 	    .connected = xm_connected_cb,
@@ -417,14 +510,19 @@ int xm_component_new(uv_loop_t *loop, xmpp_ctx_t *sctx,
 		c->cb = *cb;
 	c->ctx = ctx;
 	c->parser = xm_parser_new(
-	    sctx, XM_OR(set->max_stanza_bytes, 1024 * 1024), &parser_cb, c);
+	    sctx, XM_OR(set->max_stanza_bytes, XM_DEFAULT_MAX_STANZA_BYTES),
+	    XM_OR(set->max_stanza_depth, XM_DEFAULT_MAX_STANZA_DEPTH),
+	    &parser_cb, c);
 	salt = (uint32_t)ut_random_u64();
 	xm_outbox_init(&c->outbox, XM_OR(set->outbox_max, 200000), salt);
 #undef XM_OR
 	c->conn = xm_conn_new(loop, c->host, c->port, min_msecs, max_msecs,
 			      c->ping_timeout_msecs, &conn_cb, c);
+	c->open_handles++;
 	uv_timer_init(loop, &c->keepalive_timer);
+	c->open_handles++;
 	uv_idle_init(loop, &c->flush_idle);
+	c->open_handles++;
 	c->keepalive_timer.data = c->flush_idle.data = c;
 	*c_r = c;
 	return 0;
@@ -485,16 +583,20 @@ void xm_component_get_stats(const struct xm_component *c,
 	stats_r->outbox_len = c->outbox.count;
 }
 
-void xm_component_close(struct xm_component *c, void (*close_cb)(void *ctx),
+void xm_component_close(struct xm_component **cp, void (*close_cb)(void *ctx),
 			void *ctx)
 {
+	struct xm_component *c = *cp;
+
+	if (c == NULL)
+		return;
+	*cp = NULL;
 	if (c->closing)
 		return;
 	c->closing = true;
 	c->close_cb = close_cb;
 	c->close_ctx = ctx;
-	c->pending_closes = 3;
-	xm_conn_close(c->conn, xm_conn_closed_cb, c);
+	xm_conn_close(&c->conn, xm_conn_closed_cb, c);
 	uv_close((uv_handle_t *)&c->keepalive_timer, xm_handle_closed_cb);
 	uv_close((uv_handle_t *)&c->flush_idle, xm_handle_closed_cb);
 }

@@ -22,11 +22,27 @@
  *   false) is answered service-unavailable, so every IQ gets one reply.
  * - Every stanza sent carries a 'from' in the component's domain: a missing
  *   'from' is set to the component JID; a 'from' outside it is refused.
+ * - An inbound stanza over max_stanza_bytes or nested deeper than
+ *   max_stanza_depth is skipped and dropped without building it (see
+ *   xm_parser.h); the stream stays up and nothing is resent. An IQ get/set
+ *   among them is answered with a modify/policy-violation error whose
+ *   <text/> says "stanza too large" or "too deeply nested" (to/from
+ *   swapped, same id; none when the id or from was too long to keep: see
+ *   below). Messages, presences and the rest are dropped
+ *   silently. Only before the handshake, or for a <stream:error/>, is such
+ *   a stanza a stream failure.
+ * - An inbound IQ get/set whose id, from or to is longer than
+ *   XM_PARSER_SKELETON_ATTR_MAX (3071) bytes is dropped unanswered: the
+ *   answer echoes them and could be too large for the server, which would
+ *   close the stream (and the outbox would resend it forever).
+ * - Each drop is counted (dropped_in) and logged at warn with its sender
+ *   (cleaned, at most 128 bytes), its size when known and the reason, at
+ *   most one line per second (the next line counts those left out).
  * - An unparseable stream, a <stream:error> or a stalled server (no answer to
  *   a ping within ping_timeout_msecs) closes the connection and reconnects.
  *
  * One loop thread only. Callbacks fire from the loop; the component may not
- * be closed from inside its own callbacks other than by
+ * be freed from inside its own callbacks other than by
  * xm_component_close(), which defers the free.
  */
 
@@ -49,9 +65,11 @@ struct xm_component_settings {
 	uint64_t reconnect_max_msecs; /* 0 = default 30000 */
 	uint64_t ping_timeout_msecs;  /* 0 = default 20000 */
 	uint64_t keepalive_msecs;     /* idle ping; 0 = default 60000 */
-	size_t max_stanza_bytes;      /* inbound limit; 0 = default 4 MiB */
-	unsigned max_stanza_depth;    /* inbound nesting; 0 = default 64 */
-	size_t outbox_max;	      /* 0 = default 200000 stanzas */
+	/* Inbound limits, as the server writes stanzas (after its escaping):
+	   larger or deeper stanzas are dropped (see above). */
+	size_t max_stanza_bytes;   /* 0 = default 4 MiB */
+	unsigned max_stanza_depth; /* 0 = default 64 (the stanza is 1) */
+	size_t outbox_max;	   /* 0 = default 200000 stanzas */
 };
 
 struct xm_component_callbacks {
@@ -74,10 +92,11 @@ struct xm_component_stats {
 	uint64_t connects; /* handshakes accepted */
 	uint64_t disconnects;
 	uint64_t stanzas_out; /* written, including resends */
-	uint64_t stanzas_in;
+	uint64_t stanzas_in;  /* parsed whole (skipped ones not included) */
 	uint64_t resent;
-	uint64_t dropped;  /* outbox full */
-	size_t outbox_len; /* queued, not yet confirmed */
+	uint64_t dropped;    /* outbox full */
+	uint64_t dropped_in; /* inbound stanzas dropped (see above) */
+	size_t outbox_len;   /* queued, not yet confirmed */
 };
 
 /*
@@ -105,11 +124,13 @@ bool xm_component_online(const struct xm_component *c);
 void xm_component_get_stats(const struct xm_component *c,
 			    struct xm_component_stats *stats_r);
 /*
- * Closes the connection and frees c once libuv has released its handles;
- * close_cb (may be NULL) fires then. Unconfirmed stanzas are dropped (the
- * caller's durable state has them). No other callback fires after this.
+ * Sets *c to NULL, closes the connection and frees the component once libuv
+ * has released its handles; close_cb (may be NULL) fires then. Unconfirmed
+ * stanzas are dropped (the caller's durable state has them). No other
+ * callback fires after this call. No-op when *c is NULL. May be called from
+ * the component's own callbacks (the object outlives the call).
  */
-void xm_component_close(struct xm_component *c, void (*close_cb)(void *ctx),
+void xm_component_close(struct xm_component **c, void (*close_cb)(void *ctx),
 			void *ctx);
 
 #endif

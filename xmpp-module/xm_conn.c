@@ -36,7 +36,9 @@ struct xm_conn {
 	enum xm_conn_state state;
 	uint64_t gen; /* connection number: stale write callbacks */
 	bool started, closing, resolving, tcp_open;
-	unsigned pending_closes;
+	/* Timers not yet released: one per uv_timer_init, counted where each
+	   is initialised (the socket is tracked by tcp_open). */
+	unsigned open_timers;
 	void (*close_cb)(void *ctx);
 	void *close_ctx;
 	const char *deadline_what;
@@ -72,7 +74,7 @@ static void xm_conn_maybe_free(struct xm_conn *k)
 	void (*close_cb)(void *) = k->close_cb;
 	void *close_ctx = k->close_ctx;
 
-	if (!k->closing || k->pending_closes > 0 || k->resolving || k->tcp_open)
+	if (!k->closing || k->open_timers > 0 || k->resolving || k->tcp_open)
 		return;
 	xm_conn_free_addrs(k);
 	free(k->host);
@@ -85,7 +87,7 @@ static void xm_conn_handle_closed_cb(uv_handle_t *h)
 {
 	struct xm_conn *k = h->data;
 
-	k->pending_closes--;
+	k->open_timers--;
 	xm_conn_maybe_free(k);
 }
 
@@ -337,7 +339,9 @@ struct xm_conn *xm_conn_new(uv_loop_t *loop, const char *host, uint16_t port,
 	xm_backoff_init(&k->backoff, reconnect_min_msecs, reconnect_max_msecs,
 			0);
 	uv_timer_init(loop, &k->backoff_timer);
+	k->open_timers++;
 	uv_timer_init(loop, &k->deadline_timer);
+	k->open_timers++;
 	k->backoff_timer.data = k->deadline_timer.data = k;
 	return k;
 }
@@ -355,8 +359,13 @@ void xm_conn_backoff_reset(struct xm_conn *k)
 	xm_backoff_reset(&k->backoff);
 }
 
-void xm_conn_close(struct xm_conn *k, void (*close_cb)(void *ctx), void *ctx)
+void xm_conn_close(struct xm_conn **kp, void (*close_cb)(void *ctx), void *ctx)
 {
+	struct xm_conn *k = *kp;
+
+	if (k == NULL)
+		return;
+	*kp = NULL;
 	if (k->closing)
 		return;
 	k->closing = true;
@@ -366,7 +375,6 @@ void xm_conn_close(struct xm_conn *k, void (*close_cb)(void *ctx), void *ctx)
 		uv_cancel((uv_req_t *)&k->gai);
 	if (k->tcp_open && !uv_is_closing((uv_handle_t *)&k->tcp))
 		uv_close((uv_handle_t *)&k->tcp, xm_conn_tcp_closed_cb);
-	k->pending_closes = 2;
 	uv_close((uv_handle_t *)&k->backoff_timer, xm_conn_handle_closed_cb);
 	uv_close((uv_handle_t *)&k->deadline_timer, xm_conn_handle_closed_cb);
 }

@@ -60,7 +60,11 @@ void xm_conn_fail(struct xm_conn *k, enum ut_log_level level, const char *fmt,
 void xm_conn_deadline(struct xm_conn *k, uint64_t msecs, const char *what);
 /* After a connection that stayed up: the next wait is short again. */
 void xm_conn_backoff_reset(struct xm_conn *k);
-/* Closes and frees k once libuv released its handles; close_cb then. */
-void xm_conn_close(struct xm_conn *k, void (*close_cb)(void *ctx), void *ctx);
+/*
+ * Sets *k to NULL, closes the connection and frees it once libuv released
+ * its handles; close_cb (may be NULL) fires then. No other callback fires
+ * after this call. No-op when *k is NULL.
+ */
+void xm_conn_close(struct xm_conn **k, void (*close_cb)(void *ctx), void *ctx);
 
 #endif

@@ -4,65 +4,31 @@
  *
  * Offsets: expat counts bytes from the start of the stream
  * (XML_GetCurrentByteIndex). The parser remembers where the current
- * stanza began (stanza_start) and where the last complete piece of the
- * stream ended (boundary: the end of the stream header, of the last stanza
- * or of white space between stanzas). Input is fed to expat in slices of at
- * most FEED_SLICE_BYTES, and after each slice the bytes not yet accounted
- * for are checked against the limit, so an unterminated tag or text can
- * never make expat buffer much more than max_stanza_bytes.
+ * stanza began (stanza_start), where the last complete piece of the stream
+ * ended (boundary: the end of the stream header, of the last stanza or of
+ * white space between stanzas) and where the last event expat reported
+ * ended (progress). Input is fed to expat in slices of at most
+ * FEED_SLICE_BYTES; after each slice a stanza that outgrew the limit
+ * starts being skipped, and the bytes expat has not reported yet (an
+ * unfinished token it must buffer) are checked against the token cap, so
+ * expat never buffers much more than max_stanza_bytes + XM_PARSER_TOKEN_MARGIN.
+ *
+ * Skipping a stanza over a limit is in xm_parser_skip.c.
  */
-#include <expat.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ut_buf.h"
 #include "ut_xalloc.h"
 #include "xm_parser.h"
+#include "xm_parser_int.h"
 #include "xm_stanza.h"
 
-/* Nesting limit inside a stanza; the stanza element itself is level 1. */
-#define XM_PARSER_MAX_DEPTH 64
-/* Separates namespace URI and local name in expat's names. 0xFF never
-   occurs in UTF-8, and expat refuses namespace URIs that contain it. */
-#define NS_SEP		 '\xFF'
-#define FEED_SLICE_BYTES 16384
+#define FEED_SLICE_BYTES 65536
 /* The stream header may always be this long, whatever max_stanza_bytes. */
 #define HEADER_MIN_LIMIT_BYTES 16384
 #define XML_NS		       "http://www.w3.org/XML/1998/namespace"
 #define XMLNS_NS	       "http://www.w3.org/2000/xmlns/"
-
-struct xm_parser {
-	xmpp_ctx_t *sctx;
-	size_t max_stanza_bytes;
-	struct xm_parser_callbacks cb;
-	void *ctx;
-
-	XML_Parser xp;
-	bool failed;
-	const char *error;
-
-	/* Open elements, the stream root included. */
-	unsigned depth;
-	/* The default namespace declared on the stream root, or NULL. */
-	char *stream_ns;
-	/* The default namespace declared on the root's start tag, until
-	   the root's start handler takes it. */
-	char *pending_default_ns;
-
-	/* stack[0] is the stanza being built, stack[i] its open descendant
-	   at level i + 1 (borrowed: owned by stack[0]). ns_stack holds their
-	   namespace URIs (NULL: no namespace). */
-	xmpp_stanza_t *stack[XM_PARSER_MAX_DEPTH];
-	char *ns_stack[XM_PARSER_MAX_DEPTH];
-	/* Character data not yet attached to the innermost open element. */
-	struct ut_buf text;
-
-	uint64_t fed_bytes;
-	uint64_t boundary;
-	uint64_t stanza_start;
-};
 
 static bool streq_null(const char *a, const char *b)
 {
@@ -103,36 +69,11 @@ static char *attr_name(const char *name)
 	return ret;
 }
 
-static uint64_t event_end(struct xm_parser *p)
-{
-	XML_Index idx = XML_GetCurrentByteIndex(p->xp);
-	int count = XML_GetCurrentByteCount(p->xp);
-	if (idx < 0)
-		return p->fed_bytes;
-	return (uint64_t)idx + (uint64_t)(count > 0 ? count : 0);
-}
-
-static uint64_t event_start(struct xm_parser *p)
-{
-	XML_Index idx = XML_GetCurrentByteIndex(p->xp);
-	return idx < 0 ? p->fed_bytes : (uint64_t)idx;
-}
-
-static void fail(struct xm_parser *p, const char *error)
-{
-	if (!p->failed) {
-		p->failed = true;
-		p->error = error;
-	}
-	XML_StopParser(p->xp, XML_FALSE);
-}
-
-/* Releases the stanza under construction, if any. */
-static void drop_partial(struct xm_parser *p)
+void xm_parser__drop_partial(struct xm_parser *p)
 {
 	if (p->stack[0] != NULL)
 		xmpp_stanza_release(p->stack[0]);
-	for (unsigned i = 0; i < XM_PARSER_MAX_DEPTH; i++) {
+	for (unsigned i = 0; i < p->max_depth; i++) {
 		p->stack[i] = NULL;
 		ut_free(&p->ns_stack[i]);
 	}
@@ -151,12 +92,23 @@ static void flush_text(struct xm_parser *p, unsigned level)
 	ut_buf_reset(&p->text);
 }
 
+static uint64_t header_limit(const struct xm_parser *p)
+{
+	return p->max_stanza_bytes > HEADER_MIN_LIMIT_BYTES
+		   ? p->max_stanza_bytes
+		   : HEADER_MIN_LIMIT_BYTES;
+}
+
 static void root_start(struct xm_parser *p, const char *name,
 		       const char **attrs)
 {
 	char *ns;
 	const char *local;
 	size_t n = 0;
+	if (xm_parser__event_end(p) > header_limit(p)) {
+		xm_parser__fail(p, "stream header too large");
+		return;
+	}
 	while (attrs[2 * n] != NULL)
 		n++;
 	char **names = xcalloc(n + 1, sizeof(*names));
@@ -177,7 +129,7 @@ static void root_start(struct xm_parser *p, const char *name,
 	p->stream_ns = p->pending_default_ns;
 	p->pending_default_ns = NULL;
 	p->depth = 1;
-	p->boundary = event_end(p);
+	p->boundary = xm_parser__event_end(p);
 	if (p->cb.stream_start != NULL)
 		p->cb.stream_start(p->ctx, local, list);
 	for (size_t i = 0; i < n; i++)
@@ -191,22 +143,21 @@ static void start_cb(void *data, const char *name, const char **attrs)
 	struct xm_parser *p = data;
 	if (p->failed)
 		return;
+	p->progress = xm_parser__event_end(p);
 	if (p->depth == 0) {
 		root_start(p, name, attrs);
 		return;
 	}
-	unsigned level = p->depth - 1; /* stack index of the new element */
-	if (level == 0) {
-		p->stanza_start = event_start(p);
-	} else {
-		flush_text(p, level - 1);
-	}
-	if (level >= XM_PARSER_MAX_DEPTH) {
-		fail(p, "elements nested too deeply");
+	if (p->skipping) {
+		xm_parser__skip_push(p);
 		return;
 	}
-	if (event_end(p) - p->stanza_start > p->max_stanza_bytes) {
-		fail(p, "stanza too large");
+	unsigned level = p->depth - 1; /* stack index of the new element */
+	if (level == 0)
+		p->stanza_start = xm_parser__event_start(p);
+	if (level >= p->max_depth) {
+		xm_parser__begin_skip(p, XM_PARSER_DROP_TOO_DEEP);
+		xm_parser__skip_push(p);
 		return;
 	}
 
@@ -218,9 +169,26 @@ static void start_cb(void *data, const char *name, const char **attrs)
 		/* Such an element (<xml:x/>) could not be written back:
 		   no other namespace may be bound to these URIs. */
 		free(ns);
-		fail(p, "element in a reserved namespace");
+		xm_parser__fail(p, "element in a reserved namespace");
 		return;
 	}
+	if (xm_parser__event_end(p) - p->stanza_start > p->max_stanza_bytes) {
+		if (level == 0)
+			xm_parser__begin_skip_start(
+			    p, local,
+			    streq_null(ns, p->stream_ns)
+				? NULL
+				: (ns != NULL ? ns : ""),
+			    attrs);
+		else
+			xm_parser__begin_skip(p, XM_PARSER_DROP_TOO_LARGE);
+		free(ns);
+		xm_parser__skip_push(p);
+		return;
+	}
+	if (level > 0)
+		flush_text(p, level - 1);
+
 	xmpp_stanza_t *el = xm_stanza_alloc(p->sctx);
 	xm_strophe_check(xmpp_stanza_set_name(el, local));
 	const char *parent_ns =
@@ -251,11 +219,17 @@ static void end_cb(void *data, const char *name)
 	(void)name;
 	if (p->failed || p->depth == 0)
 		return;
+	p->progress = xm_parser__event_end(p);
 	p->depth--;
 	if (p->depth == 0) {
-		p->boundary = event_end(p);
+		p->boundary = xm_parser__event_end(p);
 		if (p->cb.stream_end != NULL)
 			p->cb.stream_end(p->ctx);
+		return;
+	}
+	if (p->skipping) {
+		if (p->depth == 1)
+			xm_parser__end_skip(p);
 		return;
 	}
 	unsigned level = p->depth - 1;
@@ -265,9 +239,11 @@ static void end_cb(void *data, const char *name)
 		p->stack[level] = NULL;
 		return;
 	}
-	uint64_t end = event_end(p);
+	uint64_t end = xm_parser__event_end(p);
 	if (end - p->stanza_start > p->max_stanza_bytes) {
-		fail(p, "stanza too large");
+		/* The end tag itself went over the limit. */
+		xm_parser__begin_skip(p, XM_PARSER_DROP_TOO_LARGE);
+		xm_parser__end_skip(p);
 		return;
 	}
 	p->boundary = end;
@@ -283,17 +259,29 @@ static void chardata_cb(void *data, const char *s, int len)
 	struct xm_parser *p = data;
 	if (p->failed || len <= 0)
 		return;
+	p->progress = xm_parser__event_end(p);
 	if (p->depth <= 1) {
 		/* White space (or stray text, which is ignored) between
 		   stanzas: it closes the accounted-for part of the stream. */
-		p->boundary = event_end(p);
+		p->boundary = p->progress;
 		return;
 	}
-	if (event_end(p) - p->stanza_start > p->max_stanza_bytes) {
-		fail(p, "stanza too large");
+	if (p->skipping)
+		return;
+	if (xm_parser__event_end(p) - p->stanza_start > p->max_stanza_bytes) {
+		xm_parser__begin_skip(p, XM_PARSER_DROP_TOO_LARGE);
 		return;
 	}
 	ut_buf_append(&p->text, s, (size_t)len);
+}
+
+/* Comments are ignored, but they are progress: expat holds none of it. */
+static void comment_cb(void *data, const char *text)
+{
+	struct xm_parser *p = data;
+	(void)text;
+	if (!p->failed)
+		p->progress = xm_parser__event_end(p);
 }
 
 static void ns_start_cb(void *data, const char *prefix, const char *uri)
@@ -310,7 +298,7 @@ static void doctype_cb(void *data, const char *name, const char *sysid,
 		       const char *pubid, int has_internal_subset)
 {
 	(void)name, (void)sysid, (void)pubid, (void)has_internal_subset;
-	fail(data, "DOCTYPE is not allowed");
+	xm_parser__fail(data, "DOCTYPE is not allowed");
 }
 
 static void entity_decl_cb(void *data, const char *name, int is_param,
@@ -320,7 +308,7 @@ static void entity_decl_cb(void *data, const char *name, int is_param,
 {
 	(void)name, (void)is_param, (void)value, (void)value_len, (void)base;
 	(void)sysid, (void)pubid, (void)notation;
-	fail(data, "entity declarations are not allowed");
+	xm_parser__fail(data, "entity declarations are not allowed");
 }
 
 static void unparsed_entity_cb(void *data, const char *name, const char *base,
@@ -328,14 +316,14 @@ static void unparsed_entity_cb(void *data, const char *name, const char *base,
 			       const char *notation)
 {
 	(void)name, (void)base, (void)sysid, (void)pubid, (void)notation;
-	fail(data, "entity declarations are not allowed");
+	xm_parser__fail(data, "entity declarations are not allowed");
 }
 
 static void notation_cb(void *data, const char *name, const char *base,
 			const char *sysid, const char *pubid)
 {
 	(void)name, (void)base, (void)sysid, (void)pubid;
-	fail(data, "notation declarations are not allowed");
+	xm_parser__fail(data, "notation declarations are not allowed");
 }
 
 static int external_entity_cb(XML_Parser xp, const char *context,
@@ -345,20 +333,21 @@ static int external_entity_cb(XML_Parser xp, const char *context,
 	(void)context, (void)base, (void)sysid, (void)pubid;
 	/* The handler argument is the parser itself unless set otherwise;
 	   the user data holds our parser. */
-	fail(XML_GetUserData(xp), "external entities are not allowed");
+	xm_parser__fail(XML_GetUserData(xp),
+			"external entities are not allowed");
 	return XML_STATUS_ERROR;
 }
 
 static void skipped_entity_cb(void *data, const char *name, int is_param)
 {
 	(void)name, (void)is_param;
-	fail(data, "undefined entity");
+	xm_parser__fail(data, "undefined entity");
 }
 
 static void pi_cb(void *data, const char *target, const char *pidata)
 {
 	(void)target, (void)pidata;
-	fail(data, "processing instructions are not allowed");
+	xm_parser__fail(data, "processing instructions are not allowed");
 }
 
 static void create_expat(struct xm_parser *p)
@@ -372,6 +361,7 @@ static void create_expat(struct xm_parser *p)
 	XML_SetUserData(xp, p);
 	XML_SetElementHandler(xp, start_cb, end_cb);
 	XML_SetCharacterDataHandler(xp, chardata_cb);
+	XML_SetCommentHandler(xp, comment_cb);
 	XML_SetNamespaceDeclHandler(xp, ns_start_cb, NULL);
 	XML_SetStartDoctypeDeclHandler(xp, doctype_cb);
 	XML_SetEntityDeclHandler(xp, entity_decl_cb);
@@ -388,11 +378,20 @@ static void create_expat(struct xm_parser *p)
 }
 
 struct xm_parser *xm_parser_new(xmpp_ctx_t *sctx, size_t max_stanza_bytes,
+				unsigned max_depth,
 				const struct xm_parser_callbacks *cb, void *ctx)
 {
+	ut_assert(max_stanza_bytes > 0 && max_depth > 0);
 	struct xm_parser *p = xcalloc(1, sizeof(*p));
 	p->sctx = sctx;
 	p->max_stanza_bytes = max_stanza_bytes;
+	p->max_depth = max_depth;
+	p->token_cap = (uint64_t)max_stanza_bytes + XM_PARSER_TOKEN_MARGIN;
+	p->skip_depth_cap = p->token_cap / XM_PARSER_SKIP_DEPTH_DIVISOR;
+	if (p->skip_depth_cap < max_depth)
+		p->skip_depth_cap = max_depth;
+	p->stack = xcalloc(max_depth, sizeof(*p->stack));
+	p->ns_stack = xcalloc(max_depth, sizeof(*p->ns_stack));
 	p->cb = *cb;
 	p->ctx = ctx;
 	ut_buf_init(&p->text);
@@ -402,7 +401,11 @@ struct xm_parser *xm_parser_new(xmpp_ctx_t *sctx, size_t max_stanza_bytes,
 
 static void clear_state(struct xm_parser *p)
 {
-	drop_partial(p);
+	xm_parser__drop_partial(p);
+	if (p->skeleton != NULL)
+		xmpp_stanza_release(p->skeleton);
+	p->skeleton = NULL;
+	p->skipping = 0;
 	ut_free(&p->stream_ns);
 	ut_free(&p->pending_default_ns);
 	p->depth = 0;
@@ -411,6 +414,7 @@ static void clear_state(struct xm_parser *p)
 	p->fed_bytes = 0;
 	p->boundary = 0;
 	p->stanza_start = 0;
+	p->progress = 0;
 }
 
 static int feed_failed(struct xm_parser *p, const char **error_r)
@@ -421,9 +425,25 @@ static int feed_failed(struct xm_parser *p, const char **error_r)
 		if (p->error == NULL)
 			p->error = "XML error";
 	}
-	drop_partial(p);
+	xm_parser__drop_partial(p);
 	*error_r = p->error;
 	return -1;
+}
+
+/* After a slice: start skipping a stanza that outgrew the limit, and
+   refuse what would make expat buffer too much. */
+static const char *check_limits(struct xm_parser *p)
+{
+	if (p->depth == 0)
+		return p->fed_bytes - p->boundary > header_limit(p)
+			   ? "stream header too large"
+			   : NULL;
+	if (!p->skipping && p->depth >= 2 &&
+	    p->fed_bytes - p->stanza_start > p->max_stanza_bytes)
+		xm_parser__begin_skip(p, XM_PARSER_DROP_TOO_LARGE);
+	if (p->fed_bytes - p->progress > p->token_cap)
+		return "a single tag or comment is too large";
+	return NULL;
 }
 
 int xm_parser_feed(struct xm_parser *p, const char *data, size_t len,
@@ -443,20 +463,10 @@ int xm_parser_feed(struct xm_parser *p, const char *data, size_t len,
 		data += n;
 		len -= n;
 
-		uint64_t limit = p->max_stanza_bytes;
-		uint64_t pending;
-		if (p->depth == 0) {
-			if (limit < HEADER_MIN_LIMIT_BYTES)
-				limit = HEADER_MIN_LIMIT_BYTES;
-			pending = p->fed_bytes - p->boundary;
-		} else if (p->depth == 1) {
-			pending = p->fed_bytes - p->boundary;
-		} else {
-			pending = p->fed_bytes - p->stanza_start;
-		}
-		if (pending > limit) {
+		const char *error = check_limits(p);
+		if (error != NULL) {
 			p->failed = true;
-			p->error = "stanza too large";
+			p->error = error;
 			return feed_failed(p, error_r);
 		}
 	}
@@ -479,5 +489,13 @@ void xm_parser_free(struct xm_parser **pp)
 	clear_state(p);
 	XML_ParserFree(p->xp);
 	ut_buf_free(&p->text);
+	free(p->stack);
+	free(p->ns_stack);
 	free(p);
+}
+
+const char *xm_parser_drop_reason_str(enum xm_parser_drop_reason reason)
+{
+	return reason == XM_PARSER_DROP_TOO_DEEP ? "too deeply nested"
+						 : "stanza too large";
 }

@@ -178,7 +178,8 @@ xmpp_stanza_t *xm_iq_result_new(xmpp_ctx_t *ctx, xmpp_stanza_t *iq)
 }
 
 xmpp_stanza_t *xm_error_reply_new(xmpp_ctx_t *ctx, xmpp_stanza_t *stanza,
-				  const char *type, const char *condition)
+				  const char *type, const char *condition,
+				  const char *text)
 {
 	const char *name = xmpp_stanza_get_name(stanza);
 	xmpp_stanza_t *r =
@@ -186,6 +187,9 @@ xmpp_stanza_t *xm_error_reply_new(xmpp_ctx_t *ctx, xmpp_stanza_t *stanza,
 	xmpp_stanza_t *err = xm_elem_new(ctx, "error", NULL);
 	xm_elem_set_attr(err, "type", type);
 	xm_elem_adopt(err, xm_elem_new(ctx, condition, XMPP_NS_STANZAS));
+	if (text != NULL)
+		xm_elem_set_attr(xm_elem_add_text_child(err, "text", text),
+				 "xmlns", XMPP_NS_STANZAS);
 	xm_elem_adopt(r, err);
 	return r;
 }

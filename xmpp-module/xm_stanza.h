@@ -38,10 +38,12 @@ char *xm_elem_child_text(xmpp_stanza_t *elem, const char *name, const char *ns);
 xmpp_stanza_t *xm_iq_result_new(xmpp_ctx_t *ctx, xmpp_stanza_t *iq);
 /*
  * An error reply for any stanza: type "cancel"/"modify"/"wait"/"auth",
- * condition e.g. "service-unavailable" (RFC 6120 8.3.3), to/from swapped.
+ * condition e.g. "service-unavailable" (RFC 6120 8.3.3), to/from swapped,
+ * same id; with a <text/> when text is not NULL.
  */
 xmpp_stanza_t *xm_error_reply_new(xmpp_ctx_t *ctx, xmpp_stanza_t *stanza,
-				  const char *type, const char *condition);
+				  const char *type, const char *condition,
+				  const char *text);
 
 /* Serialises st. Returns xmalloc'ed NUL-terminated text and its length. */
 char *xm_stanza_to_text(xmpp_stanza_t *st, size_t *len_r);

@@ -217,8 +217,11 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 
 static void connection_cb(uv_stream_t *server, int status)
 {
-	static const struct xm_parser_callbacks cb = {stream_start_cb,
-						      stanza_cb, stream_end_cb};
+	static const struct xm_parser_callbacks cb = {
+	    .stream_start = stream_start_cb,
+	    .stanza = stanza_cb,
+	    .stream_end = stream_end_cb,
+	};
 	struct fake_server *s = server->data;
 	struct fake_conn *fc;
 	uv_os_fd_t fd;
@@ -230,7 +233,7 @@ static void connection_cb(uv_stream_t *server, int status)
 	fc->index = ++s->conns;
 	if (fc->index <= FAKE_MAX_CONNS)
 		s->conn_msecs[fc->index - 1] = now_msecs();
-	fc->parser = xm_parser_new(s->sctx, 1 << 20, &cb, fc);
+	fc->parser = xm_parser_new(s->sctx, 1 << 20, 64, &cb, fc);
 	uv_tcp_init(s->loop, &fc->tcp);
 	fc->tcp.data = fc;
 	s->open_conns++;
@@ -313,7 +316,7 @@ static void obs_close_cb(void *ctx)
 static void obs_close(struct obs *o)
 {
 	o->closed = true;
-	xm_component_close(o->c, obs_close_cb, o);
+	xm_component_close(&o->c, obs_close_cb, o);
 }
 
 static void obs_state_cb(struct xm_component *c, bool online, void *ctx)

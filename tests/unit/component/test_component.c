@@ -336,7 +336,8 @@ static void test_close_in_stanza_and_state(void)
 	e.set.host = "localhost";
 	env_component(&e);
 	xm_component_start(e.obs.c);
-	xm_component_close(e.obs.c, NULL, NULL);
+	xm_component_close(&e.obs.c, NULL, NULL);
+	T_CHECK(e.obs.c == NULL);
 	e.obs.closed = true;
 	T_CHECK_INT(env_done(&e), 0);
 	T_CHECK_INT(e.obs.online, 0);

@@ -1,8 +1,8 @@
 /*
  * The component under faults: garbage from the server, a connection dropped
  * in the middle of a batch, a server that stops answering pings, a refused
- * handshake (backoff measured), stream close and reset, an oversized
- * stanza, and a socket fd above 1024.
+ * handshake (backoff measured), stream close and reset, a tag too large
+ * even to skip, and a socket fd above 1024.
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -14,6 +14,7 @@
 #include "ut_log.h"
 #include "test.h"
 #include "ut_xalloc.h"
+#include "xm_parser.h"
 
 static bool tokens_in_order(const struct obs *o)
 {
@@ -220,7 +221,11 @@ static void test_server_closes_and_resets(void)
 {
 	struct env e;
 	struct xm_component_stats st;
-	char big[4096 + 64];
+	/* A start tag still open 2 MiB past the 1024-byte limit is a broken
+	   stream (a stanza merely over the limit is dropped: see
+	   test_component_limits.c). */
+	size_t len = 1024 + XM_PARSER_TOKEN_MARGIN + 65536;
+	char *big = xmalloc(len + 1);
 
 	env_init(&e);
 	e.set.max_stanza_bytes = 1024;
@@ -231,9 +236,9 @@ static void test_server_closes_and_resets(void)
 	RUN_UNTIL(&e.loop, e.obs.online == 2, 3000);
 	fake_server_reset(&e.srv);
 	RUN_UNTIL(&e.loop, e.obs.online == 3, 3000);
-	memset(big, 'x', sizeof(big));
-	memcpy(big, "<message><body>", 15);
-	memcpy(big + sizeof(big) - 20, "</body></message>", 18);
+	memset(big, 'x', len);
+	memcpy(big, "<message a='", 12);
+	big[len] = '\0';
 	fake_server_send(&e.srv, big);
 	RUN_UNTIL(&e.loop, e.obs.online == 4, 3000);
 	T_CHECK_INT(e.srv.conns, 4);
@@ -242,7 +247,9 @@ static void test_server_closes_and_resets(void)
 	T_CHECK_INT(e.obs.stanzas, 0);
 	xm_component_get_stats(e.obs.c, &st);
 	T_CHECK_INT(st.disconnects, 3);
+	T_CHECK_INT(st.dropped_in, 0);
 	T_CHECK_INT(env_done(&e), 0);
+	free(big);
 }
 
 static void test_connection_refused(void)

@@ -1,93 +1,14 @@
 /*
  * Unit tests of xm_parser: namespaces, split input, immediate delivery,
- * refused constructs, limits and reset.
+ * refused constructs, the limits' edges and hard caps, and reset. Skipping
+ * is tested in test_parser_skip.c.
  */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ut_buf.h"
+#include "parser_rec.h"
 #include "test.h"
-#include "ut_xalloc.h"
-#include "xm_parser.h"
-#include "xm_stanza.h"
-
-#define HEADER                                                                 \
-	"<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' " \
-	"xmlns:stream='http://etherx.jabber.org/streams' id='abc' "            \
-	"from='mail.example.org' xml:lang='en'>"
-
-static xmpp_ctx_t *sctx;
-
-struct rec {
-	int starts;
-	int ends;
-	char *start_name;
-	char *start_id;
-	char *start_lang;
-	bool start_has_xmlns;
-	/* Every stanza serialised, one per line. */
-	struct ut_buf stanzas;
-	int count;
-};
-
-static void rec_start(void *ctx, const char *name, const char **attrs)
-{
-	struct rec *r = ctx;
-	r->starts++;
-	free(r->start_name);
-	r->start_name = xstrdup(name);
-	for (size_t i = 0; attrs[i] != NULL; i += 2) {
-		if (strcmp(attrs[i], "id") == 0) {
-			free(r->start_id);
-			r->start_id = xstrdup(attrs[i + 1]);
-		}
-		if (strcmp(attrs[i], "xml:lang") == 0) {
-			free(r->start_lang);
-			r->start_lang = xstrdup(attrs[i + 1]);
-		}
-		if (strncmp(attrs[i], "xmlns", 5) == 0)
-			r->start_has_xmlns = true;
-	}
-}
-
-static void rec_stanza(void *ctx, xmpp_stanza_t *st)
-{
-	struct rec *r = ctx;
-	char *s = xm_stanza_to_text(st, NULL);
-	ut_buf_append_str(&r->stanzas, s);
-	ut_buf_append_c(&r->stanzas, '\n');
-	free(s);
-	r->count++;
-}
-
-static void rec_end(void *ctx)
-{
-	struct rec *r = ctx;
-	r->ends++;
-}
-
-static const struct xm_parser_callbacks rec_cb = {
-    .stream_start = rec_start,
-    .stanza = rec_stanza,
-    .stream_end = rec_end,
-};
-
-static void rec_free(struct rec *r)
-{
-	free(r->start_name);
-	free(r->start_id);
-	free(r->start_lang);
-	ut_buf_free(&r->stanzas);
-	memset(r, 0, sizeof(*r));
-}
-
-/* Feeds text in one piece; returns feed's result and the error. */
-static int feed_all(struct xm_parser *p, const char *text, const char **err)
-{
-	*err = NULL;
-	return xm_parser_feed(p, text, strlen(text), err);
-}
 
 static const char *const doc_main =
     HEADER "<handshake/>"
@@ -117,7 +38,7 @@ static const char *const doc_main_expected =
 static void test_namespaces(void)
 {
 	struct rec r = {0};
-	struct xm_parser *p = xm_parser_new(sctx, 65536, &rec_cb, &r);
+	struct xm_parser *p = xm_parser_new(sctx, 65536, 64, &rec_cb, &r);
 	const char *err;
 	T_CHECK_INT(feed_all(p, doc_main, &err), 0);
 	T_CHECK(err == NULL);
@@ -138,7 +59,7 @@ static void test_namespaces(void)
 static void test_no_default_ns(void)
 {
 	struct rec r = {0};
-	struct xm_parser *p = xm_parser_new(sctx, 65536, &rec_cb, &r);
+	struct xm_parser *p = xm_parser_new(sctx, 65536, 64, &rec_cb, &r);
 	const char *err;
 	T_CHECK_INT(feed_all(p,
 			     "<stream:stream xmlns:stream='http://"
@@ -159,7 +80,8 @@ static void test_split_everywhere(void)
 	int mismatches = 0, failures = 0;
 	for (size_t i = 1; i < len; i++) {
 		struct rec r = {0};
-		struct xm_parser *p = xm_parser_new(sctx, 65536, &rec_cb, &r);
+		struct xm_parser *p =
+		    xm_parser_new(sctx, 65536, 64, &rec_cb, &r);
 		const char *err;
 		if (xm_parser_feed(p, doc_main, i, &err) < 0 ||
 		    xm_parser_feed(p, doc_main + i, len - i, &err) < 0)
@@ -175,7 +97,7 @@ static void test_split_everywhere(void)
 
 	/* One byte at a time. */
 	struct rec r = {0};
-	struct xm_parser *p = xm_parser_new(sctx, 65536, &rec_cb, &r);
+	struct xm_parser *p = xm_parser_new(sctx, 65536, 64, &rec_cb, &r);
 	const char *err;
 	int rc = 0;
 	for (size_t i = 0; i < len; i++)
@@ -190,7 +112,7 @@ static void test_split_everywhere(void)
 static void test_immediate(void)
 {
 	struct rec r = {0};
-	struct xm_parser *p = xm_parser_new(sctx, 65536, &rec_cb, &r);
+	struct xm_parser *p = xm_parser_new(sctx, 65536, 64, &rec_cb, &r);
 	const char *err;
 	T_CHECK_INT(feed_all(p, HEADER, &err), 0);
 	T_CHECK_INT(r.starts, 1);
@@ -214,7 +136,7 @@ static void test_immediate(void)
 static void expect_refused(const char *text, const char *want, size_t max)
 {
 	struct rec r = {0};
-	struct xm_parser *p = xm_parser_new(sctx, max, &rec_cb, &r);
+	struct xm_parser *p = xm_parser_new(sctx, max, 64, &rec_cb, &r);
 	const char *err = NULL;
 	T_CHECK_INT(feed_all(p, text, &err), -1);
 	T_CHECK(err != NULL);
@@ -261,110 +183,136 @@ static void test_refused(void)
 	expect_refused(HEADER "</stream:stream><message/>", NULL, 65536);
 }
 
-static char *repeat(char c, size_t n)
-{
-	char *s = xmalloc(n + 1);
-	memset(s, c, n);
-	s[n] = '\0';
-	return s;
-}
-
+/* The size limit's edge: exactly max bytes pass, one more is dropped,
+   wherever the input is split; the stream goes on. */
 static void test_size_limit(void)
 {
 	const size_t max = 300;
-	/* "<m>" + text + "</m>" is exactly max bytes: accepted, whole or
-	   byte by byte. */
+	/* "<m>" + text + "</m>" is exactly max bytes. */
 	char *text = repeat('a', max - 7);
-	char *stanza = xasprintf("<m>%s</m>", text);
-	T_CHECK_INT(strlen(stanza), max);
-	for (int bytewise = 0; bytewise < 2; bytewise++) {
-		struct rec r = {0};
-		struct xm_parser *p = xm_parser_new(sctx, max, &rec_cb, &r);
-		const char *err;
-		T_CHECK_INT(feed_all(p, HEADER, &err), 0);
-		int rc = 0;
-		if (bytewise) {
-			for (size_t i = 0; stanza[i] != '\0'; i++)
-				rc |= xm_parser_feed(p, stanza + i, 1, &err);
-		} else {
-			rc = feed_all(p, stanza, &err);
-		}
-		T_CHECK_INT(rc, 0);
-		T_CHECK_INT(r.count, 1);
-		xm_parser_free(&p);
-		rec_free(&r);
-	}
-	free(stanza);
+	char *body = xasprintf("<m id='1'>%s</m><presence/>", text);
+	char *want = xasprintf("<m id=\"1\">%s</m>\n<presence/>\n", text);
+	check_every_split(body, max + 9, 64, want);
+	free(body);
+	free(want);
 	free(text);
 
-	/* One byte more is refused, whole or byte by byte. */
+	/* One byte more: the end tag crosses the limit. */
 	text = repeat('a', max - 6);
-	stanza = xasprintf(HEADER "<m>%s</m>", text);
-	expect_refused(stanza, "stanza too large", max);
-	free(stanza);
+	body = xasprintf("<m>%s</m><presence/>", text);
+	check_every_split(body, max, 64,
+			  "DROP(stanza too large) <m/>\n<presence/>\n");
+	free(body);
 	free(text);
 
-	/* An oversized attribute value and an unterminated start tag. */
+	/* A start tag over the limit; a child's start tag over it. */
 	text = repeat('a', max);
-	stanza = xasprintf(HEADER "<m a='%s'/>", text);
-	expect_refused(stanza, "stanza too large", max);
-	free(stanza);
-	stanza = xasprintf(HEADER "<m a='%s", text);
-	expect_refused(stanza, "stanza too large", max);
-	free(stanza);
+	body = xasprintf("<m a='%s'/><presence/><m><c a='%s'/></m><iq/>", text,
+			 text);
+	check_every_split(body, max, 64,
+			  "DROP(stanza too large) <m/>\n<presence/>\n"
+			  "DROP(stanza too large) <m/>\n<iq/>\n");
+	free(body);
 	free(text);
-
-	/* A never-ending text is refused long before it is all fed: the
-	   parser does not buffer it. */
-	struct rec r = {0};
-	struct xm_parser *p = xm_parser_new(sctx, 1 << 20, &rec_cb, &r);
-	const char *err;
-	T_CHECK_INT(feed_all(p, HEADER "<message><body>", &err), 0);
-	char *chunk = repeat('x', 65536);
-	size_t fed = 0;
-	int rc = 0;
-	while (rc == 0 && fed < (size_t)64 << 20) {
-		rc = xm_parser_feed(p, chunk, 65536, &err);
-		fed += 65536;
-	}
-	T_CHECK_INT(rc, -1);
-	T_CHECK_STR(err, "stanza too large");
-	T_CHECK(fed <= (size_t)(1 << 20) + 65536);
-	free(chunk);
-	xm_parser_free(&p);
-	rec_free(&r);
 }
 
 static void test_depth(void)
 {
 	struct ut_buf ok = UT_BUF_INIT, bad = UT_BUF_INIT;
-	ut_buf_append_str(&ok, HEADER);
-	ut_buf_append_str(&bad, HEADER);
 	for (int i = 0; i < 64; i++)
 		ut_buf_append_str(&ok, "<a>");
 	for (int i = 0; i < 64; i++)
 		ut_buf_append_str(&ok, "</a>");
-	for (int i = 0; i < 65; i++)
+	ut_buf_append_str(&bad, "<a id='d'>");
+	for (int i = 1; i < 65; i++)
 		ut_buf_append_str(&bad, "<a>");
 	for (int i = 0; i < 65; i++)
 		ut_buf_append_str(&bad, "</a>");
+	ut_buf_append_str(&bad, "<presence/>");
 
+	/* 64 levels pass, 65 are dropped (the default of the component). */
 	struct rec r = {0};
-	struct xm_parser *p = xm_parser_new(sctx, 65536, &rec_cb, &r);
+	struct xm_parser *p = xm_parser_new(sctx, 65536, 64, &rec_cb, &r);
 	const char *err;
+	T_CHECK_INT(feed_all(p, HEADER, &err), 0);
 	T_CHECK_INT(feed_all(p, ut_buf_str(&ok), &err), 0);
 	T_CHECK_INT(r.count, 1);
+	T_CHECK_INT(feed_all(p, ut_buf_str(&bad), &err), 0);
+	T_CHECK_INT(r.count, 2);
+	T_CHECK_INT(r.drops, 1);
+	T_CHECK(
+	    strstr(ut_buf_str(&r.stanzas),
+		   "DROP(too deeply nested) <a id=\"d\"/>\n<presence/>\n") !=
+	    NULL);
 	xm_parser_free(&p);
 	rec_free(&r);
-	expect_refused(ut_buf_str(&bad), "elements nested too deeply", 65536);
 	ut_buf_free(&ok);
 	ut_buf_free(&bad);
+
+	/* The limit is a parameter. */
+	check_every_split("<m><a/></m><m id='x'><a><b/></a></m><iq/>", 65536, 2,
+			  "<m><a/></m>\nDROP(too deeply nested) <m id=\"x\"/>\n"
+			  "<iq/>\n");
+}
+
+/* What still fails the stream: a token too large to skip, a stream header
+   over its limit. expat never buffers much more than the caps. */
+static void test_hard_caps(void)
+{
+	const size_t max = 300;
+	const size_t cap = max + XM_PARSER_TOKEN_MARGIN;
+	const char *const starts[] = {
+	    /* An unfinished start tag, top-level or inside a stanza (then
+	       the stanza is being skipped already), a comment between
+	       stanzas and an end tag padded with white space. */
+	    "<message a='", "<message><b>text</b><x a='", "<!--",
+	    "<message><b></b                     "};
+	char *chunk = repeat(' ', 65536);
+	for (size_t k = 0; k < UT_N_ELEMENTS(starts); k++) {
+		struct rec r = {0};
+		struct xm_parser *p = xm_parser_new(sctx, max, 64, &rec_cb, &r);
+		const char *err = NULL;
+		T_CHECK_INT(feed_all(p, HEADER, &err), 0);
+		int rc = feed_all(p, starts[k], &err);
+		size_t fed = 0;
+		while (rc == 0 && fed < 4 * cap) {
+			rc = xm_parser_feed(p, chunk, 65536, &err);
+			fed += 65536;
+		}
+		T_CHECK_INT(rc, -1);
+		T_CHECK_STR(err, "a single tag or comment is too large");
+		T_CHECK(fed > cap - 65536 && fed <= cap + 65536);
+		T_CHECK_INT(r.count + r.drops, 0);
+		xm_parser_free(&p);
+		rec_free(&r);
+	}
+
+	/* The stream header may be max(max, 16 KiB) long. */
+	const char *fmt = "<stream:stream xmlns:stream='http://"
+			  "etherx.jabber.org/streams' x='%s'>";
+	char *attr = repeat('h', 16384);
+	char *header = xasprintf(fmt, attr);
+	expect_refused(header, "stream header too large", max);
+	free(header);
+	attr[16384 - 100] = '\0';
+	header = xasprintf(fmt, attr);
+	T_CHECK(strlen(header) <= 16384);
+	struct rec r = {0};
+	struct xm_parser *p = xm_parser_new(sctx, max, 64, &rec_cb, &r);
+	const char *err;
+	T_CHECK_INT(feed_all(p, header, &err), 0);
+	T_CHECK_INT(r.starts, 1);
+	xm_parser_free(&p);
+	rec_free(&r);
+	free(header);
+	free(attr);
+	free(chunk);
 }
 
 static void test_reset(void)
 {
 	struct rec r = {0};
-	struct xm_parser *p = xm_parser_new(sctx, 65536, &rec_cb, &r);
+	struct xm_parser *p = xm_parser_new(sctx, 65536, 64, &rec_cb, &r);
 	const char *err;
 	T_CHECK_INT(feed_all(p, HEADER "<message><bo", &err), 0);
 	/* Reset in the middle of a stanza (reconnect): nothing leaks and
@@ -396,7 +344,7 @@ static void test_clone(void)
 {
 	xmpp_stanza_t *kept = NULL;
 	struct xm_parser_callbacks cb = {.stanza = keep_cb};
-	struct xm_parser *p = xm_parser_new(sctx, 65536, &cb, &kept);
+	struct xm_parser *p = xm_parser_new(sctx, 65536, 64, &cb, &kept);
 	const char *err;
 	T_CHECK_INT(
 	    feed_all(p, HEADER "<message><body>kept</body></message>", &err),
@@ -421,6 +369,7 @@ int main(void)
 	T_RUN(test_refused);
 	T_RUN(test_size_limit);
 	T_RUN(test_depth);
+	T_RUN(test_hard_caps);
 	T_RUN(test_reset);
 	T_RUN(test_clone);
 	xmpp_ctx_free(sctx);

@@ -38,7 +38,7 @@ static xmpp_stanza_t *round_trip(xmpp_stanza_t *st)
 {
 	xmpp_stanza_t *kept = NULL;
 	struct xm_parser_callbacks cb = {.stanza = keep_cb};
-	struct xm_parser *p = xm_parser_new(sctx, 1 << 20, &cb, &kept);
+	struct xm_parser *p = xm_parser_new(sctx, 1 << 20, 64, &cb, &kept);
 	size_t len;
 	char *s = xm_stanza_to_text(st, &len);
 	const char *err;
@@ -169,7 +169,7 @@ static void test_replies(void)
 			 "to=\"bob@example.org/phone\" type=\"result\"/>");
 	xmpp_stanza_release(r);
 
-	r = xm_error_reply_new(sctx, iq, "cancel", "service-unavailable");
+	r = xm_error_reply_new(sctx, iq, "cancel", "service-unavailable", NULL);
 	to_text_check(r, "<iq from=\"mail.example.org\" id=\"q1\" "
 			 "to=\"bob@example.org/phone\" type=\"error\"><error "
 			 "type=\"cancel\"><service-unavailable "
@@ -178,11 +178,12 @@ static void test_replies(void)
 	xmpp_stanza_release(r);
 
 	xmpp_stanza_t *m = xm_message_new(sctx, "chat", "a@b", "c@d", NULL);
-	r = xm_error_reply_new(sctx, m, "modify", "bad-request");
+	r = xm_error_reply_new(sctx, m, "modify", "bad-request", "no way");
 	to_text_check(r, "<message from=\"c@d\" to=\"a@b\" type=\"error\">"
 			 "<error type=\"modify\"><bad-request "
 			 "xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>"
-			 "</error></message>");
+			 "<text xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\">"
+			 "no way</text></error></message>");
 	xmpp_stanza_release(r);
 	xmpp_stanza_release(m);
 	xmpp_stanza_release(iq);
