@@ -105,11 +105,12 @@ static void log_stats(struct daemon *d)
 		 " digests (%" PRIu64 " mails), duplicates %" PRIu64
 		 ", unserved %" PRIu64 ", reconciliations %" PRIu64 " (%" PRIu64
 		 " failed, %zu alive), users in memory %zu, "
-		 "xmpp connects %" PRIu64 ", outbox %zu",
+		 "xmpp connects %" PRIu64 ", stanzas dropped %" PRIu64
+		 ", outbox %zu",
 		 es.events, es.malformed + es.oversized, rs.singles, rs.digests,
 		 rs.digest_mails, rs.duplicates, rs.unmapped, rs.reconciles,
 		 rs.reconcile_errors, rs.scans, rs.users, xs.connects,
-		 xs.outbox_len);
+		 xs.dropped_in, xs.outbox_len);
 }
 
 static void stats_timer_cb(uv_timer_t *t)
