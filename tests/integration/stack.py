@@ -80,11 +80,14 @@ class Stack:
     extra_users: more Dovecot users {address: password} (other domains).
     dovecot_conf: text appended to dovecot.conf.
     ports: optional {"c2s", "component", "imap", "lmtp"} to pin ports.
+    tls: Prosody's c2s TLS mode, "offer" (default: STARTTLS offered,
+    plain logins allowed), "require" (the demo) or "off" (prosody.py).
     """
 
     def __init__(self, tmpdir, domain="example.org", users=None,
                  notify=None, log=None, ports=None, privileged=True,
-                 extra_users=None, mail_domain=None, dovecot_conf=""):
+                 extra_users=None, mail_domain=None, dovecot_conf="",
+                 tls="offer"):
         from dovecot import Dovecot  # another helper's file
         self.dir = str(tmpdir)
         os.makedirs(self.dir, exist_ok=True)
@@ -112,6 +115,7 @@ class Stack:
                                extra_conf=dovecot_conf, **kw)
         self._ports = ports
         self._privileged = privileged
+        self._tls = tls
         self.prosody = None
         self.notify = dict(notify or {})
         self.log_settings = dict(log or {"level": "debug"})
@@ -149,7 +153,7 @@ class Stack:
                 self.dir, self.domain, self.component, self.secret,
                 self.dovecot.auth_client_socket, privileged=self._privileged,
                 c2s_port=self._ports.get("c2s"),
-                component_port=self._ports.get("component"))
+                component_port=self._ports.get("component"), tls=self._tls)
             self.prosody.start()
             self.tidingsd = td.Tidingsd(self.dir, self.config_sections())
             if tidings:
@@ -183,12 +187,17 @@ class Stack:
     def addr(self, user):
         return "%s@%s" % (user, self.mail_domain)
 
-    def client(self, user, presence=True, resource="test"):
-        """A logged-in XMPP client for `user` (the Dovecot password)."""
+    def client(self, user, presence=True, resource="test", tls=False,
+               password=None):
+        """A logged-in XMPP client for `user` (the Dovecot password unless
+        `password`). tls=True: over STARTTLS, the server certificate
+        verified against Prosody's CA (xmppclient.Client.connect)."""
         from xmppclient import Client  # slixmpp loads only when needed
         c = Client(user, ignore_from=(self.domain,))
-        c.connect("%s/%s" % (self.jid(user), resource), self.users[user],
-                  "127.0.0.1", self.prosody.c2s_port, presence=presence)
+        c.connect("%s/%s" % (self.jid(user), resource),
+                  self.users[user] if password is None else password,
+                  "127.0.0.1", self.prosody.c2s_port, presence=presence,
+                  tls=tls, ca_file=self.prosody.ca_file if tls else None)
         self.clients.append(c)
         return c
 
