@@ -9,7 +9,9 @@ Used by the pytest fixtures (conftest.py) and as the one-command demo:
 The demo serves the domain "localhost" (alice, bob and carol, password
 "tidings"; the component is mail.localhost) on the usual ports 5222 (c2s),
 1143 (IMAP) and 2424 (LMTP) of 127.0.0.1 and stays in the foreground until
-Ctrl-C or SIGTERM.
+Ctrl-C or SIGTERM. Its Prosody requires STARTTLS, as real XMPP clients do
+(they refuse to send a password over plain TCP), with a certificate from a
+CA made at start (prosody.py); the banner says how to trust it.
 """
 
 import argparse
@@ -27,7 +29,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from prosody import Prosody, port_is_free, free_port  # noqa: E402
+from prosody import (Prosody, cert_fingerprint, port_is_free,  # noqa: E402
+                     free_port)
 import tidingsd as td  # noqa: E402
 
 DEMO_PORTS = {"c2s": 5222, "imap": 1143, "lmtp": 2424}
@@ -228,6 +231,44 @@ class Stack:
 
 # -- the demo --------------------------------------------------------------
 
+DEMO_BANNER = """
+tidings demo is running in %(dir)s
+
+  Users (mailbox = JID, one password): alice@localhost, bob@localhost,
+  carol@localhost, password "tidings". Mail contact: mail.localhost
+
+  XMPP: 127.0.0.1:%(c2s)d, STARTTLS required. The server certificate (for
+  localhost and mail.localhost) is signed by a CA made for this demo:
+    %(ca)s
+  Trust that CA, or accept the certificate when your client asks, after
+  comparing its fingerprint:
+    SHA-256 %(sha256)s
+    SHA-1   %(sha1)s
+            (profanity shows it as %(sha1_plain)s)
+  profanity, trusting the CA (that folder holds it with its hash link):
+    /tls certpath set %(ca_dir)s
+    /connect bob@localhost server 127.0.0.1 port %(c2s)d
+  or without certpath: the same /connect, then at the certificate prompt
+    /tls allow      (this once; /tls always remembers the certificate)
+  go-sendxmpp, trusting the CA (-n instead would skip verification):
+    echo hi | SSL_CERT_FILE=%(ca)s \\
+      go-sendxmpp -u alice@localhost -p tidings -j 127.0.0.1:%(c2s)d \\
+      bob@localhost
+  The default demo folder is root's (mode 0700): for a client running as
+  another user, copy the CA first, e.g.
+    install -m 644 %(ca)s /tmp/tidings-demo-ca.pem
+  IMAP: 127.0.0.1:%(imap)d, no TLS, e.g.
+    curl -u bob@localhost:tidings \\
+      imap://127.0.0.1:%(imap)d/INBOX -X 'FETCH 1:* ENVELOPE'
+  Send bob a mail (LMTP 127.0.0.1:%(lmtp)d):
+    python3 tests/integration/stack.py --send bob@localhost --subject "Hi"
+
+  Logs: %(dir)s/tidingsd/tidingsd.log, %(dir)s/prosody/prosody.log,
+        Dovecot: %(dvlog)s
+  Ctrl-C stops everything.
+"""
+
+
 def demo(args):
     if os.geteuid() != 0:
         sys.exit("The demo runs Dovecot and Prosody privately and needs root.")
@@ -243,33 +284,26 @@ def demo(args):
     d = args.dir or tempfile.mkdtemp(prefix="tidings-demo-")
     ports = dict(DEMO_PORTS)
     ports["component"] = free_port()
+    # STARTTLS required: real clients (go-sendxmpp, profanity,
+    # Conversations) will not log in without it anyway, and the mailbox
+    # passwords then never cross the wire in clear.
     st = Stack(d, domain="localhost", ports=ports,
-               log={"level": "info"})
+               log={"level": "info"}, tls="require")
     stop = threading.Event()
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, lambda *_: stop.set())
     st.start()
+    pr = st.prosody
     with open(os.path.join(d, "demo.env"), "w") as f:
         f.write("LMTP_PORT=%d\n" % st.dovecot.lmtp_port)
-    print("""
-tidings demo is running in %(dir)s
-
-  Users (mailbox = JID, one password): alice@localhost, bob@localhost,
-  carol@localhost, password "tidings". Mail contact: mail.localhost
-
-  XMPP: 127.0.0.1:%(c2s)d, no TLS. With profanity:
-    /connect bob@localhost server 127.0.0.1 port %(c2s)d tls disable
-  IMAP: 127.0.0.1:%(imap)d, no TLS, e.g.
-    curl -u bob@localhost:tidings \\
-      imap://127.0.0.1:%(imap)d/INBOX -X 'FETCH 1:* ENVELOPE'
-  Send bob a mail (LMTP 127.0.0.1:%(lmtp)d):
-    python3 tests/integration/stack.py --send bob@localhost --subject "Hi"
-
-  Logs: %(dir)s/tidingsd/tidingsd.log, %(dir)s/prosody/prosody.log,
-        Dovecot: %(dvlog)s
-  Ctrl-C stops everything.
-""" % {"dir": d, "c2s": st.prosody.c2s_port, "imap": st.dovecot.imap_port,
-       "lmtp": st.dovecot.lmtp_port, "dvlog": st.dovecot.log_path})
+        f.write("XMPP_CA_FILE=%s\n" % pr.ca_file)
+    sha1 = cert_fingerprint(pr.cert_file, "sha1")
+    print(DEMO_BANNER % {
+        "dir": d, "c2s": pr.c2s_port, "imap": st.dovecot.imap_port,
+        "lmtp": st.dovecot.lmtp_port, "dvlog": st.dovecot.log_path,
+        "ca": pr.ca_file, "ca_dir": pr.ca_dir,
+        "sha256": cert_fingerprint(pr.cert_file, "sha256"),
+        "sha1": sha1, "sha1_plain": sha1.replace(":", "").lower()})
     sys.stdout.flush()
     try:
         while not stop.wait(0.5):
