@@ -9,7 +9,7 @@ TIDINGS_BUILD_PKGS="meson ninja-build pkg-config gcc libc6-dev
 TIDINGS_RUN_PKGS="dovecot-core dovecot-imapd dovecot-lmtpd prosody
   prosody-modules lua-socket python3 python3-slixmpp"
 TIDINGS_TEST_PKGS="python3-pytest clang libclang-rt-14-dev valgrind lua5.4
-  swaks procps"
+  swaks procps go-sendxmpp"
 
 tidings_install_deps() {
 	local pkgs="$TIDINGS_BUILD_PKGS $TIDINGS_RUN_PKGS"

@@ -6,9 +6,11 @@
 # Installs what is needed to build and run tidings, builds it (meson, ninja)
 # and starts a private Dovecot, Prosody and tidingsd for the domain
 # "localhost" with the users alice, bob and carol (password "tidings") on
-# 127.0.0.1: XMPP 5222, IMAP 1143, LMTP 2424. It stays in the foreground
-# until Ctrl-C; nothing is installed as a system service and the system's
-# own Dovecot and Prosody (if any) are left alone.
+# 127.0.0.1: XMPP 5222, IMAP 1143, LMTP 2424. XMPP requires STARTTLS, as
+# real clients do; the certificate comes from a CA made at start, and the
+# banner says where it is and how profanity or go-sendxmpp trust it. It
+# stays in the foreground until Ctrl-C; nothing is installed as a system
+# service and the system's own Dovecot and Prosody (if any) are left alone.
 set -eu
 
 cd "$(dirname "$0")/../.."

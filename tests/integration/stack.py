@@ -9,7 +9,9 @@ Used by the pytest fixtures (conftest.py) and as the one-command demo:
 The demo serves the domain "localhost" (alice, bob and carol, password
 "tidings"; the component is mail.localhost) on the usual ports 5222 (c2s),
 1143 (IMAP) and 2424 (LMTP) of 127.0.0.1 and stays in the foreground until
-Ctrl-C or SIGTERM.
+Ctrl-C or SIGTERM. Its Prosody requires STARTTLS, as real XMPP clients do
+(they refuse to send a password over plain TCP), with a certificate from a
+CA made at start (prosody.py); the banner says how to trust it.
 """
 
 import argparse
@@ -27,7 +29,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from prosody import Prosody, port_is_free, free_port  # noqa: E402
+from prosody import (Prosody, cert_fingerprint, port_is_free,  # noqa: E402
+                     free_port)
 import tidingsd as td  # noqa: E402
 
 DEMO_PORTS = {"c2s": 5222, "imap": 1143, "lmtp": 2424}
@@ -80,11 +83,14 @@ class Stack:
     extra_users: more Dovecot users {address: password} (other domains).
     dovecot_conf: text appended to dovecot.conf.
     ports: optional {"c2s", "component", "imap", "lmtp"} to pin ports.
+    tls: Prosody's c2s TLS mode, "offer" (default: STARTTLS offered,
+    plain logins allowed), "require" (the demo) or "off" (prosody.py).
     """
 
     def __init__(self, tmpdir, domain="example.org", users=None,
                  notify=None, log=None, ports=None, privileged=True,
-                 extra_users=None, mail_domain=None, dovecot_conf=""):
+                 extra_users=None, mail_domain=None, dovecot_conf="",
+                 tls="offer"):
         from dovecot import Dovecot  # another helper's file
         self.dir = str(tmpdir)
         os.makedirs(self.dir, exist_ok=True)
@@ -112,6 +118,7 @@ class Stack:
                                extra_conf=dovecot_conf, **kw)
         self._ports = ports
         self._privileged = privileged
+        self._tls = tls
         self.prosody = None
         self.notify = dict(notify or {})
         self.log_settings = dict(log or {"level": "debug"})
@@ -149,7 +156,7 @@ class Stack:
                 self.dir, self.domain, self.component, self.secret,
                 self.dovecot.auth_client_socket, privileged=self._privileged,
                 c2s_port=self._ports.get("c2s"),
-                component_port=self._ports.get("component"))
+                component_port=self._ports.get("component"), tls=self._tls)
             self.prosody.start()
             self.tidingsd = td.Tidingsd(self.dir, self.config_sections())
             if tidings:
@@ -183,12 +190,17 @@ class Stack:
     def addr(self, user):
         return "%s@%s" % (user, self.mail_domain)
 
-    def client(self, user, presence=True, resource="test"):
-        """A logged-in XMPP client for `user` (the Dovecot password)."""
+    def client(self, user, presence=True, resource="test", tls=False,
+               password=None):
+        """A logged-in XMPP client for `user` (the Dovecot password unless
+        `password`). tls=True: over STARTTLS, the server certificate
+        verified against Prosody's CA (xmppclient.Client.connect)."""
         from xmppclient import Client  # slixmpp loads only when needed
         c = Client(user, ignore_from=(self.domain,))
-        c.connect("%s/%s" % (self.jid(user), resource), self.users[user],
-                  "127.0.0.1", self.prosody.c2s_port, presence=presence)
+        c.connect("%s/%s" % (self.jid(user), resource),
+                  self.users[user] if password is None else password,
+                  "127.0.0.1", self.prosody.c2s_port, presence=presence,
+                  tls=tls, ca_file=self.prosody.ca_file if tls else None)
         self.clients.append(c)
         return c
 
@@ -219,6 +231,44 @@ class Stack:
 
 # -- the demo --------------------------------------------------------------
 
+DEMO_BANNER = """
+tidings demo is running in %(dir)s
+
+  Users (mailbox = JID, one password): alice@localhost, bob@localhost,
+  carol@localhost, password "tidings". Mail contact: mail.localhost
+
+  XMPP: 127.0.0.1:%(c2s)d, STARTTLS required. The server certificate (for
+  localhost and mail.localhost) is signed by a CA made for this demo:
+    %(ca)s
+  Trust that CA, or accept the certificate when your client asks, after
+  comparing its fingerprint:
+    SHA-256 %(sha256)s
+    SHA-1   %(sha1)s
+            (profanity shows it as %(sha1_plain)s)
+  profanity, trusting the CA (that folder holds it with its hash link):
+    /tls certpath set %(ca_dir)s
+    /connect bob@localhost server 127.0.0.1 port %(c2s)d
+  or without certpath: the same /connect, then at the certificate prompt
+    /tls allow      (this once; /tls always remembers the certificate)
+  go-sendxmpp, trusting the CA (-n instead would skip verification):
+    echo hi | SSL_CERT_FILE=%(ca)s \\
+      go-sendxmpp -u alice@localhost -p tidings -j 127.0.0.1:%(c2s)d \\
+      bob@localhost
+  The default demo folder is root's (mode 0700): for a client running as
+  another user, copy the CA first, e.g.
+    install -m 644 %(ca)s /tmp/tidings-demo-ca.pem
+  IMAP: 127.0.0.1:%(imap)d, no TLS, e.g.
+    curl -u bob@localhost:tidings \\
+      imap://127.0.0.1:%(imap)d/INBOX -X 'FETCH 1:* ENVELOPE'
+  Send bob a mail (LMTP 127.0.0.1:%(lmtp)d):
+    python3 tests/integration/stack.py --send bob@localhost --subject "Hi"
+
+  Logs: %(dir)s/tidingsd/tidingsd.log, %(dir)s/prosody/prosody.log,
+        Dovecot: %(dvlog)s
+  Ctrl-C stops everything.
+"""
+
+
 def demo(args):
     if os.geteuid() != 0:
         sys.exit("The demo runs Dovecot and Prosody privately and needs root.")
@@ -234,33 +284,26 @@ def demo(args):
     d = args.dir or tempfile.mkdtemp(prefix="tidings-demo-")
     ports = dict(DEMO_PORTS)
     ports["component"] = free_port()
+    # STARTTLS required: real clients (go-sendxmpp, profanity,
+    # Conversations) will not log in without it anyway, and the mailbox
+    # passwords then never cross the wire in clear.
     st = Stack(d, domain="localhost", ports=ports,
-               log={"level": "info"})
+               log={"level": "info"}, tls="require")
     stop = threading.Event()
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, lambda *_: stop.set())
     st.start()
+    pr = st.prosody
     with open(os.path.join(d, "demo.env"), "w") as f:
         f.write("LMTP_PORT=%d\n" % st.dovecot.lmtp_port)
-    print("""
-tidings demo is running in %(dir)s
-
-  Users (mailbox = JID, one password): alice@localhost, bob@localhost,
-  carol@localhost, password "tidings". Mail contact: mail.localhost
-
-  XMPP: 127.0.0.1:%(c2s)d, no TLS. With profanity:
-    /connect bob@localhost server 127.0.0.1 port %(c2s)d tls disable
-  IMAP: 127.0.0.1:%(imap)d, no TLS, e.g.
-    curl -u bob@localhost:tidings \\
-      imap://127.0.0.1:%(imap)d/INBOX -X 'FETCH 1:* ENVELOPE'
-  Send bob a mail (LMTP 127.0.0.1:%(lmtp)d):
-    python3 tests/integration/stack.py --send bob@localhost --subject "Hi"
-
-  Logs: %(dir)s/tidingsd/tidingsd.log, %(dir)s/prosody/prosody.log,
-        Dovecot: %(dvlog)s
-  Ctrl-C stops everything.
-""" % {"dir": d, "c2s": st.prosody.c2s_port, "imap": st.dovecot.imap_port,
-       "lmtp": st.dovecot.lmtp_port, "dvlog": st.dovecot.log_path})
+        f.write("XMPP_CA_FILE=%s\n" % pr.ca_file)
+    sha1 = cert_fingerprint(pr.cert_file, "sha1")
+    print(DEMO_BANNER % {
+        "dir": d, "c2s": pr.c2s_port, "imap": st.dovecot.imap_port,
+        "lmtp": st.dovecot.lmtp_port, "dvlog": st.dovecot.log_path,
+        "ca": pr.ca_file, "ca_dir": pr.ca_dir,
+        "sha256": cert_fingerprint(pr.cert_file, "sha256"),
+        "sha1": sha1, "sha1_plain": sha1.replace(":", "").lower()})
     sys.stdout.flush()
     try:
         while not stop.wait(0.5):

@@ -7,10 +7,17 @@ blocks until a matching message has arrived.
 
 Every received message is kept in `Client.messages` as a Notice, with the
 tidings <mail/> or <digest/> payload already parsed.
+
+By default a client logs in over plain TCP (the test Prosody allows it).
+With tls=True it insists on STARTTLS like a real client: it verifies the
+server's certificate against `ca_file` (the test Prosody's private CA) for
+the JID's domain, and sends no credentials before TLS is up.
 """
 
 import asyncio
 import atexit
+import pathlib
+import ssl
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -143,8 +150,29 @@ class Notice:
             self.frm, self.type, self.body, self.mail, self.digest)
 
 
+class _ClientXMPP(slixmpp.ClientXMPP):
+    """slixmpp's client, checking the server certificate for the JID's
+    domain (RFC 6120, 13.7.2.1). slixmpp 1.8.3 passes its `default_domain`
+    as the TLS server name, and that stays empty when the address to
+    connect to is an IP; setting it before connecting is no fix, because
+    slixmpp would then resolve that name instead of using the address."""
+
+    async def start_tls(self):
+        saved = self.default_domain
+        self.default_domain = self.boundjid.domain
+        try:
+            return await super().start_tls()
+        finally:
+            self.default_domain = saved
+
+
+# SASL mechanisms slixmpp may use before TLS unless told otherwise.
+_UNENCRYPTED_MECHS = ("unencrypted_plain", "unencrypted_scram",
+                      "unencrypted_digest", "unencrypted_cram")
+
+
 class Client:
-    """One XMPP client session (plain TCP allowed; tests only)."""
+    """One XMPP client session (plain TCP allowed unless tls; tests only)."""
 
     def __init__(self, name=None, ignore_from=()):
         """`ignore_from`: bare JIDs whose body-less messages are kept in
@@ -156,6 +184,7 @@ class Client:
         self.ignored = []
         self.jid = None
         self.xmpp = None
+        self.tls_version = None   # e.g. "TLSv1.3" once logged in over TLS
         self.messages = []
         self.presences = []
         self.disconnects = 0
@@ -165,30 +194,65 @@ class Client:
     # -- lifecycle ---------------------------------------------------------
 
     def connect(self, jid, password, host, port, timeout=10.0,
-                presence=True):
+                presence=True, tls=False, ca_file=None):
         """Log in and (by default) send initial presence.
 
-        Raises RuntimeError when authentication fails or the session is
-        not up within `timeout` seconds.
+        tls=False: plain TCP, STARTTLS not even tried. tls=True: STARTTLS
+        is required, the server certificate must chain to `ca_file` (a PEM
+        file; None = the system's trust store) and name the JID's domain,
+        and no credentials are sent before TLS is up.
+
+        Raises RuntimeError when TLS, the certificate or authentication
+        fails, or the session is not up within `timeout` seconds.
         """
         self.jid = jid
         self._closing = False
-        _run(self._connect(jid, password, host, port, presence, timeout),
+        _run(self._connect(jid, password, host, port, presence, timeout,
+                           tls, ca_file),
              timeout + 2)
         return self
 
-    async def _connect(self, jid, password, host, port, presence, timeout):
+    async def _connect(self, jid, password, host, port, presence, timeout,
+                       tls=False, ca_file=None):
         loop = asyncio.get_running_loop()
-        x = slixmpp.ClientXMPP(jid, password)
+        x = _ClientXMPP(jid, password)
         x.loop = loop
-        x.plugin["feature_mechanisms"].config["unencrypted_plain"] = True
+        mechs = x.plugin["feature_mechanisms"].config
+        if tls:
+            for k in _UNENCRYPTED_MECHS:
+                mechs[k] = False
+            if ca_file is not None:
+                if not pathlib.Path(ca_file).is_file():
+                    raise RuntimeError("%s: no CA file %s" % (jid, ca_file))
+                # Trust ca_file alone: slixmpp's own context starts with
+                # the system's trust store, and its ca_certs only adds to
+                # whatever context it is given.
+                x.ssl_context = ssl.create_default_context(
+                    cafile=str(ca_file))
+                x.ca_certs = pathlib.Path(ca_file)
+        else:
+            mechs["unencrypted_plain"] = True
         x.register_plugin("xep_0030")
         x.register_plugin("xep_0199")
         done = loop.create_future()
 
         def ok(_event):
+            if done.done():
+                return
+            ssl_object = None
+            if x.transport is not None:
+                ssl_object = x.transport.get_extra_info("ssl_object")
+            if tls and ssl_object is None:
+                done.set_exception(RuntimeError(
+                    "%s: session is not encrypted" % jid))
+                return
+            self.tls_version = ssl_object.version() if ssl_object else None
+            done.set_result(True)
+
+        def bad_certificate(err):
             if not done.done():
-                done.set_result(True)
+                done.set_exception(RuntimeError(
+                    "%s: server certificate not accepted: %s" % (jid, err)))
 
         def fail(what):
             def cb(_event):
@@ -209,6 +273,22 @@ class Client:
         x.add_event_handler("session_start", ok)
         x.add_event_handler("failed_auth", fail("authentication failed"))
         x.add_event_handler("connection_failed", fail("connection failed"))
+        x.add_event_handler("failed_all_auth",
+                            fail("no usable authentication mechanism"
+                                 + (" (no STARTTLS?)" if tls else "")))
+        x.add_event_handler("ssl_invalid_chain", bad_certificate)
+
+        def negotiated(_event):
+            # All stream features handled and still not authenticated:
+            # the server offered no mechanism (Prosody offers none before
+            # STARTTLS when it requires encryption). Fail now rather than
+            # wait for the timeout.
+            if "mechanisms" not in x.features and not done.done():
+                done.set_exception(RuntimeError(
+                    "%s: the server offered no way to log in%s" % (
+                        jid, "" if tls else
+                        " over plain TCP (does it require STARTTLS?)")))
+        x.add_event_handler("stream_negotiated", negotiated)
         x.add_event_handler("disconnected", on_disconnected)
         x.register_handler(Callback("tidings-all-messages",
                                     StanzaPath("message"), self._on_message))
@@ -216,7 +296,10 @@ class Client:
                                     StanzaPath("presence"),
                                     self._on_presence))
         self.xmpp = x
-        x.connect((host, port), disable_starttls=True, force_starttls=False)
+        # slixmpp 1.8.3 ignores force_starttls; `ok` and the mechanism
+        # settings above are what enforce TLS.
+        x.connect((host, port), disable_starttls=not tls,
+                  force_starttls=tls)
         try:
             await asyncio.wait_for(done, timeout)
         except asyncio.TimeoutError:
@@ -342,15 +425,17 @@ class Client:
 
 
 def connect_many(accounts, host, port, timeout=30.0, presence=True,
-                 ignore_from=()):
+                 ignore_from=(), tls=False, ca_file=None):
     """Log in many clients at once: accounts is a list of (jid, password).
-    Returns the Clients in the same order; raises on the first failure."""
+    tls and ca_file as for Client.connect. Returns the Clients in the same
+    order; raises on the first failure."""
     clients = [Client(jid, ignore_from=ignore_from) for jid, _ in accounts]
     futs = []
     for c, (jid, pw) in zip(clients, accounts):
         c.jid = jid
         futs.append(asyncio.run_coroutine_threadsafe(
-            c._connect(jid, pw, host, port, presence, timeout),
+            c._connect(jid, pw, host, port, presence, timeout, tls,
+                       ca_file),
             shared_loop()))
     for f in futs:
         f.result(timeout + 2)
