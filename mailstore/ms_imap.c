@@ -244,7 +244,8 @@ int ms_imap_pool_new(uv_loop_t *loop, const struct ms_imap_settings *set,
 	ut_assert(pthread_cond_init(&pool->cond, NULL) == 0);
 	pool->workers = xcalloc(pool->n_workers, sizeof(*pool->workers));
 
-	/* Workers take no signals: the loop thread handles them. */
+	/* Workers take no signals: the loop thread handles them. A SIGPIPE
+	   from OpenSSL's write() to a closed socket stays pending here. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (; started < pool->n_workers; started++) {
@@ -283,6 +284,7 @@ fail_early:
 	SSL_CTX_free(pool->tls_ctx);
 	free(pool->host);
 	free(pool->master_user);
+	explicit_bzero(pool->master_password, strlen(pool->master_password));
 	free(pool->master_password);
 	free(pool);
 	return -1;

@@ -45,7 +45,8 @@ struct ms_imap_settings {
 	char separator;		     /* between user and master: default '*' */
 	unsigned workers;	     /* threads; 0 = default 2 */
 	/* Connect, TLS handshake, and each wait for the server to read or
-	   write; 0 = 30000. A whole job ends within 4 * timeout_msecs. */
+	   write; 0 = 30000. A whole job ends within 4 * timeout_msecs (plus
+	   name resolution: getaddrinfo() has its own timeouts). */
 	uint64_t timeout_msecs;
 	/* Jobs pending at once (queued, running, or done but not yet
 	   reported); 0 = default 1024. */

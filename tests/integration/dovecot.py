@@ -27,8 +27,9 @@ plugin setting tidings_socket = push_socket; otherwise no push plugin loads.
 extra_conf is appended verbatim to the generated dovecot.conf.
 
 Attributes: dir, conf_path, base_dir, log_path, imap_port, lmtp_port,
-imaps_port (None without TLS), auth_client_socket (for Prosody's mod_auth_dovecot; usable by root),
-mail_dir, master_user, master_password, users, push_socket.
+imaps_port (None without TLS), auth_client_socket (for Prosody's
+mod_auth_dovecot; usable by root), mail_dir, master_user, master_password,
+users, push_socket, ssl_cert, ssl_key, ssl.
 
 Mail is stored as maildir under <tmpdir>/mail/<domain>/<user>, owned by the
 'mail' user (uid 8): Dovecot never stores mail as root. The LMTP and IMAP
