@@ -1,9 +1,9 @@
 /*
- * The IMAP worker pool: a fixed set of threads takes jobs from one FIFO
- * queue, runs each as a blocking libetpan session and hands the finished job
- * back to the loop thread through a uv_async_t. All pool state shared with
- * the threads is guarded by one mutex; pending counts and callbacks live on
- * the loop thread only.
+ * The IMAP worker pool: a fixed set of threads takes jobs from one bounded
+ * FIFO queue, runs each as a blocking libetpan session (ms_imap_scan.c)
+ * and hands the finished job back to the loop thread through a uv_async_t.
+ * All pool state shared with the threads is guarded by one mutex; pending
+ * counts and callbacks live on the loop thread only.
  */
 
 #include "ms_imap.h"
@@ -17,7 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ms_imap_session.h"
+#include "ms_imap_scan.h"
 #include "ut_log.h"
 #include "ut_xalloc.h"
 
@@ -53,6 +53,8 @@ struct ms_imap_pool {
 	char separator;
 	unsigned n_workers;
 	uint64_t timeout_msecs;
+	size_t queue_max;
+	SSL_CTX *tls_ctx; /* NULL without TLS */
 
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
@@ -68,6 +70,25 @@ struct ms_imap_pool {
 	size_t pending;
 	bool freed;
 };
+
+const char *ms_imap_error_name(enum ms_imap_error error)
+{
+	switch (error) {
+	case MS_IMAP_OK:
+		return "ok";
+	case MS_IMAP_ERR_TEMP:
+		return "temp";
+	case MS_IMAP_ERR_NO_USER:
+		return "no-user";
+	case MS_IMAP_ERR_AUTH:
+		return "auth";
+	case MS_IMAP_ERR_NO_MAILBOX:
+		return "no-mailbox";
+	case MS_IMAP_ERR_TLS:
+		return "tls";
+	}
+	return "unknown";
+}
 
 static void job_free(struct ms_imap_job *job)
 {
@@ -123,10 +144,9 @@ static void *worker_main(void *arg)
 		job->next = NULL;
 		pthread_mutex_unlock(&pool->mu);
 
+		/* The caller logs failures; the scan traces them. */
 		prefix = xasprintf("imap(%s)", job->user);
 		ms_imap__scan_run(&w->server, &job->req, &job->res, prefix);
-		if (job->res.error != 0)
-			ut_log(UT_LOG_WARN, prefix, "%s", job->res.error_text);
 		free(prefix);
 
 		pthread_mutex_lock(&pool->mu);
@@ -181,11 +201,20 @@ int ms_imap_pool_new(uv_loop_t *loop, const struct ms_imap_settings *set,
 				   "master_password are required");
 		return -1;
 	}
-	if (set->tls != MS_IMAP_TLS_NONE) {
-		/* Accepted: each job then fails with a clear error. */
-		ut_log(UT_LOG_WARN, "imap", "TLS not supported yet");
+	if (set->tls != MS_IMAP_TLS_NONE && set->tls != MS_IMAP_TLS_STARTTLS &&
+	    set->tls != MS_IMAP_TLS_IMPLICIT) {
+		*error_r =
+		    xasprintf("imap: unknown TLS mode %d", (int)set->tls);
+		return -1;
 	}
 	pool = xcalloc(1, sizeof(*pool));
+	if (set->tls != MS_IMAP_TLS_NONE) {
+		pool->tls_ctx = ms_imap__tls_ctx_new(set->ca_file, error_r);
+		if (pool->tls_ctx == NULL) {
+			free(pool);
+			return -1;
+		}
+	}
 	pool->loop = loop;
 	pool->host = xstrdup(set->host);
 	pool->port = set->port;
@@ -196,6 +225,7 @@ int ms_imap_pool_new(uv_loop_t *loop, const struct ms_imap_settings *set,
 	pool->n_workers = set->workers != 0 ? set->workers : 2;
 	pool->timeout_msecs =
 	    set->timeout_msecs != 0 ? set->timeout_msecs : 30000;
+	pool->queue_max = set->queue_max != 0 ? set->queue_max : 1024;
 	pool->queue_tail = &pool->queue_head;
 	pool->done_tail = &pool->done_head;
 	if (pipe2(pool->stop_fds, O_CLOEXEC) < 0) {
@@ -214,7 +244,8 @@ int ms_imap_pool_new(uv_loop_t *loop, const struct ms_imap_settings *set,
 	ut_assert(pthread_cond_init(&pool->cond, NULL) == 0);
 	pool->workers = xcalloc(pool->n_workers, sizeof(*pool->workers));
 
-	/* Workers take no signals: the loop thread handles them. */
+	/* Workers take no signals: the loop thread handles them. A SIGPIPE
+	   from OpenSSL's write() to a closed socket stays pending here. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (; started < pool->n_workers; started++) {
@@ -226,6 +257,7 @@ int ms_imap_pool_new(uv_loop_t *loop, const struct ms_imap_settings *set,
 		    .host = pool->host,
 		    .port = pool->port,
 		    .tls = pool->tls,
+		    .tls_ctx = pool->tls_ctx,
 		    .master_user = pool->master_user,
 		    .master_password = pool->master_password,
 		    .separator = pool->separator,
@@ -249,21 +281,26 @@ int ms_imap_pool_new(uv_loop_t *loop, const struct ms_imap_settings *set,
 	return 0;
 
 fail_early:
+	SSL_CTX_free(pool->tls_ctx);
 	free(pool->host);
 	free(pool->master_user);
+	explicit_bzero(pool->master_password, strlen(pool->master_password));
 	free(pool->master_password);
 	free(pool);
 	return -1;
 }
 
-void ms_imap_scan(struct ms_imap_pool *pool, const char *user,
-		  const char *mailbox, uint32_t uidvalidity, uint32_t from_uid,
-		  uint32_t to_uid, size_t max_msgs, ms_imap_scan_cb *cb,
-		  void *ctx)
+int ms_imap_scan(struct ms_imap_pool *pool, const char *user,
+		 const char *mailbox, uint32_t uidvalidity, uint32_t from_uid,
+		 uint32_t to_uid, size_t max_msgs, ms_imap_scan_cb *cb,
+		 void *ctx)
 {
-	struct ms_imap_job *job = xcalloc(1, sizeof(*job));
+	struct ms_imap_job *job;
 
-	ut_assert(!pool->freed && cb != NULL);
+	ut_assert(!pool->freed && cb != NULL && user != NULL);
+	if (pool->pending >= pool->queue_max)
+		return -1;
+	job = xcalloc(1, sizeof(*job));
 	job->user = xstrdup(user);
 	job->mailbox = xstrdup(mailbox != NULL ? mailbox : "INBOX");
 	job->req.user = job->user;
@@ -281,6 +318,7 @@ void ms_imap_scan(struct ms_imap_pool *pool, const char *user,
 	pool->queue_tail = &job->next;
 	pthread_cond_signal(&pool->cond);
 	pthread_mutex_unlock(&pool->mu);
+	return 0;
 }
 
 size_t ms_imap_pool_pending(const struct ms_imap_pool *pool)
@@ -296,6 +334,7 @@ static void pool_close_cb(uv_handle_t *handle)
 	pthread_cond_destroy(&pool->cond);
 	close(pool->stop_fds[0]);
 	close(pool->stop_fds[1]);
+	SSL_CTX_free(pool->tls_ctx);
 	free(pool->workers);
 	free(pool->host);
 	free(pool->master_user);

@@ -5,17 +5,21 @@
  *
  *   imap_probe [-w workers] [-t timeout_msecs] [-m mailbox]
  *              [-v uidvalidity] [-f from_uid] [-T to_uid] [-n max_msgs]
+ *              [-s none|starttls|tls] [-c ca_file] [-q queue_max]
  *              HOST PORT MASTER_USER MASTER_PASSWORD USER...
  *
  * Output: {"results": [one object per USER, in argument order],
- *          "elapsed_msecs": N}. Exit status 0 when the probe ran (even if
- * scans failed; see each result's "error"), 2 on usage errors.
+ *          "elapsed_msecs": N}. Each result has "error" (text or null) and
+ * "error_class" (ms_imap_error_name(), or "refused" when ms_imap_scan()
+ * found the queue full). Exit status 0 when the probe ran (even if scans
+ * failed), 1 when the pool could not start, 2 on usage errors.
  */
 
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <uv.h>
 
 #include "ut_log.h"
@@ -41,6 +45,8 @@ static json_t *result_json(const char *user,
 
 	json_object_set_new(o, "user", json_string(user));
 	json_object_set_new(o, "error", str_or_null(res->error_text));
+	json_object_set_new(o, "error_class",
+			    json_string(ms_imap_error_name(res->error)));
 	json_object_set_new(o, "uidvalidity", json_integer(res->uidvalidity));
 	json_object_set_new(o, "uidnext", json_integer(res->uidnext));
 	json_object_set_new(o, "messages", json_integer(res->messages));
@@ -59,6 +65,7 @@ static json_t *result_json(const char *user,
 				    str_or_null(m->from_address));
 		json_object_set_new(j, "subject", str_or_null(m->subject));
 		json_object_set_new(j, "date", json_integer(m->date));
+		json_object_set_new(j, "received", json_integer(m->received));
 		json_object_set_new(j, "seen", json_boolean(m->seen));
 		json_array_append_new(msgs, j);
 	}
@@ -86,6 +93,7 @@ static int usage(void)
 	    stderr,
 	    "usage: imap_probe [-w workers] [-t timeout_msecs] [-m mailbox] "
 	    "[-v uidvalidity] [-f from_uid] [-T to_uid] [-n max_msgs] "
+	    "[-s none|starttls|tls] [-c ca_file] [-q queue_max] "
 	    "HOST PORT MASTER_USER MASTER_PASSWORD USER...\n");
 	return 2;
 }
@@ -103,7 +111,7 @@ int main(int argc, char **argv)
 {
 	struct ms_imap_settings set = {.separator = '*'};
 	uint32_t workers = 2, uidvalidity = 0, from_uid = 0, to_uid = 0;
-	uint32_t max_msgs = 50, port = 0;
+	uint32_t max_msgs = 50, port = 0, queue_max = 0;
 	uint64_t timeout_msecs = 10000;
 	const char *mailbox = "INBOX";
 	struct ms_imap_pool *pool = NULL;
@@ -116,7 +124,7 @@ int main(int argc, char **argv)
 	size_t n_users;
 	int c;
 
-	while ((c = getopt(argc, argv, "w:t:m:v:f:T:n:")) != -1) {
+	while ((c = getopt(argc, argv, "w:t:m:v:f:T:n:s:c:q:")) != -1) {
 		int r = 0;
 
 		switch (c) {
@@ -141,6 +149,22 @@ int main(int argc, char **argv)
 		case 'n':
 			r = parse_u32_opt(optarg, &max_msgs);
 			break;
+		case 's':
+			if (strcmp(optarg, "none") == 0)
+				set.tls = MS_IMAP_TLS_NONE;
+			else if (strcmp(optarg, "starttls") == 0)
+				set.tls = MS_IMAP_TLS_STARTTLS;
+			else if (strcmp(optarg, "tls") == 0)
+				set.tls = MS_IMAP_TLS_IMPLICIT;
+			else
+				r = -1;
+			break;
+		case 'c':
+			set.ca_file = optarg;
+			break;
+		case 'q':
+			r = parse_u32_opt(optarg, &queue_max);
+			break;
 		default:
 			return usage();
 		}
@@ -158,6 +182,7 @@ int main(int argc, char **argv)
 	set.master_password = argv[optind + 3];
 	set.workers = workers;
 	set.timeout_msecs = timeout_msecs;
+	set.queue_max = queue_max;
 	n_users = (size_t)(argc - optind - 4);
 
 	if (getenv("TIDINGS_TRACE") != NULL) {
@@ -178,8 +203,20 @@ int main(int argc, char **argv)
 	start = uv_now(&loop);
 	for (size_t i = 0; i < n_users; i++) {
 		jobs[i] = (struct job_ctx){&probe, i, argv[optind + 4 + i]};
-		ms_imap_scan(pool, jobs[i].user, mailbox, uidvalidity, from_uid,
-			     to_uid, max_msgs, scan_cb, &jobs[i]);
+		if (ms_imap_scan(pool, jobs[i].user, mailbox, uidvalidity,
+				 from_uid, to_uid, max_msgs, scan_cb,
+				 &jobs[i]) < 0) {
+			json_t *o = json_object();
+
+			json_object_set_new(o, "user",
+					    json_string(jobs[i].user));
+			json_object_set_new(o, "error",
+					    json_string("queue full"));
+			json_object_set_new(o, "error_class",
+					    json_string("refused"));
+			probe.results[i] = o;
+			probe.done++;
+		}
 	}
 	while (probe.done < n_users)
 		uv_run(&loop, UV_RUN_ONCE);
