@@ -246,6 +246,7 @@ static int start(struct daemon *d)
 	    .host = cfg->imap_host,
 	    .port = cfg->imap_port,
 	    .tls = (enum ms_imap_tls)cfg->imap_tls,
+	    .ca_file = cfg->imap_ca_file,
 	    .master_user = cfg->master_user,
 	    .master_password = cfg->master_password,
 	    .workers = cfg->imap_workers,
