@@ -44,6 +44,11 @@
  *   new connection (a second drop fails them); when connecting fails, the
  *   lookups waiting for it fail. Reconnects back off from 100 ms to 5 s
  *   after failures; a connection that worked is reopened at once.
+ * - The cache key is the name as asked (Dovecot may canonicalise it, e.g.
+ *   lower-case it; the key is not).
+ * - Logs ("auth-master: <path>: ..."): a socket that cannot be used at
+ *   warn, once until a connection works again; a bad line at error; an
+ *   idle connection that Dovecot closed (a reload) at info.
  *
  * Threads: everything on the loop's thread. Callbacks are called from the
  * loop, never from inside ms_authmaster_user(). The process must ignore

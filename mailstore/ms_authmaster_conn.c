@@ -66,7 +66,10 @@ static void conn_drop(struct ms_authmaster *am, enum drop_why why,
 		ut_log(UT_LOG_ERROR, LOG_PREFIX, "%s: %s; closing", am->path,
 		       reason);
 	else if (worked)
-		ut_log(UT_LOG_WARN, LOG_PREFIX, "%s: %s", am->path, reason);
+		/* Idle connections go when Dovecot's auth process restarts
+		   (a reload): nothing was lost. */
+		ut_log(am->sent.count > 0 ? UT_LOG_WARN : UT_LOG_INFO,
+		       LOG_PREFIX, "%s: %s", am->path, reason);
 	else if (!am->failing)
 		ut_log(UT_LOG_WARN, LOG_PREFIX,
 		       "%s: %s (not logged again until a connection works)",
