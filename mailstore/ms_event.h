@@ -47,10 +47,14 @@ enum ms_flag {
 
 struct ms_event {
 	enum ms_event_type type;
-	char *user;	      /* Dovecot username, non-empty */
-	char *mailbox;	      /* mailbox name (UTF-8), non-empty */
-	uint32_t uidvalidity; /* nonzero */
-	uint32_t uid;	      /* nonzero */
+	char *user;    /* Dovecot username, non-empty */
+	char *mailbox; /* mailbox name (UTF-8), non-empty */
+	/* Nonzero, except for MessageNew and MessageAppend: there 0 (in
+	   either) means Dovecot did not know it yet when it committed the
+	   mail (e.g. a locked maildir uidlist), and the mail has to be found
+	   over IMAP. */
+	uint32_t uidvalidity;
+	uint32_t uid;
 	/* NULL when absent. */
 	char *message_id;
 	char *from_address; /* addr-spec, e.g. alice@example.org */

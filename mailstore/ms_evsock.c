@@ -1,11 +1,15 @@
 /*
  * The event datagram socket (see ms_evsock.h). One non-blocking AF_UNIX
- * SOCK_DGRAM socket, watched with uv_poll; each readable callback drains a
- * bounded number of datagrams so a flood cannot starve the rest of the loop
- * (libuv polls level-triggered, so what is left is read on the next turn).
+ * SOCK_DGRAM socket with SO_PASSCRED, watched with uv_poll; each readable
+ * callback drains a bounded number of datagrams so a flood cannot starve
+ * the rest of the loop (libuv polls level-triggered, so what is left is
+ * read on the next turn). Each datagram is read with recvmsg() together
+ * with its writer's credentials, and the writer is checked first.
  */
 #include <errno.h>
 #include <grp.h>
+#include <pwd.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,14 +18,31 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "ut_log.h"
 #include "ms_evsock.h"
+#include "ms_evsock_bind.h"
+#include "ut_log.h"
 #include "ut_xalloc.h"
 
 #define DEFAULT_RCVBUF_BYTES	(4 * 1024 * 1024)
+#define DEFAULT_WAITING_MAX	1024
 #define MAX_READS_PER_CALLBACK	256
 #define DROP_LOG_INTERVAL_MSECS 1000
 #define LOG_PREFIX		"events"
+/* Room for the credentials and a few descriptors a hostile writer may
+   attach (they are closed at once). */
+#define CMSG_BYTES                                                             \
+	(CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(16 * sizeof(int)))
+
+/* The kinds of drops; each is logged at most once per interval. */
+enum drop_kind {
+	DROP_MALFORMED,
+	DROP_OVERSIZED,
+	DROP_REFUSED,	/* not a trusted writer */
+	DROP_NOT_OWNER, /* owner check: another uid, or no such user */
+	DROP_UNVERIFIED,
+	DROP_WAITING_FULL,
+	DROP_KINDS
+};
 
 /* At most one log line per interval for one kind of drop; the next line
    says how many were not logged. */
@@ -29,6 +50,15 @@ struct drop_log {
 	uint64_t last_msecs;
 	uint64_t suppressed;
 	bool logged_once;
+};
+
+/* An event waiting for Dovecot's userdb to name its owner. */
+struct waiting {
+	struct waiting *prev, *next;
+	struct ms_evsock *s;
+	struct ms_event *ev;
+	struct ucred cred;
+	struct ms_authmaster_request *req;
 };
 
 struct ms_evsock {
@@ -41,65 +71,310 @@ struct ms_evsock {
 	ms_evsock_cb *cb;
 	void *ctx;
 	char *buf; /* MS_EVENT_MAX_BYTES + 1 */
+	unsigned *trusted_uids;
+	size_t trusted_uid_count;
+	bool trust_any;
+	struct ms_authmaster *owner;
+	struct waiting *wait_head, *wait_tail;
+	size_t waiting, waiting_max;
 	struct ms_evsock_stats stats;
-	struct drop_log malformed_log;
-	struct drop_log oversized_log;
+	struct drop_log logs[DROP_KINDS];
 	bool closing;
 };
 
-static void drop_log(struct ms_evsock *s, struct drop_log *dl, const char *what)
+/* ---- logging ---- */
+
+/* Logs the line for a drop of the given kind unless one was logged less
+   than an interval ago (then it is only counted). */
+static void drop_log(struct ms_evsock *s, enum drop_kind kind, const char *fmt,
+		     ...) __attribute__((format(printf, 3, 4)));
+
+static void drop_log(struct ms_evsock *s, enum drop_kind kind, const char *fmt,
+		     ...)
 {
+	struct drop_log *dl = &s->logs[kind];
 	uint64_t now = uv_now(s->loop);
+	va_list ap;
+
 	if (dl->logged_once && now - dl->last_msecs < DROP_LOG_INTERVAL_MSECS) {
 		dl->suppressed++;
 		return;
 	}
+	va_start(ap, fmt);
+	char *what = xvasprintf(fmt, ap);
+	va_end(ap);
 	if (dl->suppressed > 0)
-		ut_log(UT_LOG_WARN, LOG_PREFIX,
-		       "dropped %s (and %llu more not logged)", what,
-		       (unsigned long long)dl->suppressed);
+		ut_log(UT_LOG_WARN, LOG_PREFIX, "%s (and %llu more not logged)",
+		       what, (unsigned long long)dl->suppressed);
 	else
-		ut_log(UT_LOG_WARN, LOG_PREFIX, "dropped %s", what);
+		ut_log(UT_LOG_WARN, LOG_PREFIX, "%s", what);
+	free(what);
 	dl->logged_once = true;
 	dl->last_msecs = now;
 	dl->suppressed = 0;
 }
 
-static void handle_datagram(struct ms_evsock *s, size_t len)
+/* "uid 33 (www-data, pid 812)", or "uid 4711 (pid 812)" without a
+   passwd entry. Called only for lines that are logged. */
+static char *writer_name(const struct ucred *cr)
 {
-	struct ms_event *ev;
-	char *error;
+	long size = sysconf(_SC_GETPW_R_SIZE_MAX);
+	size_t buflen = size > 0 ? (size_t)size : 16384;
+	char *buf = xmalloc(buflen);
+	struct passwd pw, *found = NULL;
+	char *name;
 
-	if (len > MS_EVENT_MAX_BYTES) {
-		s->stats.oversized++;
-		char *what = xasprintf("an oversized datagram (%zu bytes, "
-				       "limit %d)",
-				       len, MS_EVENT_MAX_BYTES);
-		drop_log(s, &s->oversized_log, what);
-		free(what);
+	if (getpwuid_r(cr->uid, &pw, buf, buflen, &found) == 0 && found != NULL)
+		name = xasprintf("uid %u (%s, pid %d)", (unsigned)cr->uid,
+				 found->pw_name, (int)cr->pid);
+	else
+		name = xasprintf("uid %u (pid %d)", (unsigned)cr->uid,
+				 (int)cr->pid);
+	free(buf);
+	return name;
+}
+
+/* Whether the next drop of this kind would be logged (so the writer's
+   name is looked up only then). */
+static bool drop_log_due(const struct ms_evsock *s, enum drop_kind kind)
+{
+	const struct drop_log *dl = &s->logs[kind];
+	return !dl->logged_once ||
+	       uv_now(s->loop) - dl->last_msecs >= DROP_LOG_INTERVAL_MSECS;
+}
+
+/* Logs "<verb> an event from <writer><rest>" as a drop of the given kind;
+   the writer's name is looked up only when the line is logged. */
+static void drop_writer(struct ms_evsock *s, enum drop_kind kind,
+			const struct ucred *cr, const char *verb,
+			const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void drop_writer(struct ms_evsock *s, enum drop_kind kind,
+			const struct ucred *cr, const char *verb,
+			const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!drop_log_due(s, kind)) {
+		s->logs[kind].suppressed++;
 		return;
 	}
-	if (ms_event_parse(s->buf, len, &ev, &error) < 0) {
-		s->stats.malformed++;
-		char *what = xasprintf("a malformed datagram: %s", error);
-		drop_log(s, &s->malformed_log, what);
-		free(what);
-		free(error);
-		return;
+	va_start(ap, fmt);
+	char *rest = xvasprintf(fmt, ap);
+	va_end(ap);
+	char *who = writer_name(cr);
+	drop_log(s, kind, "%s an event from %s%s", verb, who, rest);
+	free(who);
+	free(rest);
+}
+
+/* ---- who may write ---- */
+
+static bool trusted(const struct ms_evsock *s, const struct ucred *cr)
+{
+	if (s->trust_any || cr->uid == 0)
+		return true;
+	for (size_t i = 0; i < s->trusted_uid_count; i++) {
+		if (s->trusted_uids[i] == (unsigned)cr->uid)
+			return true;
 	}
+	return false;
+}
+
+static void pass_on(struct ms_evsock *s, struct ms_event *ev)
+{
 	s->stats.events++;
 	if (ut_trace_enabled(UT_TRACE_EVENTS))
 		ut_trace(UT_TRACE_EVENTS, LOG_PREFIX,
-			 "%s user=%s mailbox=%s "
-			 "uidvalidity=%u uid=%u",
+			 "%s user=%s mailbox=%s uidvalidity=%u uid=%u",
 			 ms_event_type_name(ev->type), ev->user, ev->mailbox,
 			 ev->uidvalidity, ev->uid);
 	s->cb(ev, s->ctx);
 }
 
+/* Passes w's event on if Dovecot's answer names its writer as the owner;
+   frees w (w is in no list). */
+static void owner_decide(struct ms_evsock *s, struct waiting *w,
+			 const struct ms_authmaster_result *res)
+{
+	struct ms_event *ev = w->ev;
+	const struct ucred cr = w->cred;
+
+	free(w);
+	if (res->status == MS_AUTHMASTER_FOUND && res->has_uid &&
+	    res->uid == cr.uid) {
+		pass_on(s, ev);
+		return;
+	}
+	if (res->status == MS_AUTHMASTER_FAIL) {
+		s->stats.unverified++;
+		drop_writer(s, DROP_UNVERIFIED, &cr, "dropped",
+			    " for %s: Dovecot's userdb did not say whose it "
+			    "is: %s",
+			    ev->user, res->reason != NULL ? res->reason : "?");
+	} else {
+		s->stats.refused++;
+		drop_writer(
+		    s, DROP_NOT_OWNER, &cr, "refused",
+		    ": not the owner of %s per Dovecot's userdb%s", ev->user,
+		    res->status == MS_AUTHMASTER_NOTFOUND ? " (no such user)"
+		    : !res->has_uid			  ? " (it gives no uid)"
+							  : "");
+	}
+	ms_event_free(&ev);
+}
+
+static void owner_cb(const struct ms_authmaster_result *res, void *ctx)
+{
+	struct waiting *w = ctx;
+	struct ms_evsock *s = w->s;
+
+	w->req = NULL;
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		s->wait_head = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	else
+		s->wait_tail = w->prev;
+	s->waiting--;
+	owner_decide(s, w, res);
+}
+
+/* An event from a writer that is not trusted: ask Dovecot whose it is. */
+static void owner_check(struct ms_evsock *s, struct ms_event *ev,
+			const struct ucred *cr)
+{
+	struct ms_authmaster_result res;
+	char *error;
+
+	if (s->waiting >= s->waiting_max) {
+		s->stats.waiting_full++;
+		drop_writer(s, DROP_WAITING_FULL, cr, "dropped",
+			    " for %s: %zu events already wait for Dovecot's "
+			    "userdb",
+			    ev->user, s->waiting);
+		ms_event_free(&ev);
+		return;
+	}
+	struct waiting *w = xcalloc(1, sizeof(*w));
+	w->s = s;
+	w->ev = ev;
+	w->cred = *cr;
+	int ret = ms_authmaster_user(s->owner, ev->user, owner_cb, w, &w->req,
+				     &res, &error);
+	if (ret == 1) {
+		owner_decide(s, w, &res);
+		return;
+	}
+	if (ret < 0) {
+		struct ms_authmaster_result fail = {
+		    .status = MS_AUTHMASTER_FAIL, .reason = error};
+		owner_decide(s, w, &fail);
+		free(error);
+		return;
+	}
+	w->prev = s->wait_tail;
+	if (s->wait_tail != NULL)
+		s->wait_tail->next = w;
+	else
+		s->wait_head = w;
+	s->wait_tail = w;
+	s->waiting++;
+}
+
+/* ---- reading ---- */
+
+static void handle_datagram(struct ms_evsock *s, size_t len,
+			    const struct ucred *cr)
+{
+	struct ms_event *ev;
+	char *error;
+
+	if (cr == NULL) {
+		/* Cannot happen with SO_PASSCRED set before bind. */
+		s->stats.refused++;
+		drop_log(s, DROP_REFUSED,
+			 "refused a datagram without credentials");
+		return;
+	}
+	bool is_trusted = trusted(s, cr);
+	if (!is_trusted && s->owner == NULL) {
+		s->stats.refused++;
+		drop_writer(s, DROP_REFUSED, cr, "refused",
+			    ": not in [events] trusted_users");
+		return;
+	}
+	if (len > MS_EVENT_MAX_BYTES) {
+		s->stats.oversized++;
+		drop_log(s, DROP_OVERSIZED,
+			 "dropped an oversized datagram (%zu bytes, limit %d)",
+			 len, MS_EVENT_MAX_BYTES);
+		return;
+	}
+	if (ms_event_parse(s->buf, len, &ev, &error) < 0) {
+		s->stats.malformed++;
+		drop_log(s, DROP_MALFORMED, "dropped a malformed datagram: %s",
+			 error);
+		free(error);
+		return;
+	}
+	if (is_trusted)
+		pass_on(s, ev);
+	else
+		owner_check(s, ev, cr);
+}
+
+/* Reads one datagram into s->buf with its writer's credentials. Returns
+   the datagram's real length (MSG_TRUNC), or -1 with errno set. */
+static ssize_t read_datagram(struct ms_evsock *s, struct ucred *cr,
+			     bool *have_cred)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_BYTES];
+	} control;
+	struct iovec iov = {.iov_base = s->buf,
+			    .iov_len = MS_EVENT_MAX_BYTES + 1};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = control.buf,
+			     .msg_controllen = sizeof(control.buf)};
+
+	*have_cred = false;
+	ssize_t n =
+	    recvmsg(s->fd, &msg, MSG_TRUNC | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return -1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL;
+	     c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET)
+			continue;
+		if (c->cmsg_type == SCM_CREDENTIALS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(*cr))) {
+			memcpy(cr, CMSG_DATA(c), sizeof(*cr));
+			*have_cred = true;
+		} else if (c->cmsg_type == SCM_RIGHTS) {
+			/* Nobody sends us descriptors: close them. */
+			size_t nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < nfds; i++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int),
+				       sizeof(fd));
+				close(fd);
+			}
+		}
+	}
+	return n;
+}
+
 static void poll_cb(uv_poll_t *handle, int status, int events)
 {
 	struct ms_evsock *s = handle->data;
+	struct ucred cr;
+	bool have_cred;
 
 	(void)events;
 	if (status < 0) {
@@ -108,10 +383,7 @@ static void poll_cb(uv_poll_t *handle, int status, int events)
 		return;
 	}
 	for (int i = 0; i < MAX_READS_PER_CALLBACK && !s->closing; i++) {
-		/* MSG_TRUNC makes recv return the real datagram length, so
-		   anything longer than the limit is recognised and dropped. */
-		ssize_t n = recv(s->fd, s->buf, MS_EVENT_MAX_BYTES + 1,
-				 MSG_TRUNC | MSG_DONTWAIT);
+		ssize_t n = read_datagram(s, &cr, &have_cred);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -122,136 +394,8 @@ static void poll_cb(uv_poll_t *handle, int status, int events)
 			return;
 		}
 		s->stats.received++;
-		handle_datagram(s, (size_t)n);
+		handle_datagram(s, (size_t)n, have_cred ? &cr : NULL);
 	}
-}
-
-/* Resolves a group name to its id. Returns 0 or -1 with *error_r set. */
-static int lookup_group(const char *name, gid_t *gid_r, char **error_r)
-{
-	long size = sysconf(_SC_GETGR_R_SIZE_MAX);
-	size_t buflen = size > 0 ? (size_t)size : 4096;
-	struct group grp, *result = NULL;
-	int ret;
-
-	for (;;) {
-		char *buf = xmalloc(buflen);
-		ret = getgrnam_r(name, &grp, buf, buflen, &result);
-		if (ret == 0 && result != NULL)
-			*gid_r = grp.gr_gid;
-		free(buf);
-		if (ret != ERANGE || buflen >= (1u << 24))
-			break;
-		buflen *= 2;
-	}
-	if (ret != 0) {
-		*error_r =
-		    xasprintf("looking up group %s: %s", name, strerror(ret));
-		return -1;
-	}
-	if (result == NULL) {
-		*error_r = xasprintf("no such group: %s", name);
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * Makes the path free for bind: nothing there is fine; a socket nobody
- * listens on (left by a crash) is removed; a socket somebody still reads
- * from, or anything that is not a socket, is an error.
- */
-static int clear_stale(const struct sockaddr_un *sun, char **error_r)
-{
-	struct stat st;
-
-	if (lstat(sun->sun_path, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		*error_r = xasprintf("%s: %s", sun->sun_path, strerror(errno));
-		return -1;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		*error_r = xasprintf("%s exists and is not a socket; "
-				     "refusing to replace it",
-				     sun->sun_path);
-		return -1;
-	}
-	int probe = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (probe < 0) {
-		*error_r = xasprintf("socket: %s", strerror(errno));
-		return -1;
-	}
-	int ret = connect(probe, (const struct sockaddr *)sun, sizeof(*sun));
-	int err = errno;
-	close(probe);
-	if (ret == 0) {
-		*error_r =
-		    xasprintf("%s is in use by another process", sun->sun_path);
-		return -1;
-	}
-	if (err != ECONNREFUSED) {
-		*error_r = xasprintf("%s: %s", sun->sun_path, strerror(err));
-		return -1;
-	}
-	if (unlink(sun->sun_path) < 0 && errno != ENOENT) {
-		*error_r = xasprintf("removing stale socket %s: %s",
-				     sun->sun_path, strerror(errno));
-		return -1;
-	}
-	ut_log(UT_LOG_INFO, LOG_PREFIX, "replaced stale socket %s",
-	       sun->sun_path);
-	return 0;
-}
-
-static void set_rcvbuf(int fd, int bytes)
-{
-	/* As root, SO_RCVBUFFORCE may exceed net.core.rmem_max. */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) ==
-	    0)
-		return;
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes)) < 0)
-		ut_log(UT_LOG_WARN, LOG_PREFIX, "SO_RCVBUF %d: %s", bytes,
-		       strerror(errno));
-}
-
-/* Binds fd to the path with the settings' mode and group. On error the
-   path is left unlinked. */
-static int bind_path(int fd, const struct sockaddr_un *sun,
-		     const struct ms_evsock_settings *set, struct stat *st_r,
-		     char **error_r)
-{
-	if (clear_stale(sun, error_r) < 0)
-		return -1;
-	if (bind(fd, (const struct sockaddr *)sun, sizeof(*sun)) < 0) {
-		*error_r =
-		    xasprintf("bind %s: %s", sun->sun_path, strerror(errno));
-		return -1;
-	}
-	if (chmod(sun->sun_path, set->mode) < 0) {
-		*error_r =
-		    xasprintf("chmod %s: %s", sun->sun_path, strerror(errno));
-		goto fail;
-	}
-	if (set->group != NULL) {
-		gid_t gid = 0;
-		if (lookup_group(set->group, &gid, error_r) < 0)
-			goto fail;
-		if (chown(sun->sun_path, (uid_t)-1, gid) < 0) {
-			*error_r =
-			    xasprintf("chown %s to group %s: %s", sun->sun_path,
-				      set->group, strerror(errno));
-			goto fail;
-		}
-	}
-	if (lstat(sun->sun_path, st_r) < 0) {
-		*error_r = xasprintf("%s: %s", sun->sun_path, strerror(errno));
-		goto fail;
-	}
-	return 0;
-fail:
-	(void)unlink(sun->sun_path);
-	return -1;
 }
 
 int ms_evsock_open(uv_loop_t *loop, const struct ms_evsock_settings *set,
@@ -282,12 +426,19 @@ int ms_evsock_open(uv_loop_t *loop, const struct ms_evsock_settings *set,
 		*error_r = xasprintf("socket: %s", strerror(errno));
 		return -1;
 	}
-	if (bind_path(fd, &sun, set, &st, error_r) < 0) {
+	/* Before bind: every datagram that can arrive carries credentials. */
+	int on = 1;
+	if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0) {
+		*error_r = xasprintf("SO_PASSCRED: %s", strerror(errno));
 		close(fd);
 		return -1;
 	}
-	set_rcvbuf(fd, set->rcvbuf_bytes > 0 ? set->rcvbuf_bytes
-					     : DEFAULT_RCVBUF_BYTES);
+	if (ms_evsock__bind_path(fd, &sun, set, &st, error_r) < 0) {
+		close(fd);
+		return -1;
+	}
+	ms_evsock__set_rcvbuf(fd, set->rcvbuf_bytes > 0 ? set->rcvbuf_bytes
+							: DEFAULT_RCVBUF_BYTES);
 
 	struct ms_evsock *s = xcalloc(1, sizeof(*s));
 	s->loop = loop;
@@ -298,6 +449,23 @@ int ms_evsock_open(uv_loop_t *loop, const struct ms_evsock_settings *set,
 	s->cb = cb;
 	s->ctx = ctx;
 	s->buf = xmalloc(MS_EVENT_MAX_BYTES + 1);
+	if (set->trusted_uid_count > 0) {
+		s->trusted_uids = xreallocarray(NULL, set->trusted_uid_count,
+						sizeof(*s->trusted_uids));
+		memcpy(s->trusted_uids, set->trusted_uids,
+		       set->trusted_uid_count * sizeof(*s->trusted_uids));
+		s->trusted_uid_count = set->trusted_uid_count;
+	}
+	s->trust_any = set->trust_any;
+	s->owner = set->owner_check;
+	s->waiting_max = set->owner_waiting_max > 0 ? set->owner_waiting_max
+						    : DEFAULT_WAITING_MAX;
+	if ((st.st_mode & 0002) != 0 && s->trust_any)
+		ut_log(UT_LOG_WARN, LOG_PREFIX,
+		       "the socket %s is writable by every local user and "
+		       "[events] trusted_users = any: anyone can make the Mail "
+		       "contact say anything",
+		       s->path);
 	int ret = uv_poll_init(loop, &s->poll, fd);
 	if (ret == 0) {
 		s->poll.data = s;
@@ -314,6 +482,7 @@ int ms_evsock_open(uv_loop_t *loop, const struct ms_evsock_settings *set,
 		*error_r = xasprintf("uv_poll_init: %s", uv_strerror(ret));
 		(void)unlink(s->path);
 		close(fd);
+		free(s->trusted_uids);
 		free(s->buf);
 		free(s->path);
 		free(s);
@@ -333,6 +502,7 @@ static void close_cb(uv_handle_t *handle)
 {
 	struct ms_evsock *s = handle->data;
 	close(s->fd);
+	free(s->trusted_uids);
 	free(s->buf);
 	free(s->path);
 	free(s);
@@ -348,6 +518,16 @@ void ms_evsock_close(struct ms_evsock **sp)
 	*sp = NULL;
 	ut_assert(!s->closing);
 	s->closing = true;
+	/* No owner answer may come back: withdraw the lookups. */
+	struct waiting *w;
+	while ((w = s->wait_head) != NULL) {
+		s->wait_head = w->next;
+		ms_authmaster_cancel(&w->req);
+		ms_event_free(&w->ev);
+		free(w);
+	}
+	s->wait_tail = NULL;
+	s->waiting = 0;
 	/* Only remove the file if it is still the one we bound. */
 	if (lstat(s->path, &st) == 0 && st.st_dev == s->path_dev &&
 	    st.st_ino == s->path_ino)

@@ -13,7 +13,8 @@
 Constructor: Dovecot(tmpdir, users, master_user="tidings",
 master_password=<random>, push_socket=None, extra_conf="", imap_port=None,
 lmtp_port=None, ssl_cert=None, ssl_key=None, ssl="required",
-imaps_port=None). users maps full addresses to plain-text passwords.
+imaps_port=None, auth_master_listener=None, user_uids=None). users maps
+full addresses to plain-text passwords.
 Ports default to free loopback ports (pin them to restart on the same ones).
 TLS: given ssl_cert and ssl_key (PEM files), Dovecot runs with
 `ssl = <ssl>` ("required" or "yes"), `disable_plaintext_auth = yes`,
@@ -25,11 +26,19 @@ When push_socket is given, the Lua push driver
 (examples/dovecot/tidings-push.lua) is enabled for LMTP and IMAP with the
 plugin setting tidings_socket = push_socket; otherwise no push plugin loads.
 extra_conf is appended verbatim to the generated dovecot.conf.
+auth_master_listener (e.g. "tidings-userdb" or "tidings-master") adds
+`service auth { unix_listener NAME { mode = 0600 user = root } }`; its
+path is then auth_master_socket (else None). Dovecot decides what such a
+listener serves by the end of its name (-userdb: USER/PASS/LIST; -master:
+also REQUEST/CACHE-FLUSH). user_uids maps some users to their own uid
+(the passwd-file's uid column); the others get the mail uid from
+default_fields. IMAP and LMTP only work for users with the mail uid
+(first_valid_uid = last_valid_uid); userdb lookups work for all.
 
 Attributes: dir, conf_path, base_dir, log_path, imap_port, lmtp_port,
 imaps_port (None without TLS), auth_client_socket (for Prosody's
-mod_auth_dovecot; usable by root), mail_dir, master_user, master_password,
-users, push_socket, ssl_cert, ssl_key, ssl.
+mod_auth_dovecot; usable by root), auth_master_socket, mail_dir,
+master_user, master_password, users, push_socket, ssl_cert, ssl_key, ssl.
 
 Mail is stored as maildir under <tmpdir>/mail/<domain>/<user>, owned by the
 'mail' user (uid 8): Dovecot never stores mail as root. The LMTP and IMAP
@@ -118,7 +127,8 @@ class Dovecot:
     def __init__(self, tmpdir, users, master_user="tidings",
                  master_password=None, push_socket=None, extra_conf="",
                  imap_port=None, lmtp_port=None, ssl_cert=None, ssl_key=None,
-                 ssl="required", imaps_port=None):
+                 ssl="required", imaps_port=None,
+                 auth_master_listener=None, user_uids=None):
         self.dir = os.path.join(str(tmpdir), "dovecot")
         self.users = dict(users)
         self.master_user = master_user
@@ -141,6 +151,11 @@ class Dovecot:
         self.conf_path = os.path.join(self.dir, "dovecot.conf")
         self.log_path = os.path.join(self.dir, "dovecot.log")
         self.auth_client_socket = os.path.join(self.base_dir, "auth-client")
+        self.auth_master_listener = auth_master_listener
+        self.auth_master_socket = (
+            os.path.join(self.base_dir, auth_master_listener)
+            if auth_master_listener else None)
+        self.user_uids = dict(user_uids or {})
         self.proc = None
         pw = pwd.getpwnam(MAIL_USER)
         self.mail_uid, self.mail_gid = pw.pw_uid, pw.pw_gid
@@ -159,7 +174,8 @@ class Dovecot:
             for user, password in self.users.items():
                 if any(c in user + password for c in ":\n"):
                     raise ValueError("':' or newline in user or password")
-                f.write("%s:{PLAIN}%s::::::\n" % (user, password))
+                f.write("%s:{PLAIN}%s:%s:::::\n"
+                        % (user, password, self.user_uids.get(user, "")))
         master_file = os.path.join(self.dir, "master-users")
         with open(master_file, "w") as f:
             f.write("%s:{PLAIN}%s::::::\n"
@@ -257,7 +273,7 @@ service auth {
     mode = 0600
     user = root
   }
-}
+%(auth_master)s}
 %(push)s
 %(extra)s
 """ % {"inst": os.path.basename(os.path.dirname(self.dir)) or "x",
@@ -265,7 +281,15 @@ service auth {
            "log": self.log_path, "uid": self.mail_uid, "gid": self.mail_gid,
            "mail": self.mail_dir, "master": master_file, "users": users_file,
            "imap": self.imap_port, "lmtp": self.lmtp_port, "push": push,
-           "extra": self.extra_conf, "tls": tls, "imaps": imaps}
+           "extra": self.extra_conf, "tls": tls, "imaps": imaps,
+           "auth_master": self._auth_master_conf()}
+
+    def _auth_master_conf(self):
+        """The extra auth-master/userdb unix_listener, if any."""
+        if not self.auth_master_listener:
+            return ""
+        return ("  unix_listener %s {\n    mode = 0600\n    user = root\n"
+                "  }\n" % self.auth_master_listener)
 
     # -- lifecycle -----------------------------------------------------
 
