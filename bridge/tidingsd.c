@@ -21,6 +21,7 @@
 #include "br_ledger.h"
 #include "br_router.h"
 #include "ut_log.h"
+#include "ms_authmaster.h"
 #include "ms_evsock.h"
 #include "ms_imap.h"
 #include "ut_xalloc.h"
@@ -39,6 +40,7 @@ struct daemon {
 	struct xm_component *xmpp;
 	struct ms_imap_pool *imap;
 	struct ms_evsock *events;
+	struct ms_authmaster *authmaster; /* [mail] auth_master_socket */
 	struct br_router *router;
 	uv_signal_t sigterm, sigint, sighup;
 	uv_timer_t stats_timer;
@@ -101,16 +103,18 @@ static void log_stats(struct daemon *d)
 		ms_evsock_get_stats(d->events, &es);
 	xm_component_get_stats(d->xmpp, &xs);
 	log_info("stats: events %" PRIu64 " (dropped %" PRIu64
-		 "), notifications %" PRIu64 " single + %" PRIu64
-		 " digests (%" PRIu64 " mails), duplicates %" PRIu64
-		 ", unserved %" PRIu64 ", reconciliations %" PRIu64 " (%" PRIu64
+		 ", refused %" PRIu64 "), notifications %" PRIu64
+		 " single + %" PRIu64 " digests (%" PRIu64
+		 " mails), duplicates %" PRIu64 ", unserved %" PRIu64
+		 ", reconciliations %" PRIu64 " (%" PRIu64
 		 " failed, %zu alive), users in memory %zu, "
 		 "xmpp connects %" PRIu64 ", stanzas dropped %" PRIu64
 		 ", outbox %zu",
-		 es.events, es.malformed + es.oversized, rs.singles, rs.digests,
-		 rs.digest_mails, rs.duplicates, rs.unmapped, rs.reconciles,
-		 rs.reconcile_errors, rs.scans, rs.users, xs.connects,
-		 xs.dropped_in, xs.outbox_len);
+		 es.events, es.malformed + es.oversized,
+		 es.refused + es.unverified + es.waiting_full, rs.singles,
+		 rs.digests, rs.digest_mails, rs.duplicates, rs.unmapped,
+		 rs.reconciles, rs.reconcile_errors, rs.scans, rs.users,
+		 xs.connects, xs.dropped_in, xs.outbox_len);
 }
 
 static void stats_timer_cb(uv_timer_t *t)
@@ -125,6 +129,8 @@ static void finish_stop(struct daemon *d)
 		ms_imap_pool_free(&d->imap);
 	if (d->router != NULL)
 		br_router_close(&d->router);
+	/* After the event socket (stop() closed it): it may use this. */
+	ms_authmaster_free(&d->authmaster);
 	if (d->xmpp != NULL)
 		xm_component_close(&d->xmpp, NULL, NULL);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -269,10 +275,21 @@ static int start(struct daemon *d)
 	};
 	d->router = br_router_new(&deps);
 
+	if (cfg->auth_master_socket != NULL &&
+	    ms_authmaster_new(d->loop, cfg->auth_master_socket, NULL,
+			      &d->authmaster, &error) < 0) {
+		log_error("auth-master: %s", error);
+		free(error);
+		return -1;
+	}
 	struct ms_evsock_settings es = {
 	    .path = cfg->events_socket,
 	    .mode = cfg->socket_mode,
 	    .group = cfg->socket_group,
+	    .trusted_uids = cfg->trusted_uids,
+	    .trusted_uid_count = cfg->trusted_uid_count,
+	    .trust_any = cfg->trust_any,
+	    .owner_check = cfg->trust_owner ? d->authmaster : NULL,
 	};
 	if (ms_evsock_open(d->loop, &es, event_cb, d, &d->events, &error) < 0) {
 		log_error("events: %s", error);

@@ -468,9 +468,10 @@ def test_tidingsd_accepts_every_datagram(tidingsd_binary, tmpdir_short):
     log = st.tidingsd.log()
     assert rc == 0
     assert "events: dropped" not in log
-    m = re.search(r"stats: events (\d+) \(dropped (\d+)\)", log)
+    m = re.search(r"stats: events (\d+) \(dropped (\d+), refused (\d+)\)",
+                  log)
     assert m is not None, log[-2000:]
-    assert (int(m.group(1)), int(m.group(2))) == (want, 0)
+    assert (int(m.group(1)), int(m.group(2)), int(m.group(3))) == (want, 0, 0)
     assert log_problems(st.dovecot) == []
 
 
