@@ -82,6 +82,8 @@ class Stack:
     notify / log: extra keys for tidingsd's [notify] and [log] sections.
     extra_users: more Dovecot users {address: password} (other domains).
     dovecot_conf: text appended to dovecot.conf.
+    dovecot_kw: more keyword arguments for dovecot.Dovecot (e.g.
+    auth_master_listener, user_uids, ssl_cert).
     ports: optional {"c2s", "component", "imap", "lmtp"} to pin ports.
     tls: Prosody's c2s TLS mode, "offer" (default: STARTTLS offered,
     plain logins allowed), "require" (the demo) or "off" (prosody.py).
@@ -90,7 +92,7 @@ class Stack:
     def __init__(self, tmpdir, domain="example.org", users=None,
                  notify=None, log=None, ports=None, privileged=True,
                  extra_users=None, mail_domain=None, dovecot_conf="",
-                 tls="offer"):
+                 tls="offer", dovecot_kw=None):
         from dovecot import Dovecot  # another helper's file
         self.dir = str(tmpdir)
         os.makedirs(self.dir, exist_ok=True)
@@ -105,7 +107,7 @@ class Stack:
         dv_users = {"%s@%s" % (u, self.mail_domain): p
                     for u, p in self.users.items()}
         dv_users.update(extra_users or {})
-        kw = {}
+        kw = dict(dovecot_kw or {})
         params = inspect.signature(Dovecot).parameters
         for key, name in (("imap", "imap_port"), ("lmtp", "lmtp_port")):
             if key in ports:

@@ -114,3 +114,38 @@ def test_warns_when_anyone_can_speak(make_stack):
     ev["trusted_users"] = "mail"
     offset = st.tidingsd.start()
     assert "writable by every local user" not in st.tidingsd.log(offset)
+
+
+def test_owner_mode_asks_dovecot_whose_mailbox_it_is(make_stack):
+    """trusted_users = owner (Dovecot delivering as each user's own uid):
+    an event is taken from the uid Dovecot's userdb gives its mailbox, and
+    from no other. (Dovecot's LMTP writes as root; its IMAP processes as
+    the mailbox's uid.)"""
+    st = make_stack(start_tidings=False,
+                    dovecot_kw={"auth_master_listener": "tidings-userdb",
+                                "user_uids": {"carol@example.org": 64021,
+                                              "alice@example.org": 64022}})
+    st.tidingsd.sections["events"]["trusted_users"] = "owner"
+    st.tidingsd.sections["events"]["socket_mode"] = "0662"
+    st.tidingsd.sections["mail"]["auth_master_socket"] = \
+        st.dovecot.auth_master_socket
+    offset = st.tidingsd.start()
+    carol = st.client("carol")
+    # alice's uid claims a mail for carol: refused after asking Dovecot.
+    send_as(64022, 64022, st.events_socket,
+            forged("carol@example.org", 1, "Not from carol's Dovecot"))
+    st.tidingsd.wait_log("refused an event from uid 64022", 5.0,
+                         since=offset)
+    assert "not the owner of carol@example.org" in st.tidingsd.log(offset)
+    # carol's own uid: taken.
+    send_as(64021, 64021, st.events_socket,
+            forged("carol@example.org", 1, "From carol's uid"))
+    n = carol.wait_for_message(lambda n: n.mail is not None, 5.0 * SLOW)
+    assert n is not None and n.mail["subject"] == "From carol's uid"
+    time.sleep(0.5 * SLOW)
+    assert len(carol.messages) == 1, carol.messages
+    # Root (Dovecot's LMTP) is always heard: a real delivery to bob.
+    bob = st.client("bob")
+    st.mail("bob", subject="Delivered")
+    n = bob.wait_for_message(lambda n: n.mail is not None, 5.0 * SLOW)
+    assert n is not None and n.mail["subject"] == "Delivered"
