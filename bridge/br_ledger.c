@@ -245,7 +245,9 @@ static int drop_stale_keys(struct br_ledger *l, const char *user,
 		l->last_rc = sqlite3_extended_errcode(l->db);
 		return -1;
 	}
-	if (found == 0 || row.uidvalidity == uidvalidity)
+	/* A first-seen row (UIDVALIDITY 0) has no keys to forget. */
+	if (found == 0 || row.uidvalidity == uidvalidity ||
+	    row.uidvalidity == 0)
 		return 0;
 	log_info("ledger: %s %s: UIDVALIDITY changed from %" PRIu32
 		 " to %" PRIu32 ", forgetting its notified mails",

@@ -235,6 +235,17 @@ static void test_due(void)
 	T_CHECK_INT(br_ledger_due_set(l, "d", "New", 0, 150), 0);
 	CHECK_DUE(l, "c", "INBOX", 150, 5, "d/New/0/0/0;");
 	T_CHECK_INT(due_count(l), 5);
+	/* Its first notified mail sets UIDVALIDITY quietly (a first-seen row
+	   had no keys to forget) and leaves the mark. */
+	T_CHECK_INT(br_ledger_due_set(l, "e", "New", 1, 150), 0);
+	lt_log_start();
+	uint64_t id;
+	struct br_ledger_key k = {"New", 42, 3};
+	T_CHECK_INT(br_ledger_commit(l, "e", &k, 1, "e", "<e/>", 4, &id), 0);
+	lt_log_stop();
+	T_CHECK_STR(ut_buf_str(&lt_log), "");
+	CHECK_DUE(l, "d", "New", 150, 5, "e/New/42/3/1;");
+	T_CHECK_INT(br_ledger_mailbox_remove(l, "e", "New"), 0);
 
 	/* due_clear: the mark stays when it was lowered below what the
 	   scan covered, else it goes. */
