@@ -67,11 +67,18 @@ static const char schema_v2[] =
 
 static const char *const schema_steps[] = {schema_v1, schema_v2};
 
-/* The key's conditions, shared by the prune statements. */
-#define PRUNABLE                                                               \
-	"n.user = mailboxes.user AND n.mailbox = mailboxes.mailbox AND "       \
-	"n.uidvalidity = mailboxes.uidvalidity AND n.at < ?1 AND "             \
-	"n.uid <= mailboxes.last_uid"
+/* Per mailbox, the highest UID of its prunable keys (old, not above
+   last_uid, of the row's UIDVALIDITY), found through notified_at: the work
+   grows with the old keys, not with all of them. (SQLite >= 3.35 computes
+   it once; older ones once per reference.) */
+#define PRUNABLE_MAX                                                           \
+	"WITH p(u, mb, m) AS (SELECT n.user, n.mailbox, max(n.uid)"            \
+	" FROM notified n INDEXED BY notified_at JOIN mailboxes b"             \
+	" ON b.user = n.user AND b.mailbox = n.mailbox"                        \
+	" AND b.uidvalidity = n.uidvalidity"                                   \
+	" WHERE n.at < ?1 AND n.uid <= b.last_uid"                             \
+	" GROUP BY n.user, n.mailbox) "
+#define P_OF_ROW   "(SELECT m FROM p WHERE u = user AND mb = mailbox)"
 #define MB_COLUMNS "user, mailbox, uidvalidity, last_uid, rescan_from"
 
 static const char *const stmt_sql[ST_COUNT] = {
@@ -145,14 +152,12 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_OUT_DEL] = "DELETE FROM outbox WHERE id = ?1",
     [ST_OUT_RANGE] = "SELECT id, jid, xml FROM outbox WHERE id > ?1"
 		     " ORDER BY id LIMIT ?2",
-    /* Both find the old keys through notified_at. */
-    [ST_PRUNE_FLOOR] = "UPDATE mailboxes SET floor_uid ="
-		       " (SELECT max(n.uid) FROM notified n WHERE " PRUNABLE ")"
-		       " WHERE (user, mailbox) IN (SELECT user, mailbox"
-		       " FROM notified WHERE at < ?1)"
-		       " AND floor_uid < (SELECT max(n.uid) FROM notified n"
-		       " WHERE " PRUNABLE ")",
-    [ST_PRUNE_KEYS] = "DELETE FROM notified AS n WHERE n.at < ?1 AND n.uid <="
+    [ST_PRUNE_FLOOR] =
+	PRUNABLE_MAX "UPDATE mailboxes SET floor_uid = " P_OF_ROW
+		     " WHERE (user, mailbox) IN (SELECT u, mb FROM p)"
+		     " AND floor_uid < " P_OF_ROW,
+    [ST_PRUNE_KEYS] = "DELETE FROM notified AS n INDEXED BY notified_at"
+		      " WHERE n.at < ?1 AND n.uid <="
 		      " (SELECT last_uid FROM mailboxes WHERE"
 		      " mailboxes.user = n.user AND mailboxes.mailbox ="
 		      " n.mailbox AND mailboxes.uidvalidity = n.uidvalidity)",

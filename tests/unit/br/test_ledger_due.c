@@ -11,6 +11,7 @@
 
 #include "test.h"
 
+#include "br_ledger_private.h"
 #include "ledger_test.h"
 
 /* The schema of version 1, as tidingsd 1 created it. */
@@ -354,6 +355,52 @@ static void test_outbox_range(void)
 	free(dir);
 }
 
+/* Full-scan steps of the ledger's prepared statements whose SQL starts
+   with prefix, since the last call. */
+static long fullscan_steps(struct br_ledger *l, const char *prefix)
+{
+	long n = 0;
+	sqlite3 *db = br_ledger__sqlite(l);
+	for (sqlite3_stmt *st = sqlite3_next_stmt(db, NULL); st != NULL;
+	     st = sqlite3_next_stmt(db, st)) {
+		if (strncmp(sqlite3_sql(st), prefix, strlen(prefix)) == 0)
+			n += sqlite3_stmt_status(
+			    st, SQLITE_STMTSTATUS_FULLSCAN_STEP, 1);
+	}
+	return n;
+}
+
+static void test_prune_is_no_full_scan(void)
+{
+	char *dir = lt_state_dir("prune-index");
+	struct br_ledger *l = lt_open(dir);
+	uint64_t id;
+
+	for (uint32_t uid = 1; uid <= 200; uid++) {
+		struct br_ledger_key k = {uid % 2 ? "INBOX" : "Work", 1, uid};
+		T_CHECK_INT(
+		    br_ledger_commit(l, "a", &k, 1, "a", "<a/>", 4, &id), 0);
+	}
+	T_CHECK_INT(lt_query(dir, "UPDATE notified SET at = at - 7200"
+				  " WHERE uid <= 20 RETURNING 0"),
+		    0);
+	T_CHECK_INT(br_ledger_prune(l, 3600), 0);
+	T_CHECK_INT(lt_query(dir, "SELECT count(*) FROM notified"), 180);
+	T_CHECK_INT(lt_is_notified(l, "a", "INBOX", 1, 19), 1); /* floor */
+	T_CHECK_INT(lt_is_notified(l, "a", "Work", 1, 20), 1);
+	/* Both statements found the 20 old keys through notified_at: the
+	   only full scan is of the two rows of p (one per mailbox with old
+	   keys), not of the 200 keys. */
+	T_CHECK(fullscan_steps(l, "WITH p") <= 2);
+	T_CHECK_INT(fullscan_steps(l, "DELETE FROM notified AS n"), 0);
+	T_CHECK_INT(br_ledger_prune(l, 3600), 0);
+	T_CHECK_INT(lt_query(dir, "SELECT count(*) FROM notified"), 180);
+	T_CHECK_INT(fullscan_steps(l, "WITH p"), 0);
+	T_CHECK_INT(fullscan_steps(l, "DELETE FROM notified AS n"), 0);
+	br_ledger_close(&l);
+	free(dir);
+}
+
 int main(void)
 {
 	umask(022);
@@ -366,6 +413,7 @@ int main(void)
 	T_RUN(test_due);
 	T_RUN(test_remove);
 	T_RUN(test_outbox_range);
+	T_RUN(test_prune_is_no_full_scan);
 	char *cmd = xasprintf("rm -rf '%s'", lt_tmpdir);
 	T_CHECK_INT(system(cmd), 0);
 	free(cmd);
