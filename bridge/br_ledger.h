@@ -20,20 +20,22 @@
  *
  * Every function returns 0 on success and -1 on an SQLite error (logged).
  *
- * When writes fail (disk full, read-only, I/O error, busy), the ledger logs
- * ONE error line and keeps what it could not write in memory: notified
- * keys, mailbox floors, due marks, confirmations and meta values (at most
- * BR_LEDGER_MEM_MAX keys and as many mailbox rows; beyond, they are
- * counted, dropped and logged once). Every read answers from that memory
- * too, so nothing is notified twice while the disk is full. The memory is
- * written in the first transaction that works again (tried at most every
- * second, backing off to every 15 s, or at once by br_ledger_retry()),
- * which logs one info line with how much was caught up. While writes fail,
- * a change kept in memory returns 0; what cannot be kept returns -1
- * without another log line: br_ledger_commit() (its outbox row is not
- * kept; the caller sends the stanza with token 0, which needs no
- * confirmation), br_ledger_prune() and the removals. What is still in
- * memory at br_ledger_close() is lost (logged).
+ * When writes fail (disk full, read-only, I/O error, locked), the ledger
+ * logs ONE error line and keeps what it could not write in memory: notified
+ * keys, mailbox rows (floors, due marks, removals), confirmations and meta
+ * values (at most BR_LEDGER_MEM_MAX keys and as many mailbox rows and
+ * confirmations; beyond, changes are counted, dropped and logged once).
+ * Every read answers from that memory too, so nothing is notified twice
+ * while the disk is full. Meanwhile changes go straight to memory; the
+ * first change after a back-off (1 s after the failure, then doubling up
+ * to 15 s) or br_ledger_retry() writes memory and itself in one
+ * transaction, and when that works logs one info line with how much was
+ * caught up. While writes fail, a change kept in memory returns 0; what
+ * cannot be kept returns -1 without another log line: br_ledger_commit()
+ * (its outbox row is not kept; the caller sends the stanza with token 0,
+ * which needs no confirmation), br_ledger_prune(), and a change that did
+ * not fit. What is still in memory when br_ledger_close() cannot write it
+ * either is lost (logged).
  */
 
 #include <stddef.h>
@@ -174,7 +176,9 @@ int br_ledger_commit(struct br_ledger *l, const char *user,
  * that end fails (-1): everything committed inside it is then kept in
  * memory like any failed write, and every outbox id it gave is void (send
  * with token 0). Once one change inside a batch fails, the rest of the
- * batch goes to memory. Batches do not nest.
+ * batch goes to memory (and its end returns -1); so does a whole batch
+ * while writes fail and no retry is due. br_ledger_batch_begin() always
+ * returns 0. Batches do not nest. Inside a batch, reads see its changes.
  */
 int br_ledger_batch_begin(struct br_ledger *l);
 int br_ledger_batch_end(struct br_ledger *l);
