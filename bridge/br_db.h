@@ -43,10 +43,10 @@ struct br_db;
  * (0600) when missing, and brings the schema to the current version: the
  * steps from the file's version on run in one transaction.
  *
- * Refused (-1, nothing changed on disk): dir or the file writable by group
- * or others or not owned by the effective uid; a SQLite file of another
- * application (application_id), or one that has tables but no version; a
- * schema version newer than step_count.
+ * Refused (-1; the file is left where it is): dir or the file writable by
+ * group or others or not owned by the effective uid; a SQLite file of
+ * another application (application_id), or one that has tables but no
+ * version; a schema version newer than step_count.
  *
  * A corrupt file (SQLite says SQLITE_CORRUPT or SQLITE_NOTADB while
  * opening, or PRAGMA quick_check finds a problem) is renamed to
