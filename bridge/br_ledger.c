@@ -1,21 +1,23 @@
 /*
  * The durable ledger on SQLite; see br_ledger.h for what it records.
  *
- * Schema version 1 (PRAGMA user_version). Beyond the header's picture,
- * mailboxes has a floor_uid column: the highest UID whose notified key was
- * pruned. is_notified() answers yes for a key at or below the floor of the
- * same UIDVALIDITY, so pruning never turns an old mail into a new one, and
- * answers exactly from the kept keys above it (a late event for a UID below
- * last_uid is still new when its key is missing).
+ * Schema version 2 (PRAGMA user_version), reached by the numbered steps in
+ * schema_steps (br_db.c runs those a file lacks). Beyond the header's
+ * picture, mailboxes has a floor_uid column: the highest UID whose notified
+ * key was pruned. is_notified() answers yes for a key at or below the floor
+ * of the same UIDVALIDITY, so pruning never turns an old mail into a new
+ * one, and answers exactly from the kept keys above it (a late event for a
+ * UID below last_uid is still new when its key is missing).
  *
- * Every statement is prepared once at open and reused. Writes that touch
- * more than one row run in one BEGIN IMMEDIATE ... COMMIT and are rolled
- * back on any error. WAL with synchronous=NORMAL: a COMMIT is durable
- * against the process being killed (not against power loss before the next
- * checkpoint).
+ * Every statement is prepared once at open and reused. Every change runs in
+ * one BEGIN IMMEDIATE ... COMMIT (or inside the batch's transaction) and is
+ * rolled back as a whole on any error. WAL with synchronous=NORMAL: a
+ * COMMIT is durable against the process being killed (not against power
+ * loss before the next checkpoint).
  *
- * The SQLite plumbing (WAL, schema version, checkpoint thread) is in
- * br_db.c.
+ * Transactions, batches and writes that fail are in br_ledger_tx.c, what is
+ * kept in memory meanwhile in br_ledger_mem.c; due marks, row walks,
+ * removals and the outbox walks in br_ledger_rows.c.
  */
 #include <inttypes.h>
 #include <sqlite3.h>
@@ -26,14 +28,15 @@
 
 #include "br_db.h"
 #include "br_ledger.h"
+#include "br_ledger_private.h"
 #include "ut_log.h"
 #include "ut_xalloc.h"
 
-#define SCHEMA_VERSION 1
 /* "TDNG": marks the file as a tidings database. */
 #define APPLICATION_ID 0x54444e47
 
-static const char schema_sql[] =
+/* Version 1. Released: never change it (files of that version exist). */
+static const char schema_v1[] =
     "CREATE TABLE mailboxes("
     " user TEXT NOT NULL, mailbox TEXT NOT NULL,"
     " uidvalidity INTEGER NOT NULL, last_uid INTEGER NOT NULL,"
@@ -52,45 +55,38 @@ static const char schema_sql[] =
     "CREATE TABLE meta("
     " key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;";
 
-/* The key's conditions, shared by the prune statements. */
-#define PRUNABLE                                                               \
-	"n.user = mailboxes.user AND n.mailbox = mailboxes.mailbox AND "       \
-	"n.uidvalidity = mailboxes.uidvalidity AND n.at < ?1 AND "             \
-	"n.uid <= mailboxes.last_uid"
+/* Version 2: due marks (NULL: nothing due), with an index of the due rows,
+   and an index that lets pruning find old keys without a full scan. */
+static const char schema_v2[] =
+    "ALTER TABLE mailboxes ADD COLUMN rescan_from INTEGER;"
+    "ALTER TABLE mailboxes ADD COLUMN"
+    " rescan_after INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX mailboxes_due ON mailboxes(user, mailbox)"
+    " WHERE rescan_from IS NOT NULL;"
+    "CREATE INDEX notified_at ON notified(at);";
 
-enum stmt {
-	ST_BEGIN,
-	ST_COMMIT,
-	ST_ROLLBACK,
-	ST_SAVEPOINT,
-	ST_RELEASE,
-	ST_ROLLBACK_TO,
-	ST_MB_GET,
-	ST_MB_SET,
-	ST_MB_RAISE,
-	ST_MB_ALL,
-	ST_KEYS_DROP,
-	ST_KEY_ADD,
-	ST_KEY_IS,
-	ST_OUT_ADD,
-	ST_OUT_DEL,
-	ST_OUT_ALL,
-	ST_PRUNE_FLOOR,
-	ST_PRUNE_KEYS,
-	ST_META_GET,
-	ST_META_SET,
-	ST_COUNT
-};
+static const char *const schema_steps[] = {schema_v1, schema_v2};
+
+/* Per mailbox, the highest UID of its prunable keys (old, not above
+   last_uid, of the row's UIDVALIDITY), found through notified_at: the work
+   grows with the old keys, not with all of them. (SQLite >= 3.35 computes
+   it once; older ones once per reference.) */
+#define PRUNABLE_MAX                                                           \
+	"WITH p(u, mb, m) AS (SELECT n.user, n.mailbox, max(n.uid)"            \
+	" FROM notified n INDEXED BY notified_at JOIN mailboxes b"             \
+	" ON b.user = n.user AND b.mailbox = n.mailbox"                        \
+	" AND b.uidvalidity = n.uidvalidity"                                   \
+	" WHERE n.at < ?1 AND n.uid <= b.last_uid"                             \
+	" GROUP BY n.user, n.mailbox) "
+#define P_OF_ROW   "(SELECT m FROM p WHERE u = user AND mb = mailbox)"
+#define MB_COLUMNS "user, mailbox, uidvalidity, last_uid, rescan_from"
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_SAVEPOINT] = "SAVEPOINT one",
-    [ST_RELEASE] = "RELEASE one",
-    [ST_ROLLBACK_TO] = "ROLLBACK TO one",
-    [ST_MB_GET] = "SELECT uidvalidity, last_uid FROM mailboxes"
-		  " WHERE user = ?1 AND mailbox = ?2",
+    [ST_MB_GET] = "SELECT uidvalidity, last_uid, rescan_from, rescan_after"
+		  " FROM mailboxes WHERE user = ?1 AND mailbox = ?2",
     /* Sets the row; the floor survives only under the same UIDVALIDITY. */
     [ST_MB_SET] = "INSERT INTO mailboxes(user, mailbox, uidvalidity,"
 		  " last_uid) VALUES(?1, ?2, ?3, ?4)"
@@ -105,8 +101,20 @@ static const char *const stmt_sql[ST_COUNT] = {
 		    " ELSE 0 END,"
 		    " last_uid = CASE WHEN uidvalidity = ?3"
 		    " THEN max(last_uid, ?4) ELSE ?4 END, uidvalidity = ?3",
-    [ST_MB_ALL] = "SELECT user, mailbox, uidvalidity, last_uid"
-		  " FROM mailboxes ORDER BY user, mailbox",
+    /* Writes a row kept in memory: all of it, as ST_MB_SET does. */
+    [ST_MB_RESTORE] = "INSERT INTO mailboxes(user, mailbox, uidvalidity,"
+		      " last_uid, rescan_from, rescan_after)"
+		      " VALUES(?1, ?2, ?3, ?4, ?5, ?6)"
+		      " ON CONFLICT(user, mailbox) DO UPDATE SET"
+		      " floor_uid = CASE WHEN uidvalidity = ?3 THEN floor_uid"
+		      " ELSE 0 END, uidvalidity = ?3, last_uid = ?4,"
+		      " rescan_from = ?5, rescan_after = ?6",
+    [ST_MB_ALL] = "SELECT " MB_COLUMNS ", rescan_after FROM mailboxes"
+		  " ORDER BY user, mailbox",
+    [ST_MB_USER] = "SELECT mailbox FROM mailboxes WHERE user = ?1",
+    /* The keys go with the row (ON DELETE CASCADE). */
+    [ST_MB_REMOVE] = "DELETE FROM mailboxes WHERE user = ?1 AND mailbox = ?2",
+    [ST_USER_REMOVE] = "DELETE FROM mailboxes WHERE user = ?1",
     [ST_KEYS_DROP] = "DELETE FROM notified WHERE user = ?1 AND mailbox = ?2"
 		     " AND uidvalidity <> ?3",
     [ST_KEY_ADD] = "INSERT OR IGNORE INTO notified(user, mailbox,"
@@ -115,14 +123,41 @@ static const char *const stmt_sql[ST_COUNT] = {
 		  " AND mailbox = ?2 AND uidvalidity = ?3 AND uid = ?4)"
 		  " OR EXISTS(SELECT 1 FROM mailboxes WHERE user = ?1"
 		  " AND mailbox = ?2 AND uidvalidity = ?3 AND floor_uid >= ?4)",
+    /* Nothing exists above UID 4294967295: such a row keeps its mark. */
+    [ST_DUE_ALL] = "UPDATE mailboxes SET rescan_after = 0, rescan_from ="
+		   " CASE WHEN last_uid >= 4294967295 THEN rescan_from"
+		   " WHEN rescan_from IS NULL OR rescan_from > last_uid + 1"
+		   " THEN last_uid + 1 ELSE rescan_from END",
+    [ST_DUE_SET] = "INSERT INTO mailboxes(user, mailbox, uidvalidity,"
+		   " last_uid, rescan_from, rescan_after)"
+		   " VALUES(?1, ?2, 0, 0, ?3, ?4)"
+		   " ON CONFLICT(user, mailbox) DO UPDATE SET"
+		   " rescan_from = min(coalesce(rescan_from, ?3), ?3),"
+		   " rescan_after = ?4",
+    /* ?1 and ?2 (the cursor) are unused here, so that both bind alike. */
+    [ST_DUE_FIRST] = "SELECT " MB_COLUMNS ", rescan_after FROM mailboxes"
+		     " WHERE rescan_from IS NOT NULL AND rescan_after <= ?3"
+		     " AND ?1 IS NULL AND ?2 IS NULL"
+		     " ORDER BY user, mailbox LIMIT ?4",
+    [ST_DUE_AFTER] = "SELECT " MB_COLUMNS ", rescan_after FROM mailboxes"
+		     " WHERE rescan_from IS NOT NULL AND rescan_after <= ?3"
+		     " AND (user, mailbox) > (?1, ?2)"
+		     " ORDER BY user, mailbox LIMIT ?4",
+    [ST_DUE_CLEAR] = "UPDATE mailboxes SET rescan_from = NULL,"
+		     " rescan_after = 0 WHERE user = ?1 AND mailbox = ?2"
+		     " AND rescan_from >= ?3",
+    [ST_DUE_COUNT] = "SELECT count(*) FROM mailboxes"
+		     " WHERE rescan_from IS NOT NULL",
     [ST_OUT_ADD] = "INSERT INTO outbox(jid, xml, created) VALUES(?1, ?2, ?3)",
     [ST_OUT_DEL] = "DELETE FROM outbox WHERE id = ?1",
-    [ST_OUT_ALL] = "SELECT id, jid, xml FROM outbox ORDER BY id",
-    [ST_PRUNE_FLOOR] = "UPDATE mailboxes SET floor_uid ="
-		       " (SELECT max(n.uid) FROM notified n WHERE " PRUNABLE ")"
-		       " WHERE floor_uid < (SELECT max(n.uid) FROM notified n"
-		       " WHERE " PRUNABLE ")",
-    [ST_PRUNE_KEYS] = "DELETE FROM notified AS n WHERE n.at < ?1 AND n.uid <="
+    [ST_OUT_RANGE] = "SELECT id, jid, xml FROM outbox WHERE id > ?1"
+		     " ORDER BY id LIMIT ?2",
+    [ST_PRUNE_FLOOR] =
+	PRUNABLE_MAX "UPDATE mailboxes SET floor_uid = " P_OF_ROW
+		     " WHERE (user, mailbox) IN (SELECT u, mb FROM p)"
+		     " AND floor_uid < " P_OF_ROW,
+    [ST_PRUNE_KEYS] = "DELETE FROM notified AS n INDEXED BY notified_at"
+		      " WHERE n.at < ?1 AND n.uid <="
 		      " (SELECT last_uid FROM mailboxes WHERE"
 		      " mailboxes.user = n.user AND mailboxes.mailbox ="
 		      " n.mailbox AND mailboxes.uidvalidity = n.uidvalidity)",
@@ -131,98 +166,182 @@ static const char *const stmt_sql[ST_COUNT] = {
 		    " ON CONFLICT(key) DO UPDATE SET value = ?2",
 };
 
-struct br_ledger {
-	struct br_db *dbh;
-	sqlite3 *db; /* br_db_handle(dbh) */
-	const char *path;
-	sqlite3_stmt *st[ST_COUNT];
-	bool batch; /* inside br_ledger_batch_begin/end */
-};
-
-/* Logs the database's last error for what was being done. */
-static void log_db_error(struct br_ledger *l, const char *what)
+void br_ledger__read_error(struct br_ledger *l, const char *what)
 {
 	log_error("ledger %s: %s: %s", l->path, what, sqlite3_errmsg(l->db));
 }
 
-/* Resets a statement for its next use (its error was already seen). */
-static void done(struct br_ledger *l, enum stmt id)
+void br_ledger__done(struct br_ledger *l, enum stmt id)
 {
 	sqlite3_reset(l->st[id]);
 	sqlite3_clear_bindings(l->st[id]);
 }
 
-/* Runs a statement that returns no row. */
-static int run(struct br_ledger *l, enum stmt id, const char *what)
+int br_ledger__run(struct br_ledger *l, enum stmt id)
 {
 	int rc = sqlite3_step(l->st[id]);
 	if (rc != SQLITE_DONE)
-		log_db_error(l, what);
-	done(l, id);
+		l->last_rc = rc;
+	br_ledger__done(l, id);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static void bind_text(struct br_ledger *l, enum stmt id, int i, const char *s)
+void br_ledger__bind_text(struct br_ledger *l, enum stmt id, int i,
+			  const char *s)
 {
 	sqlite3_bind_text(l->st[id], i, s, -1, SQLITE_STATIC);
 }
 
-static void bind_u64(struct br_ledger *l, enum stmt id, int i, uint64_t v)
+void br_ledger__bind_u64(struct br_ledger *l, enum stmt id, int i, uint64_t v)
 {
 	sqlite3_bind_int64(l->st[id], i, (sqlite3_int64)v);
 }
 
-/* Inside a batch, one change is a savepoint of the batch's transaction. */
-static int begin(struct br_ledger *l)
+sqlite3 *br_ledger__sqlite(struct br_ledger *l)
 {
-	if (l->batch)
-		return run(l, ST_SAVEPOINT, "savepoint");
-	return run(l, ST_BEGIN, "begin");
+	return l->db;
 }
 
-/* Commits, or rolls back when ok < 0 or the commit fails. */
-static int end(struct br_ledger *l, int ok)
+/* ---- the database part of each change ---- */
+
+/* The database row of a mailbox (not what memory says). */
+int br_ledger__mb_row(struct br_ledger *l, const char *user,
+		      const char *mailbox, struct mem_mb *row)
 {
-	if (l->batch) {
-		if (ok == 0 && run(l, ST_RELEASE, "release") == 0)
-			return 0;
-		run(l, ST_ROLLBACK_TO, "rollback to savepoint");
-		run(l, ST_RELEASE, "release");
+	sqlite3_stmt *st = l->st[ST_MB_GET];
+
+	br_ledger__bind_text(l, ST_MB_GET, 1, user);
+	br_ledger__bind_text(l, ST_MB_GET, 2, mailbox);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		row->uidvalidity = (uint32_t)sqlite3_column_int64(st, 0);
+		row->last_uid = (uint32_t)sqlite3_column_int64(st, 1);
+		row->rescan_from = sqlite3_column_type(st, 2) == SQLITE_NULL
+				       ? -1
+				       : sqlite3_column_int64(st, 2);
+		row->rescan_after = sqlite3_column_int64(st, 3);
+	} else if (rc != SQLITE_DONE) {
+		br_ledger__read_error(l, "mailbox get");
+	}
+	br_ledger__done(l, ST_MB_GET);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Binds user, mailbox, uidvalidity, uid as ?1..?4 of a mailbox statement. */
+static void bind_mailbox(struct br_ledger *l, enum stmt id, const char *user,
+			 const char *mailbox, uint32_t uidvalidity,
+			 uint32_t uid)
+{
+	br_ledger__bind_text(l, id, 1, user);
+	br_ledger__bind_text(l, id, 2, mailbox);
+	br_ledger__bind_u64(l, id, 3, uidvalidity);
+	br_ledger__bind_u64(l, id, 4, uid);
+}
+
+/* Drops the keys of (user, mailbox) under any other UIDVALIDITY, when the
+   mailbox row says they exist. */
+static int drop_stale_keys(struct br_ledger *l, const char *user,
+			   const char *mailbox, uint32_t uidvalidity)
+{
+	struct mem_mb row;
+	int found = br_ledger__mb_row(l, user, mailbox, &row);
+
+	if (found < 0) {
+		l->last_rc = sqlite3_extended_errcode(l->db);
 		return -1;
 	}
-	if (ok == 0 && run(l, ST_COMMIT, "commit") == 0)
+	/* A first-seen row (UIDVALIDITY 0) has no keys to forget. */
+	if (found == 0 || row.uidvalidity == uidvalidity ||
+	    row.uidvalidity == 0)
 		return 0;
-	if (!sqlite3_get_autocommit(l->db))
-		run(l, ST_ROLLBACK, "rollback");
-	return -1;
+	log_info("ledger: %s %s: UIDVALIDITY changed from %" PRIu32
+		 " to %" PRIu32 ", forgetting its notified mails",
+		 user, mailbox, row.uidvalidity, uidvalidity);
+	br_ledger__bind_text(l, ST_KEYS_DROP, 1, user);
+	br_ledger__bind_text(l, ST_KEYS_DROP, 2, mailbox);
+	br_ledger__bind_u64(l, ST_KEYS_DROP, 3, uidvalidity);
+	return br_ledger__run(l, ST_KEYS_DROP);
 }
 
-int br_ledger_batch_begin(struct br_ledger *l)
+static int commit_db(struct br_ledger *l, const struct op *op, uint64_t *id_r)
 {
-	ut_assert(!l->batch);
-	if (run(l, ST_BEGIN, "begin batch") < 0)
+	int64_t now = (int64_t)time(NULL);
+
+	for (size_t i = 0; i < op->n; i++) {
+		const struct br_ledger_key *k = &op->keys[i];
+		if (drop_stale_keys(l, op->user, k->mailbox, k->uidvalidity) <
+		    0)
+			return -1;
+		bind_mailbox(l, ST_MB_RAISE, op->user, k->mailbox,
+			     k->uidvalidity, k->uid);
+		if (br_ledger__run(l, ST_MB_RAISE) < 0)
+			return -1;
+		bind_mailbox(l, ST_KEY_ADD, op->user, k->mailbox,
+			     k->uidvalidity, k->uid);
+		sqlite3_bind_int64(l->st[ST_KEY_ADD], 5, now);
+		if (br_ledger__run(l, ST_KEY_ADD) < 0)
+			return -1;
+	}
+	br_ledger__bind_text(l, ST_OUT_ADD, 1, op->jid);
+	sqlite3_bind_blob(l->st[ST_OUT_ADD], 2, op->xml, (int)op->xml_len,
+			  SQLITE_STATIC);
+	sqlite3_bind_int64(l->st[ST_OUT_ADD], 3, now);
+	if (br_ledger__run(l, ST_OUT_ADD) < 0)
 		return -1;
-	l->batch = true;
+	*id_r = (uint64_t)sqlite3_last_insert_rowid(l->db);
 	return 0;
 }
 
-int br_ledger_batch_end(struct br_ledger *l)
+static int prune_db(struct br_ledger *l, uint64_t max_age_secs)
 {
-	ut_assert(l->batch);
-	l->batch = false;
-	if (run(l, ST_COMMIT, "commit batch") == 0)
-		return 0;
-	if (!sqlite3_get_autocommit(l->db))
-		run(l, ST_ROLLBACK, "rollback batch");
-	return -1;
+	uint64_t now = (uint64_t)time(NULL);
+	uint64_t cutoff = max_age_secs < now ? now - max_age_secs : 0;
+
+	br_ledger__bind_u64(l, ST_PRUNE_FLOOR, 1, cutoff);
+	if (br_ledger__run(l, ST_PRUNE_FLOOR) < 0)
+		return -1;
+	br_ledger__bind_u64(l, ST_PRUNE_KEYS, 1, cutoff);
+	if (br_ledger__run(l, ST_PRUNE_KEYS) < 0)
+		return -1;
+	log_debug("ledger: pruned %d notified key(s) older than %" PRIu64 " s",
+		  sqlite3_changes(l->db), max_age_secs);
+	return 0;
 }
+
+int br_ledger__op_db(struct br_ledger *l, const struct op *op, uint64_t *out)
+{
+	switch (op->kind) {
+	case OP_COMMIT:
+		return commit_db(l, op, out);
+	case OP_MB_SET:
+		if (drop_stale_keys(l, op->user, op->mailbox, op->u1) < 0)
+			return -1;
+		bind_mailbox(l, ST_MB_SET, op->user, op->mailbox, op->u1,
+			     op->u2);
+		return br_ledger__run(l, ST_MB_SET);
+	case OP_CONFIRM:
+		br_ledger__bind_u64(l, ST_OUT_DEL, 1, op->id);
+		return br_ledger__run(l, ST_OUT_DEL);
+	case OP_META_SET:
+		br_ledger__bind_text(l, ST_META_SET, 1, op->mailbox);
+		sqlite3_bind_int64(l->st[ST_META_SET], 2, op->i64);
+		return br_ledger__run(l, ST_META_SET);
+	case OP_PRUNE:
+		return prune_db(l, op->id);
+	default:
+		return br_ledger__rows_op_db(l, op);
+	}
+}
+
+/* ---- open, close ---- */
 
 int br_ledger_open(const char *dir, struct br_ledger **l_r, char **error_r)
 {
-	static const struct br_db_schema schema = {SCHEMA_VERSION,
-						   APPLICATION_ID, schema_sql};
+	static const struct br_db_schema schema = {
+	    APPLICATION_ID, schema_steps, (int)UT_N_ELEMENTS(schema_steps)};
 	struct br_ledger *l = xcalloc(1, sizeof(*l));
 
+	br_ledger__mem_init(l);
 	if (br_db_open(dir, "tidings.db", &schema, &l->dbh, error_r) < 0)
 		goto fail;
 	l->db = br_db_handle(l->dbh);
@@ -235,6 +354,23 @@ int br_ledger_open(const char *dir, struct br_ledger **l_r, char **error_r)
 					     sqlite3_errmsg(l->db));
 			goto fail;
 		}
+	}
+	const struct br_db_reset *reset = br_db_reset_info(l->dbh);
+	if (reset != NULL) {
+		char since[32] = "its last change";
+		time_t t = (time_t)reset->mtime;
+		struct tm tm;
+		if (t != 0 && gmtime_r(&t, &tm) != NULL)
+			strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ",
+				 &tm);
+		log_error("ledger %s: corrupt (%s): moved it to %s (with its "
+			  "-wal and -shm); tidingsd starts with a fresh "
+			  "ledger: unseen mail delivered since %s is still "
+			  "caught up, what was notified before is forgotten",
+			  l->path, reset->why, reset->moved_to, since);
+		if (reset->mtime != 0)
+			br_ledger_meta_set(l, BR_LEDGER_META_ALIVE_AT,
+					   reset->mtime);
 	}
 	*l_r = l;
 	return 0;
@@ -249,152 +385,76 @@ void br_ledger_close(struct br_ledger **lp)
 
 	if (l == NULL)
 		return;
+	if (l->batch)
+		br_ledger_batch_end(l);
+	if (l->failing && br_ledger_retry(l) < 0 && !br_ledger__mem_empty(l))
+		log_error("ledger %s: closing with %zu notified key(s), %zu "
+			  "mailbox row(s) and %zu confirmation(s) not written "
+			  "(writes still fail): after the restart they may be "
+			  "notified or sent again",
+			  l->path, ut_hash_count(l->mem.keys),
+			  ut_hash_count(l->mem.mbs),
+			  ut_hash_count(l->mem.confirms));
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(l->st[i]);
 	br_db_close(&l->dbh);
+	br_ledger__tx_free(l);
+	br_ledger__mem_free(l);
 	ut_free(lp);
 }
+
+/* ---- the API ---- */
 
 int br_ledger_mailbox_get(struct br_ledger *l, const char *user,
 			  const char *mailbox, int *found_r,
 			  uint32_t *uidvalidity_r, uint32_t *last_uid_r)
 {
-	bind_text(l, ST_MB_GET, 1, user);
-	bind_text(l, ST_MB_GET, 2, mailbox);
-	int rc = sqlite3_step(l->st[ST_MB_GET]);
-	if (rc == SQLITE_ROW) {
-		*uidvalidity_r =
-		    (uint32_t)sqlite3_column_int64(l->st[ST_MB_GET], 0);
-		*last_uid_r =
-		    (uint32_t)sqlite3_column_int64(l->st[ST_MB_GET], 1);
-	} else if (rc != SQLITE_DONE) {
-		log_db_error(l, "mailbox get");
-	}
-	*found_r = rc == SQLITE_ROW;
-	done(l, ST_MB_GET);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
-}
-
-/* Drops the keys of (user, mailbox) under any other UIDVALIDITY, when the
-   mailbox row says they exist. Inside a transaction. */
-static int drop_stale_keys(struct br_ledger *l, const char *user,
-			   const char *mailbox, uint32_t uidvalidity)
-{
+	const struct mem_mb *m = br_ledger__mem_mb(l, user, mailbox);
+	struct mem_mb row;
 	int found;
-	uint32_t old_uidvalidity, last_uid;
 
-	if (br_ledger_mailbox_get(l, user, mailbox, &found, &old_uidvalidity,
-				  &last_uid) < 0)
-		return -1;
-	if (!found || old_uidvalidity == uidvalidity)
-		return 0;
-	log_info("ledger: %s %s: UIDVALIDITY changed from %" PRIu32
-		 " to %" PRIu32 ", forgetting its notified mails",
-		 user, mailbox, old_uidvalidity, uidvalidity);
-	bind_text(l, ST_KEYS_DROP, 1, user);
-	bind_text(l, ST_KEYS_DROP, 2, mailbox);
-	bind_u64(l, ST_KEYS_DROP, 3, uidvalidity);
-	return run(l, ST_KEYS_DROP, "drop keys");
-}
-
-/* Binds user, mailbox, uidvalidity, uid as ?1..?4 of a mailbox statement. */
-static void bind_mailbox(struct br_ledger *l, enum stmt id, const char *user,
-			 const char *mailbox, uint32_t uidvalidity,
-			 uint32_t uid)
-{
-	bind_text(l, id, 1, user);
-	bind_text(l, id, 2, mailbox);
-	bind_u64(l, id, 3, uidvalidity);
-	bind_u64(l, id, 4, uid);
+	if (m == NULL) {
+		found = br_ledger__mb_row(l, user, mailbox, &row);
+		if (found < 0)
+			return -1;
+		m = &row;
+	} else {
+		found = m->present;
+	}
+	*found_r = found;
+	if (found) {
+		*uidvalidity_r = m->uidvalidity;
+		*last_uid_r = m->last_uid;
+	}
+	return 0;
 }
 
 int br_ledger_mailbox_set(struct br_ledger *l, const char *user,
 			  const char *mailbox, uint32_t uidvalidity,
 			  uint32_t last_uid)
 {
-	if (begin(l) < 0)
-		return -1;
-	int ret = drop_stale_keys(l, user, mailbox, uidvalidity);
-	if (ret == 0) {
-		bind_mailbox(l, ST_MB_SET, user, mailbox, uidvalidity,
-			     last_uid);
-		ret = run(l, ST_MB_SET, "mailbox set");
-	}
-	return end(l, ret);
-}
-
-/* One mailbox row, copied out of SQLite for the callback. */
-struct mb_row {
-	char *user, *mailbox;
-	uint32_t uidvalidity, last_uid;
-};
-
-int br_ledger_mailbox_foreach(struct br_ledger *l,
-			      int (*cb)(const struct br_ledger_mailbox *mb,
-					void *ctx),
-			      void *ctx)
-{
-	sqlite3_stmt *st = l->st[ST_MB_ALL];
-	struct mb_row *rows = NULL;
-	size_t n = 0;
-	int rc;
-
-	/* Rows are copied first, so that the callback may use the ledger. */
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		rows = xreallocarray(rows, n + 1, sizeof(*rows));
-		rows[n].user =
-		    xstrdup((const char *)sqlite3_column_text(st, 0));
-		rows[n].mailbox =
-		    xstrdup((const char *)sqlite3_column_text(st, 1));
-		rows[n].uidvalidity = (uint32_t)sqlite3_column_int64(st, 2);
-		rows[n].last_uid = (uint32_t)sqlite3_column_int64(st, 3);
-		n++;
-	}
-	if (rc != SQLITE_DONE)
-		log_db_error(l, "mailbox list");
-	done(l, ST_MB_ALL);
-	bool stop = rc != SQLITE_DONE;
-	for (size_t i = 0; i < n; i++) {
-		struct br_ledger_mailbox mb = {rows[i].user, rows[i].mailbox,
-					       rows[i].uidvalidity,
-					       rows[i].last_uid};
-		if (!stop && cb(&mb, ctx) != 0)
-			stop = true;
-		free(rows[i].user);
-		free(rows[i].mailbox);
-	}
-	free(rows);
-	return rc == SQLITE_DONE ? 0 : -1;
+	struct op op = {.kind = OP_MB_SET,
+			.user = user,
+			.mailbox = mailbox,
+			.u1 = uidvalidity,
+			.u2 = last_uid};
+	return br_ledger__change(l, &op, NULL);
 }
 
 int br_ledger_is_notified(struct br_ledger *l, const char *user,
 			  const struct br_ledger_key *key, int *notified_r)
 {
+	if (br_ledger__mem_is_notified(l, user, key, notified_r))
+		return 0;
 	bind_mailbox(l, ST_KEY_IS, user, key->mailbox, key->uidvalidity,
 		     key->uid);
 	int rc = sqlite3_step(l->st[ST_KEY_IS]);
 	if (rc == SQLITE_ROW)
 		*notified_r = sqlite3_column_int(l->st[ST_KEY_IS], 0) != 0;
 	else
-		log_db_error(l, "is notified");
-	done(l, ST_KEY_IS);
+		br_ledger__read_error(l, "is notified");
+	br_ledger__done(l, ST_KEY_IS);
 	return rc == SQLITE_ROW ? 0 : -1;
-}
-
-/* Records one key and raises its mailbox. Inside a transaction. */
-static int add_key(struct br_ledger *l, const char *user,
-		   const struct br_ledger_key *key, int64_t now)
-{
-	if (drop_stale_keys(l, user, key->mailbox, key->uidvalidity) < 0)
-		return -1;
-	bind_mailbox(l, ST_MB_RAISE, user, key->mailbox, key->uidvalidity,
-		     key->uid);
-	if (run(l, ST_MB_RAISE, "mailbox raise") < 0)
-		return -1;
-	bind_mailbox(l, ST_KEY_ADD, user, key->mailbox, key->uidvalidity,
-		     key->uid);
-	sqlite3_bind_int64(l->st[ST_KEY_ADD], 5, now);
-	return run(l, ST_KEY_ADD, "add key");
 }
 
 int br_ledger_commit(struct br_ledger *l, const char *user,
@@ -402,24 +462,18 @@ int br_ledger_commit(struct br_ledger *l, const char *user,
 		     const char *jid, const char *xml, size_t xml_len,
 		     uint64_t *id_r)
 {
-	int64_t now = (int64_t)time(NULL);
-	int ret = 0;
+	struct op op = {.kind = OP_COMMIT,
+			.user = user,
+			.keys = keys,
+			.n = n,
+			.jid = jid,
+			.xml = xml,
+			.xml_len = xml_len};
+	uint64_t id = 0;
 
 	ut_assert(n == 0 || (user != NULL && keys != NULL));
 	ut_assert(xml_len <= INT32_MAX);
-	if (begin(l) < 0)
-		return -1;
-	for (size_t i = 0; i < n && ret == 0; i++)
-		ret = add_key(l, user, &keys[i], now);
-	if (ret == 0) {
-		bind_text(l, ST_OUT_ADD, 1, jid);
-		sqlite3_bind_blob(l->st[ST_OUT_ADD], 2, xml, (int)xml_len,
-				  SQLITE_STATIC);
-		sqlite3_bind_int64(l->st[ST_OUT_ADD], 3, now);
-		ret = run(l, ST_OUT_ADD, "outbox add");
-	}
-	uint64_t id = (uint64_t)sqlite3_last_insert_rowid(l->db);
-	if (end(l, ret) < 0)
+	if (br_ledger__change(l, &op, &id) < 0)
 		return -1;
 	*id_r = id;
 	if (ut_trace_enabled(UT_TRACE_LEDGER))
@@ -431,97 +485,37 @@ int br_ledger_commit(struct br_ledger *l, const char *user,
 
 int br_ledger_confirm(struct br_ledger *l, uint64_t id)
 {
-	bind_u64(l, ST_OUT_DEL, 1, id);
-	return run(l, ST_OUT_DEL, "outbox confirm");
-}
-
-/* One outbox row, copied out of SQLite for the callback. */
-struct out_row {
-	uint64_t id;
-	char *jid;
-	char *xml;
-	size_t len;
-};
-
-int br_ledger_outbox_foreach(struct br_ledger *l,
-			     int (*cb)(uint64_t id, const char *jid,
-				       const char *xml, size_t len, void *ctx),
-			     void *ctx)
-{
-	sqlite3_stmt *st = l->st[ST_OUT_ALL];
-	struct out_row *rows = NULL;
-	size_t n = 0;
-	int rc;
-
-	/* Rows are copied first, so that the callback may confirm or
-	   commit. */
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const void *blob = sqlite3_column_blob(st, 2);
-		size_t len = (size_t)sqlite3_column_bytes(st, 2);
-		rows = xreallocarray(rows, n + 1, sizeof(*rows));
-		rows[n].id = (uint64_t)sqlite3_column_int64(st, 0);
-		rows[n].jid = xstrdup((const char *)sqlite3_column_text(st, 1));
-		rows[n].xml = xmalloc(len + 1);
-		if (len > 0)
-			memcpy(rows[n].xml, blob, len);
-		rows[n].xml[len] = '\0';
-		rows[n].len = len;
-		n++;
-	}
-	if (rc != SQLITE_DONE)
-		log_db_error(l, "outbox list");
-	done(l, ST_OUT_ALL);
-	bool stop = rc != SQLITE_DONE;
-	for (size_t i = 0; i < n; i++) {
-		if (!stop &&
-		    cb(rows[i].id, rows[i].jid, rows[i].xml, rows[i].len, ctx))
-			stop = true;
-		free(rows[i].jid);
-		free(rows[i].xml);
-	}
-	free(rows);
-	return rc == SQLITE_DONE ? 0 : -1;
+	struct op op = {.kind = OP_CONFIRM, .id = id};
+	return br_ledger__change(l, &op, NULL);
 }
 
 int br_ledger_prune(struct br_ledger *l, uint64_t max_age_secs)
 {
-	uint64_t now = (uint64_t)time(NULL);
-	uint64_t cutoff = max_age_secs < now ? now - max_age_secs : 0;
-
-	if (begin(l) < 0)
-		return -1;
-	bind_u64(l, ST_PRUNE_FLOOR, 1, cutoff);
-	int ret = run(l, ST_PRUNE_FLOOR, "prune (floor)");
-	if (ret == 0) {
-		bind_u64(l, ST_PRUNE_KEYS, 1, cutoff);
-		ret = run(l, ST_PRUNE_KEYS, "prune (keys)");
-	}
-	int pruned = sqlite3_changes(l->db);
-	if (end(l, ret) < 0)
-		return -1;
-	log_debug("ledger: pruned %d notified key(s) older than %" PRIu64 " s",
-		  pruned, max_age_secs);
-	return 0;
+	struct op op = {.kind = OP_PRUNE, .id = max_age_secs};
+	return br_ledger__change(l, &op, NULL);
 }
 
 int br_ledger_meta_get(struct br_ledger *l, const char *key, int *found_r,
 		       int64_t *value_r)
 {
+	if (br_ledger__mem_meta(l, key, value_r)) {
+		*found_r = 1;
+		return 0;
+	}
 	sqlite3_stmt *st = l->st[ST_META_GET];
-	bind_text(l, ST_META_GET, 1, key);
+	br_ledger__bind_text(l, ST_META_GET, 1, key);
 	int rc = sqlite3_step(st);
 	*found_r = rc == SQLITE_ROW;
 	if (rc == SQLITE_ROW)
 		*value_r = sqlite3_column_int64(st, 0);
 	else if (rc != SQLITE_DONE)
-		log_db_error(l, "meta get");
-	done(l, ST_META_GET);
+		br_ledger__read_error(l, "meta get");
+	br_ledger__done(l, ST_META_GET);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
 int br_ledger_meta_set(struct br_ledger *l, const char *key, int64_t value)
 {
-	bind_text(l, ST_META_SET, 1, key);
-	sqlite3_bind_int64(l->st[ST_META_SET], 2, value);
-	return run(l, ST_META_SET, "meta set");
+	struct op op = {.kind = OP_META_SET, .mailbox = key, .i64 = value};
+	return br_ledger__change(l, &op, NULL);
 }

@@ -3,8 +3,9 @@
  *   bench-ledger [COMMITS [PARENT_DIR]]
  * Times br_ledger_commit() with one key and a 600-byte stanza, the way the
  * router commits one notification, then commit + confirm pairs (the steady
- * state, where the server confirms each stanza), and is_notified(). Prints
- * commits per second and microseconds per call (mean, p50, p99, max).
+ * state, where the server confirms each stanza), is_notified(), and
+ * pruning. Prints commits per second and microseconds per call (mean, p50,
+ * p99, max).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -129,6 +130,21 @@ int main(int argc, char **argv)
 		usecs[i] = now_usecs() - t0;
 	}
 	report("is_notified", usecs, n, cpu0);
+
+	/* Pruning: the hourly case (nothing old enough), then everything
+	   (all keys but this second's are older than "0 s"). */
+	for (int i = 0; i < 10; i++) {
+		double t0 = now_usecs();
+		if (br_ledger_prune(l, 3600) < 0)
+			return 1;
+		usecs[i] = now_usecs() - t0;
+	}
+	qsort(usecs, 10, sizeof(*usecs), cmp_double);
+	printf("prune, nothing old      %8.1f us (median of 10)\n", usecs[5]);
+	double t0 = now_usecs();
+	if (br_ledger_prune(l, 0) < 0)
+		return 1;
+	printf("prune, %zu keys old  %8.1f us\n", 2 * n, now_usecs() - t0);
 
 	char *wal = xasprintf("%s/tidings.db-wal", dir),
 	     *db = xasprintf("%s/tidings.db", dir);
