@@ -2,19 +2,40 @@
  * Catching up over IMAP: what the events did not tell (tidingsd was down,
  * a datagram was lost, Dovecot did not know a UID) is found by scanning the
  * mailbox with the master user and notified like any other mail.
+ *
+ * Bounds. At most SCANS_MAX scans are alive at once (waiting for their
+ * delay, queued in the IMAP pool or running). Work beyond that is not
+ * lost: it is written to the ledger as a due mark on the mailbox
+ * (br_ledger_due_set), and the drain starts due mailboxes as room frees,
+ * walking the ledger with a cursor. The same due marks carry the startup
+ * reconciliation (every known mailbox becomes due at start) and the retry
+ * of a failed scan (due again after RETRY_SECS), so a restart loses none of
+ * it. While IMAP fails for everyone (Dovecot down, wrong master password),
+ * the drain pauses with a growing delay instead of failing thousands of
+ * scans.
+ *
+ * A mailbox or user that no longer exists in Dovecot is forgotten: its
+ * ledger rows are removed.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "br_router_private.h"
 #include "ut_log.h"
 #include "ut_xalloc.h"
 
-/* A failed startup reconciliation is tried again this often. */
-#define RECONCILE_RETRY_MSECS 30000
-#define RECONCILE_ATTEMPTS    5
+#define SCANS_MAX	 256
+#define RETRY_SECS	 60
+#define DRAIN_MSECS	 (30 * 1000)
+#define PAUSE_MIN_MSECS	 2000
+#define PAUSE_MAX_MSECS	 (5 * 60 * 1000)
+#define QUEUE_FULL_MSECS 1000
+#define GAP_KNOWN_MAX	 256
+
+/* br_ledger_due_next() goes on while this returns 0. */
 
 static void scan_start(struct br_scan *s);
 
@@ -33,6 +54,9 @@ static void scan_closed_cb(uv_handle_t *h)
 static void scan_free(struct br_scan *s)
 {
 	struct br_router *r = s->r;
+	if (s->redo_from != 0 && !r->closing)
+		br_ledger_due_set(r->d.ledger, s->user, s->mailbox,
+				  s->redo_from, s->redo_after);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
@@ -43,6 +67,7 @@ static void scan_free(struct br_scan *s)
 		ut_hash_remove(r->gaps, s->key);
 	r->scan_count--;
 	uv_close((uv_handle_t *)&s->timer, scan_closed_cb);
+	br_reconcile__drain(r);
 }
 
 static void scan_timer_cb(uv_timer_t *t)
@@ -50,11 +75,14 @@ static void scan_timer_cb(uv_timer_t *t)
 	scan_start(t->data);
 }
 
+/* A new live scan, or NULL when SCANS_MAX are alive. */
 static struct br_scan *scan_new(struct br_router *r, enum scan_kind kind,
 				const char *user, const char *mailbox,
 				uint32_t uidvalidity, uint32_t from_uid,
 				uint32_t to_uid)
 {
+	if (r->scan_count >= SCANS_MAX)
+		return NULL;
 	struct br_scan *s = xcalloc(1, sizeof(*s));
 	s->r = r;
 	s->kind = kind;
@@ -66,14 +94,49 @@ static struct br_scan *scan_new(struct br_router *r, enum scan_kind kind,
 	s->from_uid = from_uid;
 	s->to_uid = to_uid;
 	uv_timer_init(r->d.loop, &s->timer);
-	s->timer.data = s;
 	r->open_handles++;
+	s->timer.data = s;
 	r->scan_count++;
 	s->next = r->scans;
 	if (r->scans != NULL)
 		r->scans->prev = s;
 	r->scans = s;
 	return s;
+}
+
+static struct br_scan *live_scan(const struct br_router *r, const char *key)
+{
+	for (struct br_scan *s = r->scans; s != NULL; s = s->next) {
+		if (strcmp(s->key, key) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+/*
+ * Too many scans alive: the ledger keeps the mailbox due instead. When a
+ * scan of that mailbox is alive, the mark is set once it is done (it would
+ * clear a mark set now).
+ */
+static void defer(struct br_router *r, const char *user, const char *mailbox,
+		  uint32_t from_uid)
+{
+	char *key = xasprintf("%s\n%s", user, mailbox);
+	struct br_scan *live = live_scan(r, key);
+	free(key);
+	if (from_uid == 0)
+		from_uid = 1;
+	if (live != NULL) {
+		if (live->redo_from == 0 || from_uid < live->redo_from)
+			live->redo_from = from_uid;
+		return;
+	}
+	r->stats.scans_deferred++;
+	br_router__ratelog(r, &r->scan_defer_log, UT_LOG_INFO, "reconcile",
+			   "%d mailboxes are being reconciled, the most at "
+			   "once; %s/%s waits in the ledger",
+			   SCANS_MAX, user, mailbox);
+	br_ledger_due_set(r->d.ledger, user, mailbox, from_uid, 0);
 }
 
 static void mail_from_imap(struct br_mail *m, const struct br_scan *s,
@@ -108,36 +171,76 @@ static void raise_floor(struct br_router *r, struct br_user *u,
 	br_ledger_mailbox_set(r->d.ledger, u->key, mailbox, uidvalidity, uid);
 }
 
+/*
+ * A failed scan waits in the ledger (due again after RETRY_SECS), and the
+ * drain pauses with a growing delay while scans keep failing (Dovecot
+ * down, a wrong master password): failing thousands of logins helps
+ * nobody. One success ends the pause.
+ */
+static void scan_failed(struct br_scan *s,
+			const struct ms_imap_scan_result *res)
+{
+	struct br_router *r = s->r;
+	const char *text = res->error_text != NULL ? res->error_text : "error";
+
+	if (res->error == MS_IMAP_ERR_NO_USER) {
+		r->stats.pruned++;
+		br_router__ratelog(r, &r->prune_log, UT_LOG_INFO, s->prefix,
+				   "Dovecot no longer knows %s: forgetting "
+				   "their mailboxes",
+				   s->user);
+		br_ledger_user_remove(r->d.ledger, s->user);
+		s->redo_from = 0;
+		return;
+	}
+	if (res->error == MS_IMAP_ERR_NO_MAILBOX) {
+		r->stats.pruned++;
+		br_router__ratelog(r, &r->prune_log, UT_LOG_INFO, s->prefix,
+				   "the mailbox no longer exists: forgetting "
+				   "it");
+		br_ledger_mailbox_remove(r->d.ledger, s->user, s->mailbox);
+		s->redo_from = 0;
+		return;
+	}
+	r->stats.reconcile_errors++;
+	uint64_t d = r->imap_backoff_msecs * 2;
+	d = d < PAUSE_MIN_MSECS	  ? PAUSE_MIN_MSECS
+	    : d > PAUSE_MAX_MSECS ? PAUSE_MAX_MSECS
+				  : d;
+	r->imap_backoff_msecs = d;
+	r->imap_paused_until = uv_now(r->d.loop) + d;
+	br_router__ratelog(r, &r->scan_fail_log, UT_LOG_WARN, s->prefix,
+			   "IMAP scan failed (%s): %s; tried again later",
+			   ms_imap_error_name(res->error), text);
+	if (s->redo_from == 0 || s->from_uid < s->redo_from)
+		s->redo_from = s->from_uid > 0 ? s->from_uid : 1;
+	s->redo_after = (int64_t)time(NULL) + RETRY_SECS;
+}
+
 static void scan_done_cb(const struct ms_imap_scan_result *res, void *ctx)
 {
 	struct br_scan *s = ctx;
 	struct br_router *r = s->r;
-	const char *prefix = s->prefix;
 
 	br_router__turn(r);
-	if (res->error != 0) {
-		r->stats.reconcile_errors++;
-		bool retry = s->kind == SCAN_START &&
-			     s->attempts < RECONCILE_ATTEMPTS && !r->closing;
-		ut_log(UT_LOG_WARN, prefix, "IMAP scan failed: %s%s",
-		       res->error_text != NULL ? res->error_text : "error",
-		       retry ? " (will retry)" : "");
-		if (retry)
-			uv_timer_start(&s->timer, scan_timer_cb,
-				       RECONCILE_RETRY_MSECS, 0);
-		else
-			scan_free(s);
+	s->running = false;
+	if (res->error != MS_IMAP_OK) {
+		scan_failed(s, res);
+		scan_free(s);
 		return;
 	}
 	r->stats.reconciles++;
+	r->imap_backoff_msecs = 0;
+	if (s->durable)
+		br_ledger_due_clear(r->d.ledger, s->user, s->mailbox,
+				    s->from_uid);
 	struct br_user *u = br_user__get(r, s->user);
 	if (u == NULL) {
 		scan_free(s);
 		return;
 	}
-
 	if (s->uidvalidity != 0 && res->uidvalidity != s->uidvalidity) {
-		ut_log(UT_LOG_INFO, prefix,
+		ut_log(UT_LOG_INFO, s->prefix,
 		       "UIDVALIDITY changed (%" PRIu32 " -> %" PRIu32
 		       "): starting over at UID %" PRIu32,
 		       s->uidvalidity, res->uidvalidity, res->uidnext);
@@ -174,26 +277,50 @@ static void scan_done_cb(const struct ms_imap_scan_result *res, void *ctx)
 	if (s->kind == SCAN_FIRST)
 		unfetched = 0; /* older unseen mail is not news */
 	if (n > 0 || unfetched > 0)
-		ut_log(UT_LOG_INFO, prefix,
-		       "found %zu unnotified mails (UID %" PRIu32 "..%" PRIu32
-		       ")",
-		       n + unfetched, s->from_uid,
-		       s->to_uid != 0 ? s->to_uid : res->uidnext - 1);
-
+		ut_log(UT_LOG_INFO, s->prefix,
+		       "found %zu unnotified mails (UID %" PRIu32 " and up)",
+		       n + unfetched, s->from_uid);
 	br_router__found(u, missed, n, unfetched);
 	for (size_t i = 0; i < n; i++)
 		br_mail_free(&missed[i]);
 	free(missed);
 
-	if ((s->kind == SCAN_START || s->to_uid == 0) && res->uidnext > 0)
+	if ((s->kind != SCAN_GAP || s->to_uid == 0) && res->uidnext > 0)
 		raise_floor(r, u, s->mailbox, res->uidvalidity,
 			    res->uidnext - 1);
 	scan_free(s);
 }
 
+/* Whether every UID of a small gap is known by now (held or notified). */
+static bool gap_all_known(struct br_scan *s)
+{
+	struct br_router *r = s->r;
+	if (s->to_uid == 0 || s->to_uid < s->from_uid ||
+	    s->to_uid - s->from_uid >= GAP_KNOWN_MAX)
+		return false;
+	struct br_user *u = ut_hash_get(r->users, s->user);
+	for (uint64_t uid = s->from_uid; uid <= s->to_uid; uid++) {
+		struct br_mail m = {.mailbox = s->mailbox,
+				    .uidvalidity = s->uidvalidity,
+				    .uid = (uint32_t)uid};
+		struct br_ledger_key key = {s->mailbox, s->uidvalidity,
+					    (uint32_t)uid};
+		int notified = 0;
+		if (u != NULL && br_router__held_has(u, &m))
+			continue;
+		if (br_ledger_is_notified(r->d.ledger, s->user, &key,
+					  &notified) < 0 ||
+		    !notified)
+			return false;
+	}
+	return true;
+}
+
 static void scan_start(struct br_scan *s)
 {
 	struct br_router *r = s->r;
+	uint64_t now = uv_now(r->d.loop);
+
 	if (r->closing || r->d.imap == NULL) {
 		scan_free(s);
 		return;
@@ -201,40 +328,29 @@ static void scan_start(struct br_scan *s)
 	/* From now on, new gaps of this mailbox make a scan of their own. */
 	if (ut_hash_get(r->gaps, s->key) == s)
 		ut_hash_remove(r->gaps, s->key);
-	if (s->kind == SCAN_GAP) {
-		/* Whatever arrived meanwhile needs no IMAP round trip. */
-		struct br_user *u = br_user__get(r, s->user);
-		bool all_known =
-		    s->to_uid != 0 && s->to_uid - s->from_uid < 256;
-		for (uint32_t uid = s->from_uid; all_known && uid <= s->to_uid;
-		     uid++) {
-			struct br_mail m = {.mailbox = s->mailbox,
-					    .uidvalidity = s->uidvalidity,
-					    .uid = uid};
-			struct br_ledger_key key = {s->mailbox, s->uidvalidity,
-						    uid};
-			int notified = 0;
-			if (u != NULL && br_router__held_has(u, &m))
-				continue;
-			if (br_ledger_is_notified(r->d.ledger, s->user, &key,
-						  &notified) < 0 ||
-			    !notified)
-				all_known = false;
-		}
-		if (all_known) {
-			scan_free(s);
-			return;
-		}
+	if (s->kind == SCAN_GAP && gap_all_known(s)) {
+		scan_free(s);
+		return;
 	}
-	s->attempts++;
-	ms_imap_scan(r->d.imap, s->user, s->mailbox, s->uidvalidity,
-		     s->from_uid, s->to_uid, r->cfg->reconcile_list_max,
-		     scan_done_cb, s);
+	if (now < r->imap_paused_until) {
+		uv_timer_start(&s->timer, scan_timer_cb,
+			       r->imap_paused_until - now, 0);
+		return;
+	}
+	if (ms_imap_scan(r->d.imap, s->user, s->mailbox, s->uidvalidity,
+			 s->from_uid, s->to_uid, r->cfg->reconcile_list_max,
+			 scan_done_cb, s) < 0) {
+		/* The IMAP job queue is full: try again shortly. */
+		r->stats.scans_deferred++;
+		uv_timer_start(&s->timer, scan_timer_cb, QUEUE_FULL_MSECS, 0);
+		return;
+	}
+	s->running = true;
 }
 
 /*
- * Schedules (or widens) the gap reconciliation of a mailbox: UIDs from_uid
- * to to_uid, to_uid 0 meaning "up to the last".
+ * Schedules (or widens) the reconciliation of a mailbox after gap_delay:
+ * UIDs from_uid to to_uid, to_uid 0 meaning "up to the last".
  */
 static void schedule_scan(struct br_router *r, struct br_user *u,
 			  enum scan_kind kind, const char *mailbox,
@@ -249,9 +365,10 @@ static void schedule_scan(struct br_router *r, struct br_user *u,
 			s->from_uid = from_uid;
 		if (to_uid == 0 || (s->to_uid != 0 && to_uid > s->to_uid))
 			s->to_uid = to_uid;
+	} else if ((s = scan_new(r, kind, u->key, mailbox, uidvalidity,
+				 from_uid, to_uid)) == NULL) {
+		defer(r, u->key, mailbox, from_uid);
 	} else {
-		s = scan_new(r, kind, u->key, mailbox, uidvalidity, from_uid,
-			     to_uid);
 		if (ut_hash_get(r->gaps, key) == NULL)
 			ut_hash_put(r->gaps, key, s);
 		uv_timer_start(&s->timer, scan_timer_cb,
@@ -275,16 +392,12 @@ void br_reconcile__check_gap(struct br_router *r, struct br_user *u,
 	    br_router__held_uid(u, m->mailbox, m->uidvalidity, true);
 	if (held_max > last)
 		last = held_max;
-	if (m->uid > last + 1)
+	/* 64 bits: last may be 2^32 - 1. */
+	if ((uint64_t)m->uid > (uint64_t)last + 1)
 		schedule_scan(r, u, SCAN_GAP, m->mailbox, m->uidvalidity,
 			      last + 1, m->uid - 1);
 }
 
-/*
- * After a burst, look once more at what follows the last mail seen: the
- * kernel drops datagrams that do not fit the socket's queue
- * (net.unix.max_dgram_qlen), and a lost last event leaves no gap behind it.
- */
 void br_reconcile__check_tail(struct br_router *r, struct br_user *u)
 {
 	if (r->d.imap == NULL)
@@ -293,17 +406,12 @@ void br_reconcile__check_tail(struct br_router *r, struct br_user *u)
 		const struct br_mail *m = u->held[i];
 		uint32_t max =
 		    br_router__held_uid(u, m->mailbox, m->uidvalidity, true);
-		if (m->uid == max)
+		if (m->uid == max && max < UINT32_MAX)
 			schedule_scan(r, u, SCAN_GAP, m->mailbox,
 				      m->uidvalidity, max + 1, 0);
 	}
 }
 
-/*
- * A mailbox the ledger has no row for, seen for the first time since this
- * start: look for what was delivered while tidingsd was down, among the
- * UIDs below before_uid (0: all of them).
- */
 void br_reconcile__check_first(struct br_router *r, struct br_user *u,
 			       const char *mailbox, uint32_t before_uid)
 {
@@ -316,45 +424,108 @@ void br_reconcile__check_first(struct br_router *r, struct br_user *u,
 				  &last) < 0 ||
 	    found)
 		return;
-	scan_start(scan_new(r, SCAN_FIRST, u->key, mailbox, 0, 1,
-			    before_uid == 0 ? 0 : before_uid - 1));
+	struct br_scan *s = scan_new(r, SCAN_FIRST, u->key, mailbox, 0, 1,
+				     before_uid == 0 ? 0 : before_uid - 1);
+	if (s == NULL)
+		defer(r, u->key, mailbox, 1);
+	else
+		scan_start(s);
 }
 
-/* A new mail whose UID the event did not carry. */
 void br_reconcile__lookup_unknown(struct br_router *r, struct br_user *u,
 				  const char *mailbox)
 {
 	int found = 0;
 	uint32_t uv = 0, last = 0;
 
-	if (br_ledger_mailbox_get(r->d.ledger, u->key, mailbox, &found, &uv,
+	if (r->d.imap == NULL ||
+	    br_ledger_mailbox_get(r->d.ledger, u->key, mailbox, &found, &uv,
 				  &last) < 0)
 		return;
-	if (!found) {
+	if (!found || uv == 0) {
 		/* After the delay, Dovecot has the UID (SCAN_FIRST looks only
 		   at mail delivered after tidingsd's last sign of life). */
 		u->first_checked = true;
-		if (r->d.imap != NULL)
-			schedule_scan(r, u, SCAN_FIRST, mailbox, 0, 1, 0);
+		schedule_scan(r, u, SCAN_FIRST, mailbox, 0, 1, 0);
 		return;
 	}
 	uint32_t held_max = br_router__held_uid(u, mailbox, uv, true);
 	if (held_max > last)
 		last = held_max;
-	if (r->d.imap != NULL)
+	if (last < UINT32_MAX)
 		schedule_scan(r, u, SCAN_GAP, mailbox, uv, last + 1, 0);
 }
 
-void br_reconcile__start(struct br_router *r, const char *user,
-			 const char *mailbox, uint32_t uidvalidity,
-			 uint32_t last_uid)
+/* One due mailbox from the ledger: reconcile it now unless it is already. */
+static int drain_row_cb(const struct br_ledger_due *row, void *ctx)
 {
-	scan_start(scan_new(r, SCAN_START, user, mailbox, uidvalidity,
-			    last_uid + 1, 0));
+	struct br_router *r = ctx;
+
+	r->drain_rows++;
+	free(r->due_cursor_user);
+	free(r->due_cursor_mailbox);
+	r->due_cursor_user = xstrdup(row->user);
+	r->due_cursor_mailbox = xstrdup(row->mailbox);
+	if (!br_config_mailbox_notified(r->cfg, row->mailbox)) {
+		br_ledger_due_clear(r->d.ledger, row->user, row->mailbox,
+				    row->rescan_from);
+		return 0;
+	}
+	char *key = xasprintf("%s\n%s", row->user, row->mailbox);
+	bool live = live_scan(r, key) != NULL;
+	free(key);
+	if (live)
+		return 0;
+	struct br_scan *s = scan_new(
+	    r, row->uidvalidity == 0 ? SCAN_FIRST : SCAN_START, row->user,
+	    row->mailbox, row->uidvalidity, row->rescan_from, 0);
+	if (s == NULL)
+		return 1;
+	s->durable = true;
+	scan_start(s);
+	return 0;
+}
+
+void br_reconcile__drain(struct br_router *r)
+{
+	if (r->closing || r->draining || r->d.imap == NULL ||
+	    uv_now(r->d.loop) < r->imap_paused_until ||
+	    r->scan_count >= SCANS_MAX)
+		return;
+	size_t room = SCANS_MAX - r->scan_count;
+	/* scan_free() inside would come back here: once is enough. */
+	r->draining = true;
+	r->drain_rows = 0;
+	br_router__turn(r);
+	br_ledger_due_next(r->d.ledger, r->due_cursor_user,
+			   r->due_cursor_mailbox, (int64_t)time(NULL), room,
+			   drain_row_cb, r);
+	r->draining = false;
+	if (r->drain_rows < room && r->scan_count < SCANS_MAX) {
+		/* The end of the due rows: the next drain starts over. */
+		ut_free(&r->due_cursor_user);
+		ut_free(&r->due_cursor_mailbox);
+	}
+}
+
+static void drain_timer_cb(uv_timer_t *t)
+{
+	br_reconcile__drain(t->data);
+}
+
+void br_reconcile__start_all(struct br_router *r)
+{
+	if (r->d.imap == NULL)
+		return;
+	br_ledger_due_all(r->d.ledger);
+	uv_timer_start(&r->drain_timer, drain_timer_cb, 0, DRAIN_MSECS);
 }
 
 void br_reconcile__close_all(struct br_router *r)
 {
+	r->closing = true;
 	while (r->scans != NULL)
 		scan_free(r->scans);
+	ut_free(&r->due_cursor_user);
+	ut_free(&r->due_cursor_mailbox);
 }

@@ -28,7 +28,6 @@
 #define SWEEP_MIN_MSECS	     1000
 #define SWEEP_MAX_MSECS	     (60 * 1000)
 #define RATELOG_MSECS	     (60 * 1000)
-#define ALIVE_KEY	     "alive_at"
 #define ALIVE_INTERVAL_MSECS (60 * 1000)
 
 /* One of the router's handles is closed; the last one frees the router. */
@@ -76,6 +75,48 @@ void br_router__ratelog(struct br_router *r, struct br_ratelog *rl,
 }
 
 static void batch_check_cb(uv_check_t *c);
+
+#define REFILL_MAX 1024 /* stanzas taken from the ledger per loop turn */
+
+static int refill_cb(uint64_t id, const char *jid, const char *xml, size_t len,
+		     void *ctx)
+{
+	struct br_router *r = ctx;
+	(void)jid;
+	if (r->d.send(r->d.send_ctx, xml, len, id) < 0) {
+		r->refill_stopped = true;
+		return 1;
+	}
+	r->spill_after = id;
+	r->refill_rows++;
+	r->stats.resent++;
+	return 0;
+}
+
+/*
+ * Hands the XMPP side what the ledger's outbox holds beyond spill_after,
+ * oldest first, as far as it has room: at start (what the last run left
+ * unconfirmed) and whenever the XMPP outbox was full (batch_flush).
+ */
+static void refill(struct br_router *r)
+{
+	if (!r->spill || r->closing)
+		return;
+	size_t room = r->d.outbox_room != NULL ? r->d.outbox_room(r->d.send_ctx)
+					       : REFILL_MAX;
+	if (room == 0)
+		return;
+	size_t limit = room < REFILL_MAX ? room : REFILL_MAX;
+	r->refill_rows = 0;
+	r->refill_stopped = false;
+	if (br_ledger_outbox_range(r->d.ledger, r->spill_after, limit,
+				   refill_cb, r) < 0)
+		return;
+	if (!r->refill_stopped && r->refill_rows < limit)
+		r->spill = false; /* caught up */
+	else if (!r->refill_stopped)
+		uv_check_start(&r->batch_check, batch_check_cb); /* more */
+}
 
 /*
  * Every ledger read and write of one loop turn happens in one transaction,
@@ -127,12 +168,26 @@ static void batch_flush(struct br_router *r)
 	r->pending_count = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct pending *p = &r->pending[i];
-		if (r->d.send(r->d.send_ctx, p->xml, p->len, ids[i]) < 0)
+		/* While the ledger holds stanzas the XMPP side has no room
+		   for, new ones wait behind them there (refill). */
+		if (r->spill && ids[i] != 0) {
+		} else if (r->d.send(r->d.send_ctx, p->xml, p->len, ids[i]) ==
+			   0) {
+		} else if (ids[i] != 0) {
+			r->spill = true;
+			r->spill_after = ids[i] - 1;
+			br_router__ratelog(r, &r->spill_log, UT_LOG_WARN,
+					   "bridge",
+					   "the XMPP outbox is full: "
+					   "notifications wait in the ledger "
+					   "and go out as it empties");
+		} else {
 			ut_log(UT_LOG_ERROR, "bridge",
-			       "notification for %s not queued (XMPP outbox "
-			       "full); it stays in the ledger and is resent at "
-			       "the next start",
+			       "a notification for %s was neither written "
+			       "nor queued (ledger and XMPP outbox full): "
+			       "lost",
 			       p->jid);
+		}
 		for (size_t k = 0; k < p->n; k++)
 			free((char *)p->keys[k].mailbox);
 		free(p->keys);
@@ -142,6 +197,7 @@ static void batch_flush(struct br_router *r)
 	}
 	free(ids);
 	uv_check_stop(&r->batch_check);
+	refill(r);
 }
 
 static void batch_check_cb(uv_check_t *c)
@@ -385,7 +441,8 @@ bool br_router__wanted(struct br_user *u, const struct br_mail *m)
 static void alive_timer_cb(uv_timer_t *t)
 {
 	struct br_router *r = t->data;
-	br_ledger_meta_set(r->d.ledger, ALIVE_KEY, (int64_t)time(NULL));
+	br_ledger_meta_set(r->d.ledger, BR_LEDGER_META_ALIVE_AT,
+			   (int64_t)time(NULL));
 }
 
 static void prune_timer_cb(uv_timer_t *t)
@@ -394,9 +451,14 @@ static void prune_timer_cb(uv_timer_t *t)
 	br_ledger_prune(r->d.ledger, PRUNE_MAX_AGE_SECS);
 }
 
+/* Frees idle users; while ledger writes fail, tries them again (what was
+   kept in memory is written as soon as the disk takes it). */
 static void sweep_timer_cb(uv_timer_t *t)
 {
-	br_user__sweep(t->data, false);
+	struct br_router *r = t->data;
+	br_user__sweep(r, false);
+	if (!r->in_batch)
+		br_ledger_retry(r->d.ledger);
 }
 
 static void timer_init(struct br_router *r, uv_timer_t *t)
@@ -416,6 +478,7 @@ struct br_router *br_router_new(const struct br_router_deps *deps)
 	timer_init(r, &r->prune_timer);
 	timer_init(r, &r->alive_timer);
 	timer_init(r, &r->sweep_timer);
+	timer_init(r, &r->drain_timer);
 	uv_check_init(r->d.loop, &r->batch_check);
 	r->open_handles++;
 	r->batch_check.data = r;
@@ -423,7 +486,8 @@ struct br_router *br_router_new(const struct br_router_deps *deps)
 	/* Mail delivered after the last sign of life was not seen live. */
 	int found = 0;
 	int64_t alive_at = 0, now = (int64_t)time(NULL);
-	if (br_ledger_meta_get(r->d.ledger, ALIVE_KEY, &found, &alive_at) < 0 ||
+	if (br_ledger_meta_get(r->d.ledger, BR_LEDGER_META_ALIVE_AT, &found,
+			       &alive_at) < 0 ||
 	    !found || alive_at > now)
 		alive_at = now;
 	r->down_since = alive_at;
@@ -432,35 +496,19 @@ struct br_router *br_router_new(const struct br_router_deps *deps)
 	return r;
 }
 
-static int resend_cb(uint64_t id, const char *jid, const char *xml, size_t len,
-		     void *ctx)
-{
-	struct br_router *r = ctx;
-	(void)jid;
-	if (r->d.send(r->d.send_ctx, xml, len, id) == 0)
-		r->stats.resent++;
-	return 0;
-}
-
-static int reconcile_cb(const struct br_ledger_mailbox *mb, void *ctx)
-{
-	struct br_router *r = ctx;
-	if (!br_config_mailbox_notified(r->cfg, mb->mailbox))
-		return 0;
-	br_reconcile__start(r, mb->user, mb->mailbox, mb->uidvalidity,
-			    mb->last_uid);
-	return 0;
-}
-
 void br_router_start(struct br_router *r)
 {
-	br_ledger_outbox_foreach(r->d.ledger, resend_cb, r);
+	/* What the last run left unconfirmed goes out first. */
+	r->spill = true;
+	r->spill_after = 0;
+	refill(r);
 	if (r->stats.resent > 0)
 		log_info("resent %" PRIu64
-			 " notifications the ledger had not seen confirmed",
-			 r->stats.resent);
-	if (r->d.imap != NULL)
-		br_ledger_mailbox_foreach(r->d.ledger, reconcile_cb, r);
+			 " notifications the ledger had not seen confirmed%s",
+			 r->stats.resent,
+			 r->spill ? " (more follow as the XMPP outbox empties)"
+				  : "");
+	br_reconcile__start_all(r);
 	uv_timer_start(&r->prune_timer, prune_timer_cb, 60 * 1000,
 		       PRUNE_INTERVAL_MSECS);
 	uv_timer_start(&r->alive_timer, alive_timer_cb, 0,
@@ -571,6 +619,8 @@ void br_router_close(struct br_router **rp)
 	br_reconcile__close_all(r);
 	uv_close((uv_handle_t *)&r->prune_timer, br_router__handle_closed_cb);
 	uv_close((uv_handle_t *)&r->sweep_timer, br_router__handle_closed_cb);
-	br_ledger_meta_set(r->d.ledger, ALIVE_KEY, (int64_t)time(NULL));
+	uv_close((uv_handle_t *)&r->drain_timer, br_router__handle_closed_cb);
+	br_ledger_meta_set(r->d.ledger, BR_LEDGER_META_ALIVE_AT,
+			   (int64_t)time(NULL));
 	uv_close((uv_handle_t *)&r->alive_timer, br_router__handle_closed_cb);
 }

@@ -15,13 +15,22 @@
  *   a whole window passes quietly.
  * - A notification is committed to the ledger (keys + stanza) before it is
  *   handed to the send callback with the ledger's outbox id as token;
- *   br_router_confirmed() removes it from the ledger outbox.
- * - br_router_start() resends what the ledger outbox still holds, then
- *   reconciles every mailbox the ledger knows: what arrived after its last
- *   notified UID and is still unseen is notified, one by one when few, one
- *   digest when more than burst_max.
+ *   br_router_confirmed() removes it from the ledger outbox. Every ledger
+ *   read and write of one loop turn is one transaction.
+ * - When the XMPP side has no room (outbox_room), notifications wait in
+ *   the ledger's outbox and are handed over, oldest first, as confirmations
+ *   make room; br_router_start() hands over what the last run left
+ *   unconfirmed the same way.
+ * - br_router_start() makes every mailbox the ledger knows due for a
+ *   reconciliation: what arrived after its last notified UID and is still
+ *   unseen is notified, one by one when few, one digest when more than
+ *   burst_max.
  * - A MessageNew whose UID leaves a gap above the mailbox's last notified
  *   UID schedules a reconciliation of the gap after cfg->gap_delay_msecs.
+ * - Bounds: users are kept in memory only while active (br_user.c); users
+ *   that map to no JID cost a counter and one log line a minute; at most a
+ *   fixed number of reconciliations are alive, the others wait as due marks
+ *   in the ledger (br_reconcile.c), failed ones too (retried later).
  *
  * Loop thread only.
  */
@@ -49,6 +58,8 @@ struct br_router_deps {
 	xmpp_ctx_t *sctx;
 	br_router_send_fn *send;
 	void *send_ctx;
+	/* How many more stanzas send takes now (NULL: never full). */
+	size_t (*outbox_room)(void *send_ctx);
 	struct ms_imap_pool *imap; /* NULL: no reconciliation */
 };
 
@@ -61,9 +72,11 @@ struct br_router_stats {
 	uint64_t unmapped;     /* mails for users with no JID */
 	uint64_t reconciles;   /* IMAP scans finished */
 	uint64_t reconcile_errors;
-	uint64_t resent; /* ledger outbox stanzas resent at start */
-	size_t users;	 /* served users in memory now */
-	size_t scans;	 /* reconciliations alive now */
+	uint64_t resent;	 /* ledger outbox stanzas resent at start */
+	uint64_t scans_deferred; /* scans left to the ledger: too many */
+	uint64_t pruned;	 /* users or mailboxes Dovecot no longer has */
+	size_t users;		 /* served users in memory now */
+	size_t scans;		 /* reconciliations alive now */
 };
 
 struct br_router *br_router_new(const struct br_router_deps *deps);

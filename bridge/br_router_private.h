@@ -55,7 +55,12 @@ struct br_scan {
 	char *key;    /* "user\nmailbox", for gap coalescing */
 	char *prefix; /* "reconcile(user/mailbox)", for log lines */
 	uint32_t uidvalidity, from_uid, to_uid;
-	unsigned attempts;
+	bool running; /* handed to the IMAP pool */
+	bool durable; /* from a due mark: clear it when done */
+	/* Set the mailbox due from this UID when the scan is over (0: no):
+	   it failed, or more work came while it ran. */
+	uint32_t redo_from;
+	int64_t redo_after; /* not before (unix secs) */
 	uv_timer_t timer;
 };
 
@@ -82,9 +87,18 @@ struct br_router {
 	struct ut_hash *gaps;  /* "user\nmailbox" -> waiting br_scan */
 	struct br_scan *scans; /* every live scan */
 	size_t scan_count;
+	/* The walk over the ledger's due mailboxes (br_reconcile__drain). */
+	uv_timer_t drain_timer;
+	char *due_cursor_user, *due_cursor_mailbox;
+	size_t drain_rows;
+	bool draining;
+	/* While IMAP scans keep failing, none is started before this. */
+	uint64_t imap_paused_until, imap_backoff_msecs;
 	struct br_router_stats stats;
 	struct br_ratelog unmapped_log;
 	struct br_ratelog scan_fail_log;
+	struct br_ratelog scan_defer_log;
+	struct br_ratelog prune_log;
 	uv_timer_t prune_timer;
 	uv_timer_t alive_timer;
 	uv_timer_t sweep_timer;
@@ -95,6 +109,13 @@ struct br_router {
 	struct pending *pending;
 	size_t pending_count, pending_cap;
 	bool in_batch; /* the loop turn's ledger transaction is open */
+	/* The ledger's outbox holds stanzas beyond spill_after that the
+	   XMPP side has not taken yet (refill). */
+	bool spill;
+	uint64_t spill_after;
+	size_t refill_rows;
+	bool refill_stopped;
+	struct br_ratelog spill_log;
 	uint64_t *confirms;
 	size_t confirm_count, confirm_cap;
 	unsigned open_handles; /* one per uv_*_init not closed yet */
@@ -147,10 +168,11 @@ struct br_user *br_user__get_key(struct br_router *r, const char *key,
 void br_user__sweep(struct br_router *r, bool all);
 
 /* br_reconcile.c */
-/* Startup reconciliation of one mailbox the ledger knows. */
-void br_reconcile__start(struct br_router *r, const char *user,
-			 const char *mailbox, uint32_t uidvalidity,
-			 uint32_t last_uid);
+/* At start: every mailbox the ledger knows becomes due, and the drain
+   begins (then runs as room frees and every 30 s). */
+void br_reconcile__start_all(struct br_router *r);
+/* Starts scans of due mailboxes while fewer than the most are alive. */
+void br_reconcile__drain(struct br_router *r);
 /* A new mail's UID leaves a gap above the mailbox's last notified UID. */
 void br_reconcile__check_gap(struct br_router *r, struct br_user *u,
 			     const struct br_mail *m);

@@ -30,6 +30,9 @@
 #define DEFAULT_CONFIG	     "/etc/tidings/tidings.conf"
 #define STATS_INTERVAL_MSECS (15 * 60 * 1000)
 #define DRAIN_MSECS	     2000 /* longest wait for confirmations at stop */
+/* Stanzas held in memory for the XMPP server; beyond, they wait in the
+   ledger (the router refills as confirmations make room). */
+#define XMPP_OUTBOX_MAX 10000
 
 struct daemon {
 	uv_loop_t loop_storage;
@@ -68,6 +71,15 @@ static int send_cb(void *ctx, const char *xml, size_t len, uint64_t token)
 {
 	struct daemon *d = ctx;
 	return xm_component_send_raw(d->xmpp, xml, len, token);
+}
+
+static size_t outbox_room_cb(void *ctx)
+{
+	struct daemon *d = ctx;
+	struct xm_component_stats xs;
+	xm_component_get_stats(d->xmpp, &xs);
+	return xs.outbox_len < XMPP_OUTBOX_MAX ? XMPP_OUTBOX_MAX - xs.outbox_len
+					       : 0;
 }
 
 static bool xmpp_stanza_cb(struct xm_component *c, xmpp_stanza_t *stanza,
@@ -235,6 +247,7 @@ static int start(struct daemon *d)
 	    .ping_timeout_msecs = cfg->ping_timeout_msecs,
 	    .max_stanza_bytes = (size_t)cfg->max_stanza_bytes,
 	    .max_stanza_depth = cfg->max_stanza_depth,
+	    .outbox_max = XMPP_OUTBOX_MAX,
 	};
 	static const struct xm_component_callbacks xcb = {
 	    .state = NULL, /* xmpp-module logs connects and losses */
@@ -271,6 +284,7 @@ static int start(struct daemon *d)
 	    .sctx = d->sctx,
 	    .send = send_cb,
 	    .send_ctx = d,
+	    .outbox_room = outbox_room_cb,
 	    .imap = d->imap,
 	};
 	d->router = br_router_new(&deps);
