@@ -170,7 +170,9 @@ def _lua_str(s):
 
 
 class Prosody:
-    """One Prosody serving `domain`, with the component `component_jid`.
+    """One Prosody serving `domain` (and `extra_domains`, each a VirtualHost
+    of its own with the same privileges), with the component
+    `component_jid`.
 
     Ports are chosen at construction (pass c2s_port/component_port to pin
     them) and stay the same across restart(), so tidingsd and clients can
@@ -189,7 +191,8 @@ class Prosody:
 
     def __init__(self, tmpdir, domain, component_jid, component_secret,
                  dovecot_auth_socket, privileged=True, c2s_port=None,
-                 component_port=None, log_level="info", tls="offer"):
+                 component_port=None, log_level="info", tls="offer",
+                 extra_domains=()):
         if tls not in self.TLS_MODES:
             raise ValueError("tls must be one of %r" % (self.TLS_MODES,))
         self.dir = os.path.join(str(tmpdir), "prosody")
@@ -198,6 +201,7 @@ class Prosody:
         os.makedirs(self.data_path, exist_ok=True)
         os.makedirs(self.certs_dir, exist_ok=True)
         self.domain = domain
+        self.extra_domains = list(extra_domains)
         self.component_jid = component_jid
         self.component_secret = component_secret
         self.dovecot_auth_socket = dovecot_auth_socket
@@ -207,7 +211,7 @@ class Prosody:
         self.log_level = log_level
         self.tls = tls
         self.ca_file, self.cert_file, self.key_file = make_certificates(
-            self.certs_dir, [domain, component_jid])
+            self.certs_dir, [domain, component_jid] + self.extra_domains)
         self.ca_dir = os.path.dirname(self.ca_file)
         self.config_path = os.path.join(self.dir, "prosody.cfg.lua")
         self.pidfile = os.path.join(self.dir, "prosody.pid")
@@ -259,20 +263,19 @@ class Prosody:
             "modules_enabled = { %s }"
             % ", ".join(_lua_str(m) for m in modules),
             "modules_disabled = { \"s2s\" }",
-            "",
-            "VirtualHost %s" % _lua_str(self.domain),
-            ssl,
         ]
-        if self.privileged:
-            lines += [
-                "    privileged_entities = {",
-                "        [%s] = {" % _lua_str(self.component_jid),
-                "            roster = \"both\";",
-                "            message = \"outgoing\";",
-                "            presence = \"roster\";",
-                "        };",
-                "    }",
-            ]
+        for host in [self.domain] + self.extra_domains:
+            lines += ["", "VirtualHost %s" % _lua_str(host), ssl]
+            if self.privileged:
+                lines += [
+                    "    privileged_entities = {",
+                    "        [%s] = {" % _lua_str(self.component_jid),
+                    "            roster = \"both\";",
+                    "            message = \"outgoing\";",
+                    "            presence = \"roster\";",
+                    "        };",
+                    "    }",
+                ]
         lines += [
             "",
             "Component %s" % _lua_str(self.component_jid),

@@ -84,6 +84,7 @@ class Stack:
     dovecot_conf: text appended to dovecot.conf.
     dovecot_kw: more keyword arguments for dovecot.Dovecot (e.g.
     auth_master_listener, user_uids, ssl_cert).
+    extra_xmpp_domains: more VirtualHosts for Prosody (several domains).
     ports: optional {"c2s", "component", "imap", "lmtp"} to pin ports.
     tls: Prosody's c2s TLS mode, "offer" (default: STARTTLS offered,
     plain logins allowed), "require" (the demo) or "off" (prosody.py).
@@ -92,7 +93,7 @@ class Stack:
     def __init__(self, tmpdir, domain="example.org", users=None,
                  notify=None, log=None, ports=None, privileged=True,
                  extra_users=None, mail_domain=None, dovecot_conf="",
-                 tls="offer", dovecot_kw=None):
+                 tls="offer", dovecot_kw=None, extra_xmpp_domains=()):
         from dovecot import Dovecot  # another helper's file
         self.dir = str(tmpdir)
         os.makedirs(self.dir, exist_ok=True)
@@ -121,6 +122,7 @@ class Stack:
         self._ports = ports
         self._privileged = privileged
         self._tls = tls
+        self._extra_xmpp_domains = list(extra_xmpp_domains)
         self.prosody = None
         self.notify = dict(notify or {})
         self.log_settings = dict(log or {"level": "debug"})
@@ -158,7 +160,8 @@ class Stack:
                 self.dir, self.domain, self.component, self.secret,
                 self.dovecot.auth_client_socket, privileged=self._privileged,
                 c2s_port=self._ports.get("c2s"),
-                component_port=self._ports.get("component"), tls=self._tls)
+                component_port=self._ports.get("component"), tls=self._tls,
+                extra_domains=self._extra_xmpp_domains)
             self.prosody.start()
             self.tidingsd = td.Tidingsd(self.dir, self.config_sections())
             if tidings:
