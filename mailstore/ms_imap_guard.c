@@ -48,8 +48,12 @@ char *ms_imap__guard_bye(const struct ms_imap__guard *g)
 {
 	if (g->bye == NULL)
 		return NULL;
-	return ut_utf8_clean_str(g->bye, strlen(g->bye), UT_CLEAN_ONELINE,
-				 MS_IMAP__HEAD_BYTES);
+	char *clean = ut_utf8_clean_str(g->bye, strlen(g->bye),
+					UT_CLEAN_ONELINE, MS_IMAP__HEAD_BYTES);
+	/* Cleaning drops control characters, which could have split the
+	   secret in the raw text: scrub what comes out, too. */
+	ms_imap__scrub(clean, g->secret);
+	return clean;
 }
 
 static bool head_is(const struct ms_imap__guard *g, const char *prefix)

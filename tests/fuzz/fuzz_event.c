@@ -1,7 +1,8 @@
 /*
  * Fuzz target for ms_event_parse. Every event that parses must hold what
  * the header promises:
- * - user and mailbox non-empty, uid and uidvalidity nonzero, a known type;
+ * - user and mailbox non-empty, a known type (uid and uidvalidity may be 0
+ *   for MessageNew and MessageAppend: Dovecot did not know them yet);
  * - every string valid UTF-8 within its byte limit, one line (no control
  *   character at all) except the snippet, which may hold '\n' and TAB;
  * and a refused datagram comes with a one-line error of bounded length.

@@ -97,7 +97,8 @@ static void dropped_cb(void *ctx, xmpp_stanza_t *sk,
 	for (int i = 0; i < n; i += 2) {
 		bool ok = false;
 		if (strcmp(attrs[i], "xmlns") == 0)
-			continue; /* the namespace is kept whatever its length */
+			continue; /* the namespace is kept whatever its length
+				   */
 		for (size_t k = 0; k < sizeof(kept) / sizeof(kept[0]); k++)
 			ok = ok || strcmp(attrs[i], kept[k]) == 0;
 		if (!ok || strlen(attrs[i + 1]) > XM_PARSER_SKELETON_ATTR_MAX)

@@ -1,0 +1,80 @@
+/*
+ * Fuzz target for ms_amproto_parse, the lines Dovecot's auth-master socket
+ * sends. Each input line (split at '\n') is parsed on its own. Checks:
+ * - a refused line comes with a one-line error of bounded length;
+ * - an accepted one holds what the header promises: a known type, a
+ *   nonzero id for USER/NOTFOUND/FAIL, no uid or gid of (uint32_t)-1, and
+ *   a FAIL reason that is clean one-line UTF-8 within its bound.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ms_amproto.h"
+#include "ut_utf8.h"
+
+static void check_line(const char *s, size_t max)
+{
+	size_t len = strlen(s);
+	if (len > max || !ut_utf8_valid(s, len))
+		abort();
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7F)
+			abort();
+}
+
+static void one(const char *line, size_t len)
+{
+	struct ms_amproto_reply r;
+	char *error = NULL;
+
+	memset(&r, 0xA5, sizeof(r));
+	if (ms_amproto_parse(line, len, &r, &error) < 0) {
+		if (error == NULL)
+			abort();
+		check_line(error, 512);
+		free(error);
+		return;
+	}
+	if (error != NULL)
+		abort();
+	switch (r.type) {
+	case MS_AMPROTO_VERSION:
+	case MS_AMPROTO_SPID:
+		break;
+	case MS_AMPROTO_USER:
+		if (r.id == 0 || (r.has_uid && r.uid == UINT32_MAX) ||
+		    (r.has_gid && r.gid == UINT32_MAX))
+			abort();
+		break;
+	case MS_AMPROTO_NOTFOUND:
+		if (r.id == 0)
+			abort();
+		break;
+	case MS_AMPROTO_FAIL:
+		if (r.id == 0 ||
+		    memchr(r.reason, '\0', sizeof(r.reason)) == NULL)
+			abort();
+		check_line(r.reason, MS_AMPROTO_REASON_MAX);
+		break;
+	default:
+		abort();
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *p = (const char *)data, *end = p + size;
+
+	while (p <= end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+		one(p, len);
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+	}
+	return 0;
+}
