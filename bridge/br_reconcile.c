@@ -35,8 +35,6 @@
 #define QUEUE_FULL_MSECS 1000
 #define GAP_KNOWN_MAX	 256
 
-/* br_ledger_due_next() goes on while this returns 0. */
-
 static void scan_start(struct br_scan *s);
 
 static void scan_closed_cb(uv_handle_t *h)
@@ -101,6 +99,14 @@ static struct br_scan *scan_new(struct br_router *r, enum scan_kind kind,
 	if (r->scans != NULL)
 		r->scans->prev = s;
 	r->scans = s;
+	if (ut_log_enabled(UT_LOG_DEBUG))
+		ut_log(UT_LOG_DEBUG, s->prefix,
+		       "%s scan of UIDs %" PRIu32 " to %" PRIu32
+		       " (0: the last)",
+		       kind == SCAN_GAP	    ? "gap"
+		       : kind == SCAN_FIRST ? "first"
+					    : "due",
+		       from_uid, to_uid);
 	return s;
 }
 
@@ -456,7 +462,8 @@ void br_reconcile__lookup_unknown(struct br_router *r, struct br_user *u,
 		schedule_scan(r, u, SCAN_GAP, mailbox, uv, last + 1, 0);
 }
 
-/* One due mailbox from the ledger: reconcile it now unless it is already. */
+/* One due mailbox from the ledger: reconcile it now unless it is already.
+   br_ledger_due_next() goes on while this returns 0. */
 static int drain_row_cb(const struct br_ledger_due *row, void *ctx)
 {
 	struct br_router *r = ctx;

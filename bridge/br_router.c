@@ -133,49 +133,36 @@ void br_router__turn(struct br_router *r)
 }
 
 /*
- * Writes what this loop turn produced to the ledger, then hands the
- * notifications to the XMPP side: nothing is sent before it is durable.
+ * Ends this loop turn's ledger transaction, then hands the notifications
+ * it wrote to the XMPP side: nothing is sent before it is durable.
  */
 static void batch_flush(struct br_router *r)
 {
 	size_t n = r->pending_count;
-	bool batched;
 
 	uv_check_stop(&r->batch_check);
-	if (n == 0 && r->confirm_count == 0) {
-		if (r->in_batch)
-			br_ledger_batch_end(r->d.ledger);
-		r->in_batch = false;
+	if (n == 0 && r->confirm_count == 0 && !r->in_batch)
 		return;
-	}
 	br_router__turn(r);
-	batched = r->in_batch;
-	r->in_batch = false;
 	for (size_t i = 0; i < r->confirm_count; i++)
 		br_ledger_confirm(r->d.ledger, r->confirms[i]);
 	r->confirm_count = 0;
-
-	uint64_t *ids = xcalloc(n + 1, sizeof(*ids));
-	for (size_t i = 0; i < n; i++) {
-		struct pending *p = &r->pending[i];
-		if (br_ledger_commit(r->d.ledger, p->user, p->keys, p->n,
-				     p->jid, p->xml, p->len, &ids[i]) < 0)
-			ids[i] = 0; /* logged by the ledger; notify anyway */
-	}
-	if (batched && br_ledger_batch_end(r->d.ledger) < 0)
-		memset(ids, 0, (n + 1) * sizeof(*ids));
+	/* A batch that did not end voids every outbox id it gave (the
+	   ledger keeps the keys in memory): send with token 0. */
+	bool durable = !r->in_batch || br_ledger_batch_end(r->d.ledger) == 0;
+	r->in_batch = false;
 
 	r->pending_count = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct pending *p = &r->pending[i];
+		uint64_t id = durable ? p->id : 0;
 		/* While the ledger holds stanzas the XMPP side has no room
 		   for, new ones wait behind them there (refill). */
-		if (r->spill && ids[i] != 0) {
-		} else if (r->d.send(r->d.send_ctx, p->xml, p->len, ids[i]) ==
-			   0) {
-		} else if (ids[i] != 0) {
+		if (r->spill && id != 0) {
+		} else if (r->d.send(r->d.send_ctx, p->xml, p->len, id) == 0) {
+		} else if (id != 0) {
 			r->spill = true;
-			r->spill_after = ids[i] - 1;
+			r->spill_after = id - 1;
 			br_router__ratelog(r, &r->spill_log, UT_LOG_WARN,
 					   "bridge",
 					   "the XMPP outbox is full: "
@@ -188,15 +175,9 @@ static void batch_flush(struct br_router *r)
 			       "lost",
 			       p->jid);
 		}
-		for (size_t k = 0; k < p->n; k++)
-			free((char *)p->keys[k].mailbox);
-		free(p->keys);
-		free(p->user);
 		free(p->jid);
 		free(p->xml);
 	}
-	free(ids);
-	uv_check_stop(&r->batch_check);
 	refill(r);
 }
 
@@ -205,28 +186,25 @@ static void batch_check_cb(uv_check_t *c)
 	batch_flush(c->data);
 }
 
-/* Queues the notification for the ledger and the XMPP side. */
+/* Writes the notification to the ledger (this turn's transaction) and
+   queues it for the XMPP side, at the end of the turn. */
 static void deliver(struct br_user *u, xmpp_stanza_t *st,
 		    const struct br_ledger_key *keys, size_t n)
 {
 	struct br_router *r = u->r;
 
+	br_router__turn(r);
 	if (r->pending_count == r->pending_cap) {
 		r->pending_cap = r->pending_cap == 0 ? 64 : r->pending_cap * 2;
 		r->pending = xreallocarray(r->pending, r->pending_cap,
 					   sizeof(*r->pending));
 	}
 	struct pending *p = &r->pending[r->pending_count++];
-	p->user = xstrdup(u->key);
 	p->jid = xstrdup(u->jid);
-	p->keys = xcalloc(n + 1, sizeof(*p->keys));
-	for (size_t i = 0; i < n; i++) {
-		p->keys[i] = keys[i];
-		p->keys[i].mailbox = xstrdup(keys[i].mailbox);
-	}
-	p->n = n;
 	p->xml = xm_stanza_to_text(st, &p->len);
-	br_router__turn(r);
+	if (br_ledger_commit(r->d.ledger, u->key, keys, n, u->jid, p->xml,
+			     p->len, &p->id) < 0)
+		p->id = 0; /* logged by the ledger; notify anyway */
 }
 
 static void send_single(struct br_user *u, const struct br_mail *m)
@@ -403,31 +381,13 @@ void br_router__found(struct br_user *u, struct br_mail *const *mails, size_t n,
 		u->held_extra += unfetched;
 }
 
-/* Whether the mail is in a notification of this loop turn. */
-static bool pending_has(const struct br_router *r, const char *user,
-			const struct br_mail *m)
-{
-	for (size_t i = 0; i < r->pending_count; i++) {
-		const struct pending *p = &r->pending[i];
-		if (strcmp(p->user, user) != 0)
-			continue;
-		for (size_t k = 0; k < p->n; k++) {
-			if (p->keys[k].uid == m->uid &&
-			    p->keys[k].uidvalidity == m->uidvalidity &&
-			    strcmp(p->keys[k].mailbox, m->mailbox) == 0)
-				return true;
-		}
-	}
-	return false;
-}
-
 bool br_router__wanted(struct br_user *u, const struct br_mail *m)
 {
 	struct br_router *r = u->r;
 	struct br_ledger_key key = {m->mailbox, m->uidvalidity, m->uid};
 	int notified = 0;
 
-	if (br_router__held_has(u, m) || pending_has(r, u->key, m) ||
+	if (br_router__held_has(u, m) ||
 	    (br_ledger_is_notified(r->d.ledger, u->key, &key, &notified) == 0 &&
 	     notified)) {
 		r->stats.duplicates++;

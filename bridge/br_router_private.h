@@ -64,13 +64,13 @@ struct br_scan {
 	uv_timer_t timer;
 };
 
-/* A notification waiting for the end of the loop turn (see batch_flush). */
+/* A notification written in this loop turn's transaction, sent at its
+   end (see batch_flush). */
 struct pending {
-	char *user, *jid;
-	struct br_ledger_key *keys; /* mailbox strings owned */
-	size_t n;
+	char *jid;
 	char *xml;
 	size_t len;
+	uint64_t id; /* its outbox row; 0: not written */
 };
 
 /* At most one log line per interval for a kind of repeated trouble. */
