@@ -104,6 +104,10 @@ static const struct br_ini_setting settings[] = {
      "Dovecot's auth-master (userdb) socket, to learn which uid owns a "
      "mailbox and whether a user still exists (needed by trusted_users = "
      "owner)."},
+    {"mail", "auth_client_socket", BR_INI_STRING, F(auth_client_socket), 0, 0,
+     0, NULL, NULL, false,
+     "Dovecot's auth-client socket, where tidings-auth (ejabberd's extauth "
+     "helper) checks passwords."},
 
     {"events", "socket", BR_INI_STRING, F(events_socket), 0, 0, 0, NULL, NULL,
      true,
@@ -473,6 +477,10 @@ static void validate(struct ctx *c)
 	    cfg->auth_master_socket[0] != '/')
 		fail(c, line_of(c, "mail", "auth_master_socket"),
 		     "[mail] auth_master_socket: must be an absolute path");
+	if (cfg->auth_client_socket != NULL &&
+	    cfg->auth_client_socket[0] != '/')
+		fail(c, line_of(c, "mail", "auth_client_socket"),
+		     "[mail] auth_client_socket: must be an absolute path");
 	if (cfg->username_format == BR_USERNAME_LOCALPART &&
 	    cfg->mail_domain_count != 1)
 		fail(c, line_of(c, "mail", "username_format"),

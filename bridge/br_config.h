@@ -62,6 +62,7 @@ struct br_config {
 	unsigned imap_workers;	     /* default 2, 1..16 */
 	uint64_t imap_timeout_msecs; /* default 30000 */
 	char *auth_master_socket;    /* Dovecot's auth-master/userdb socket */
+	char *auth_client_socket;    /* Dovecot's auth-client (passwords) */
 
 	/* [events] */
 	char *events_socket;  /* required */

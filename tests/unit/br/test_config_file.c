@@ -279,6 +279,8 @@ static void test_example(void)
 	ut_free(&all->imap_ca_file);
 	T_CHECK_STR(all->auth_master_socket, "/run/dovecot/tidings-userdb");
 	ut_free(&all->auth_master_socket);
+	T_CHECK_STR(all->auth_client_socket, "/run/dovecot/auth-client");
+	ut_free(&all->auth_client_socket);
 	char *d1 = dump_str(cfg), *d2 = dump_str(all);
 	T_CHECK_STR(d1, d2);
 
@@ -301,8 +303,8 @@ static void test_example(void)
 		}
 		p += n + (p[n] == '\n');
 	}
-	/* 37 settings; socket_group, imap_ca_file and auth_master_socket are
-	   unset in the dump. */
+	/* 38 settings; socket_group, imap_ca_file and the two auth sockets
+	   are unset in the dump. */
 	T_CHECK_INT(keys, 34);
 	free(d1);
 	free(d2);
