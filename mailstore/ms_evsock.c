@@ -23,9 +23,11 @@
 #include "ut_log.h"
 #include "ut_xalloc.h"
 
-#define DEFAULT_RCVBUF_BYTES	(4 * 1024 * 1024)
-#define DEFAULT_WAITING_MAX	1024
-#define MAX_READS_PER_CALLBACK	256
+#define DEFAULT_RCVBUF_BYTES   (4 * 1024 * 1024)
+#define DEFAULT_WAITING_MAX    1024
+#define MAX_READS_PER_CALLBACK 256
+/* Datagrams read by one recvmmsg() (1 MiB of buffers). */
+#define READ_BATCH		16
 #define DROP_LOG_INTERVAL_MSECS 1000
 #define LOG_PREFIX		"events"
 /* Room for the credentials and a few descriptors a hostile writer may
@@ -70,7 +72,14 @@ struct ms_evsock {
 	ino_t path_ino; /* never unlinks someone else's file */
 	ms_evsock_cb *cb;
 	void *ctx;
-	char *buf; /* MS_EVENT_MAX_BYTES + 1 */
+	/* READ_BATCH buffers of MS_EVENT_MAX_BYTES + 1 (one allocation),
+	   their control data, and the one being handled. */
+	char *bufs[READ_BATCH];
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_BYTES];
+	} control[READ_BATCH];
+	char *buf;
 	unsigned *trusted_uids;
 	size_t trusted_uid_count;
 	bool trust_any;
@@ -327,35 +336,20 @@ static void handle_datagram(struct ms_evsock *s, size_t len,
 		owner_check(s, ev, cr);
 }
 
-/* Reads one datagram into s->buf with its writer's credentials. Returns
-   the datagram's real length (MSG_TRUNC), or -1 with errno set. */
-static ssize_t read_datagram(struct ms_evsock *s, struct ucred *cr,
-			     bool *have_cred)
+/* Takes the writer's credentials out of a datagram's control data, and
+   closes any descriptors passed along. */
+static bool take_control(struct msghdr *msg, struct ucred *cr)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_BYTES];
-	} control;
-	struct iovec iov = {.iov_base = s->buf,
-			    .iov_len = MS_EVENT_MAX_BYTES + 1};
-	struct msghdr msg = {.msg_iov = &iov,
-			     .msg_iovlen = 1,
-			     .msg_control = control.buf,
-			     .msg_controllen = sizeof(control.buf)};
+	bool have_cred = false;
 
-	*have_cred = false;
-	ssize_t n =
-	    recvmsg(s->fd, &msg, MSG_TRUNC | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	if (n < 0)
-		return -1;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL;
-	     c = CMSG_NXTHDR(&msg, c)) {
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL;
+	     c = CMSG_NXTHDR(msg, c)) {
 		if (c->cmsg_level != SOL_SOCKET)
 			continue;
 		if (c->cmsg_type == SCM_CREDENTIALS &&
 		    c->cmsg_len == CMSG_LEN(sizeof(*cr))) {
 			memcpy(cr, CMSG_DATA(c), sizeof(*cr));
-			*have_cred = true;
+			have_cred = true;
 		} else if (c->cmsg_type == SCM_RIGHTS) {
 			/* Nobody sends us descriptors: close them. */
 			size_t nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -367,14 +361,46 @@ static ssize_t read_datagram(struct ms_evsock *s, struct ucred *cr,
 			}
 		}
 	}
+	return have_cred;
+}
+
+/*
+ * Reads up to READ_BATCH datagrams with one system call (recvmmsg), each
+ * into its own buffer with its writer's credentials and its real length
+ * (MSG_TRUNC), and handles them in order. Returns how many were read, or
+ * -1 with errno set.
+ */
+static int read_batch(struct ms_evsock *s)
+{
+	struct mmsghdr mm[READ_BATCH];
+	struct iovec iov[READ_BATCH];
+
+	memset(mm, 0, sizeof(mm));
+	for (int i = 0; i < READ_BATCH; i++) {
+		iov[i].iov_base = s->bufs[i];
+		iov[i].iov_len = MS_EVENT_MAX_BYTES + 1;
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+		mm[i].msg_hdr.msg_control = s->control[i].buf;
+		mm[i].msg_hdr.msg_controllen = sizeof(s->control[i].buf);
+	}
+	int n = recvmmsg(s->fd, mm, READ_BATCH,
+			 MSG_TRUNC | MSG_DONTWAIT | MSG_CMSG_CLOEXEC, NULL);
+	for (int i = 0; i < n; i++) {
+		struct ucred cr;
+		bool have_cred = take_control(&mm[i].msg_hdr, &cr);
+		if (s->closing)
+			continue; /* still close passed descriptors */
+		s->stats.received++;
+		s->buf = s->bufs[i];
+		handle_datagram(s, mm[i].msg_len, have_cred ? &cr : NULL);
+	}
 	return n;
 }
 
 static void poll_cb(uv_poll_t *handle, int status, int events)
 {
 	struct ms_evsock *s = handle->data;
-	struct ucred cr;
-	bool have_cred;
 
 	(void)events;
 	if (status < 0) {
@@ -382,8 +408,9 @@ static void poll_cb(uv_poll_t *handle, int status, int events)
 		       uv_strerror(status));
 		return;
 	}
-	for (int i = 0; i < MAX_READS_PER_CALLBACK && !s->closing; i++) {
-		ssize_t n = read_datagram(s, &cr, &have_cred);
+	for (int i = 0; i < MAX_READS_PER_CALLBACK && !s->closing;
+	     i += READ_BATCH) {
+		int n = read_batch(s);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -393,8 +420,8 @@ static void poll_cb(uv_poll_t *handle, int status, int events)
 				       strerror(errno));
 			return;
 		}
-		s->stats.received++;
-		handle_datagram(s, (size_t)n, have_cred ? &cr : NULL);
+		if (n < READ_BATCH)
+			return; /* drained */
 	}
 }
 
@@ -448,7 +475,9 @@ int ms_evsock_open(uv_loop_t *loop, const struct ms_evsock_settings *set,
 	s->path_ino = st.st_ino;
 	s->cb = cb;
 	s->ctx = ctx;
-	s->buf = xmalloc(MS_EVENT_MAX_BYTES + 1);
+	s->bufs[0] = xmalloc((size_t)READ_BATCH * (MS_EVENT_MAX_BYTES + 1));
+	for (int i = 1; i < READ_BATCH; i++)
+		s->bufs[i] = s->bufs[0] + (size_t)i * (MS_EVENT_MAX_BYTES + 1);
 	if (set->trusted_uid_count > 0) {
 		s->trusted_uids = xreallocarray(NULL, set->trusted_uid_count,
 						sizeof(*s->trusted_uids));
@@ -483,7 +512,7 @@ int ms_evsock_open(uv_loop_t *loop, const struct ms_evsock_settings *set,
 		(void)unlink(s->path);
 		close(fd);
 		free(s->trusted_uids);
-		free(s->buf);
+		free(s->bufs[0]);
 		free(s->path);
 		free(s);
 		return -1;
@@ -503,7 +532,7 @@ static void close_cb(uv_handle_t *handle)
 	struct ms_evsock *s = handle->data;
 	close(s->fd);
 	free(s->trusted_uids);
-	free(s->buf);
+	free(s->bufs[0]);
 	free(s->path);
 	free(s);
 }

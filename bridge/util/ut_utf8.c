@@ -170,6 +170,25 @@ size_t ut_utf8_clean(const char *in, size_t len, unsigned flags,
 
 	ut_buf_reserve(out, len < 4096 ? len : 4096);
 	while (i < len) {
+		/* Printable ASCII (and, unless white space collapses, the
+		   space) needs no decoding: copy the run at once. */
+		size_t run = i;
+		unsigned char lo = oneline ? 0x21 : 0x20;
+		while (run < len && p[run] >= lo && p[run] < 0x7F)
+			run++;
+		if (run > i) {
+			if (pending_space) {
+				ut_buf_append_c(out, ' ');
+				pending_space = false;
+			}
+			if (max_bytes > 0 && run - i > max_bytes + 8)
+				run = i + max_bytes + 8;
+			ut_buf_append(out, p + i, run - i);
+			i = run;
+			if (max_bytes > 0 && out->len - start > max_bytes + 8)
+				break;
+			continue;
+		}
 		uint32_t cp;
 		bool bad;
 		size_t n = decode(p + i, len - i, &cp, &bad);

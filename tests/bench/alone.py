@@ -131,14 +131,14 @@ class FakeImap:
             elif cmd == b"STATUS":
                 self.statuses += 1
                 writer.write(b"* STATUS INBOX (UIDVALIDITY 1 UIDNEXT 6 "
-                             b"MESSAGES 5 UNSEEN 0)\r\n" + tag + b" OK\r\n")
+                             b"MESSAGES 5 UNSEEN 0)\r\n" + tag + b" OK done\r\n")
             elif cmd == b"EXAMINE":
                 writer.write(b"* 5 EXISTS\r\n* OK [UIDVALIDITY 1] x\r\n" +
                              tag + b" OK [READ-ONLY] done\r\n")
             elif cmd == b"UID":
-                writer.write(b"* SEARCH\r\n" + tag + b" OK\r\n")
+                writer.write(b"* SEARCH\r\n" + tag + b" OK done\r\n")
             elif cmd == b"LOGOUT":
-                writer.write(b"* BYE bye\r\n" + tag + b" OK\r\n")
+                writer.write(b"* BYE bye\r\n" + tag + b" OK done\r\n")
                 await writer.drain()
                 break
             else:
@@ -179,9 +179,16 @@ class Alone:
         path = td.write_config(os.path.join(self.work, "tidings.conf"),
                                self.config(imap_port))
         log = open(self.log_path, "ab")
+        pin = None
+        if self.args.pin:
+            # tidingsd on one core (all its threads), the bench on the
+            # other: "its ceiling on one core".
+            def pin():
+                os.sched_setaffinity(0, {0})
         self.proc = subprocess.Popen([td.binary(), "-c", path],
                                      stdout=log, stderr=log,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL,
+                                     preexec_fn=pin)
         log.close()
         deadline = time.monotonic() + 15
         while self.sink.connects == 0 or not os.path.exists(self.socket):
@@ -341,11 +348,15 @@ def main():
     ap.add_argument("--mailboxes", type=int, default=100000)
     ap.add_argument("--skip", action="append", default=[],
                     choices=["throughput", "unserved", "ledger"])
+    ap.add_argument("--pin", action="store_true",
+                    help="tidingsd on CPU 0 only, the bench on CPU 1")
     ap.add_argument("--json")
     ap.add_argument("--dir")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root (the event socket and /proc of tidingsd)")
+    if args.pin:
+        os.sched_setaffinity(0, {1})
     work = args.dir or tempfile.mkdtemp(prefix="tidings-alone-")
     os.makedirs(work, exist_ok=True)
     res = asyncio.run(Alone(args, work).main())
