@@ -48,30 +48,20 @@ void br_router__handle_closed_cb(uv_handle_t *h)
 	br_router__handle_gone(h->data);
 }
 
-void br_router__ratelog(struct br_router *r, struct br_ratelog *rl,
+void br_router__ratelog(struct br_router *r, struct ut_ratelog *rl,
 			enum ut_log_level level, const char *prefix,
 			const char *fmt, ...)
 {
 	uint64_t now = uv_now(r->d.loop);
 	va_list ap;
 
-	if (rl->logged && now - rl->last_msecs < RATELOG_MSECS) {
-		rl->suppressed++;
+	if (!ut_ratelog_due(rl, now, RATELOG_MSECS))
 		return;
-	}
 	va_start(ap, fmt);
 	char *text = xvasprintf(fmt, ap);
 	va_end(ap);
-	if (rl->suppressed > 0)
-		ut_log(level, prefix,
-		       "%s (and %" PRIu64 " more like it in the last minute)",
-		       text, rl->suppressed);
-	else
-		ut_log(level, prefix, "%s", text);
+	ut_ratelog_emit(rl, now, level, prefix, "%s", text);
 	free(text);
-	rl->logged = true;
-	rl->last_msecs = now;
-	rl->suppressed = 0;
 }
 
 static void batch_check_cb(uv_check_t *c);

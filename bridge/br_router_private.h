@@ -73,13 +73,6 @@ struct pending {
 	uint64_t id; /* its outbox row; 0: not written */
 };
 
-/* At most one log line per interval for a kind of repeated trouble. */
-struct br_ratelog {
-	uint64_t last_msecs;
-	uint64_t suppressed;
-	bool logged;
-};
-
 struct br_router {
 	struct br_router_deps d;
 	const struct br_config *cfg;
@@ -95,10 +88,10 @@ struct br_router {
 	/* While IMAP scans keep failing, none is started before this. */
 	uint64_t imap_paused_until, imap_backoff_msecs;
 	struct br_router_stats stats;
-	struct br_ratelog unmapped_log;
-	struct br_ratelog scan_fail_log;
-	struct br_ratelog scan_defer_log;
-	struct br_ratelog prune_log;
+	struct ut_ratelog unmapped_log;
+	struct ut_ratelog scan_fail_log;
+	struct ut_ratelog scan_defer_log;
+	struct ut_ratelog prune_log;
 	uv_timer_t prune_timer;
 	uv_timer_t alive_timer;
 	uv_timer_t sweep_timer;
@@ -115,7 +108,7 @@ struct br_router {
 	uint64_t spill_after;
 	size_t refill_rows;
 	bool refill_stopped;
-	struct br_ratelog spill_log;
+	struct ut_ratelog spill_log;
 	uint64_t *confirms;
 	size_t confirm_count, confirm_cap;
 	unsigned open_handles; /* one per uv_*_init not closed yet */
@@ -128,9 +121,8 @@ struct br_router {
 void br_router__turn(struct br_router *r);
 void br_router__handle_gone(struct br_router *r);
 void br_router__handle_closed_cb(uv_handle_t *h);
-/* Logs at level under prefix unless a line of rl was logged within the
-   last minute; the next line logged says how many were not. */
-void br_router__ratelog(struct br_router *r, struct br_ratelog *rl,
+/* ut_ratelog() on the router's clock, at most one line a minute. */
+void br_router__ratelog(struct br_router *r, struct ut_ratelog *rl,
 			enum ut_log_level level, const char *prefix,
 			const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

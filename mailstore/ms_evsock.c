@@ -48,11 +48,6 @@ enum drop_kind {
 
 /* At most one log line per interval for one kind of drop; the next line
    says how many were not logged. */
-struct drop_log {
-	uint64_t last_msecs;
-	uint64_t suppressed;
-	bool logged_once;
-};
 
 /* An event waiting for Dovecot's userdb to name its owner. */
 struct waiting {
@@ -87,7 +82,7 @@ struct ms_evsock {
 	struct waiting *wait_head, *wait_tail;
 	size_t waiting, waiting_max;
 	struct ms_evsock_stats stats;
-	struct drop_log logs[DROP_KINDS];
+	struct ut_ratelog logs[DROP_KINDS];
 	bool closing;
 };
 
@@ -101,26 +96,17 @@ static void drop_log(struct ms_evsock *s, enum drop_kind kind, const char *fmt,
 static void drop_log(struct ms_evsock *s, enum drop_kind kind, const char *fmt,
 		     ...)
 {
-	struct drop_log *dl = &s->logs[kind];
 	uint64_t now = uv_now(s->loop);
 	va_list ap;
 
-	if (dl->logged_once && now - dl->last_msecs < DROP_LOG_INTERVAL_MSECS) {
-		dl->suppressed++;
+	if (!ut_ratelog_due(&s->logs[kind], now, DROP_LOG_INTERVAL_MSECS))
 		return;
-	}
 	va_start(ap, fmt);
 	char *what = xvasprintf(fmt, ap);
 	va_end(ap);
-	if (dl->suppressed > 0)
-		ut_log(UT_LOG_WARN, LOG_PREFIX, "%s (and %llu more not logged)",
-		       what, (unsigned long long)dl->suppressed);
-	else
-		ut_log(UT_LOG_WARN, LOG_PREFIX, "%s", what);
+	ut_ratelog_emit(&s->logs[kind], now, UT_LOG_WARN, LOG_PREFIX, "%s",
+			what);
 	free(what);
-	dl->logged_once = true;
-	dl->last_msecs = now;
-	dl->suppressed = 0;
 }
 
 /* "uid 33 (www-data, pid 812)", or "uid 4711 (pid 812)" without a
@@ -143,15 +129,6 @@ static char *writer_name(const struct ucred *cr)
 	return name;
 }
 
-/* Whether the next drop of this kind would be logged (so the writer's
-   name is looked up only then). */
-static bool drop_log_due(const struct ms_evsock *s, enum drop_kind kind)
-{
-	const struct drop_log *dl = &s->logs[kind];
-	return !dl->logged_once ||
-	       uv_now(s->loop) - dl->last_msecs >= DROP_LOG_INTERVAL_MSECS;
-}
-
 /* Logs "<verb> an event from <writer><rest>" as a drop of the given kind;
    the writer's name is looked up only when the line is logged. */
 static void drop_writer(struct ms_evsock *s, enum drop_kind kind,
@@ -165,10 +142,10 @@ static void drop_writer(struct ms_evsock *s, enum drop_kind kind,
 {
 	va_list ap;
 
-	if (!drop_log_due(s, kind)) {
-		s->logs[kind].suppressed++;
+	/* The writer's name is looked up only for a line that is logged. */
+	if (!ut_ratelog_due(&s->logs[kind], uv_now(s->loop),
+			    DROP_LOG_INTERVAL_MSECS))
 		return;
-	}
 	va_start(ap, fmt);
 	char *rest = xvasprintf(fmt, ap);
 	va_end(ap);

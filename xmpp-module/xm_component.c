@@ -66,8 +66,7 @@ struct xm_component {
 	uint64_t online_since_msecs, last_rx_msecs;
 	/* Dropped inbound stanzas: when the last warning was logged, and
 	   how many were not logged since. */
-	uint64_t drop_logged_msecs, drops_unlogged;
-	bool drop_logged;
+	struct ut_ratelog drop_log;
 	struct xm_component_stats stats;
 };
 
@@ -320,15 +319,10 @@ static void xm_log_drop(struct xm_component *c, xmpp_stanza_t *sk,
 	uint64_t now = uv_now(c->loop);
 	const char *from = xmpp_stanza_get_from(sk);
 	const char *name = xmpp_stanza_get_name(sk);
-	char *clean_from, *clean_name, more[64] = "", size[48] = "";
+	char *clean_from, *clean_name, size[48] = "";
 
-	if (c->drop_logged && now - c->drop_logged_msecs < XM_DROP_LOG_MSECS) {
-		c->drops_unlogged++;
+	if (!ut_ratelog_due(&c->drop_log, now, XM_DROP_LOG_MSECS))
 		return;
-	}
-	if (c->drops_unlogged > 0)
-		snprintf(more, sizeof(more), " (and %llu more not logged)",
-			 (unsigned long long)c->drops_unlogged);
 	if (bytes > 0)
 		snprintf(size, sizeof(size), " of %llu bytes",
 			 (unsigned long long)bytes);
@@ -336,14 +330,12 @@ static void xm_log_drop(struct xm_component *c, xmpp_stanza_t *sk,
 				       UT_CLEAN_ONELINE, XM_DROP_LOG_JID_BYTES);
 	clean_name =
 	    ut_utf8_clean_str(name, strlen(name), UT_CLEAN_ONELINE, 32);
-	xm_log(UT_LOG_WARN, "dropped an inbound <%s/>%s from %s: %s%s",
-	       clean_name, size,
-	       *clean_from != '\0' ? clean_from : "(no sender)", why, more);
+	ut_ratelog_emit(&c->drop_log, now, UT_LOG_WARN, XM_LOG_PREFIX,
+			"dropped an inbound <%s/>%s from %s: %s", clean_name,
+			size, *clean_from != '\0' ? clean_from : "(no sender)",
+			why);
 	free(clean_from);
 	free(clean_name);
-	c->drop_logged = true;
-	c->drop_logged_msecs = now;
-	c->drops_unlogged = 0;
 }
 
 static void xm_handle_iq(struct xm_component *c, xmpp_stanza_t *iq)

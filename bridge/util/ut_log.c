@@ -187,3 +187,57 @@ void ut_trace(enum ut_trace cat, const char *prefix, const char *fmt, ...)
 	ut_logv(UT_LOG_TRACE, prefix, fmt, ap);
 	va_end(ap);
 }
+
+bool ut_ratelog_due(struct ut_ratelog *rl, uint64_t now_msecs,
+		    uint64_t interval_msecs)
+{
+	if (rl->logged && now_msecs - rl->last_msecs < interval_msecs) {
+		rl->suppressed++;
+		return false;
+	}
+	return true;
+}
+
+static void ratelog_emitv(struct ut_ratelog *rl, uint64_t now_msecs,
+			  enum ut_log_level level, const char *prefix,
+			  const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+
+static void ratelog_emitv(struct ut_ratelog *rl, uint64_t now_msecs,
+			  enum ut_log_level level, const char *prefix,
+			  const char *fmt, va_list ap)
+{
+	struct ut_buf text = UT_BUF_INIT;
+	ut_buf_vappendf(&text, fmt, ap);
+	if (rl->suppressed > 0)
+		ut_log(level, prefix, "%s (and %llu more not logged)",
+		       ut_buf_str(&text), (unsigned long long)rl->suppressed);
+	else
+		ut_log(level, prefix, "%s", ut_buf_str(&text));
+	ut_buf_free(&text);
+	rl->logged = true;
+	rl->last_msecs = now_msecs;
+	rl->suppressed = 0;
+}
+
+void ut_ratelog_emit(struct ut_ratelog *rl, uint64_t now_msecs,
+		     enum ut_log_level level, const char *prefix,
+		     const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	ratelog_emitv(rl, now_msecs, level, prefix, fmt, ap);
+	va_end(ap);
+}
+
+void ut_ratelog(struct ut_ratelog *rl, uint64_t now_msecs,
+		uint64_t interval_msecs, enum ut_log_level level,
+		const char *prefix, const char *fmt, ...)
+{
+	va_list ap;
+	if (!ut_ratelog_due(rl, now_msecs, interval_msecs))
+		return;
+	va_start(ap, fmt);
+	ratelog_emitv(rl, now_msecs, level, prefix, fmt, ap);
+	va_end(ap);
+}

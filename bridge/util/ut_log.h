@@ -15,6 +15,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 enum ut_log_level {
 	UT_LOG_ERROR = 0,
@@ -60,6 +61,34 @@ void ut_trace(enum ut_trace cat, const char *prefix, const char *fmt, ...)
 		if (ut_log_enabled(UT_LOG_DEBUG))                              \
 			ut_log(UT_LOG_DEBUG, NULL, __VA_ARGS__);               \
 	} while (0)
+
+/*
+ * At most one line per interval for one kind of repeated trouble (a flood
+ * of bad input must not become a flood of log lines): the next line that
+ * is logged says how many were left out, "(and N more not logged)". The
+ * caller gives the time (its loop's clock). One thread per struct.
+ */
+struct ut_ratelog {
+	uint64_t last_msecs;
+	uint64_t suppressed;
+	bool logged;
+};
+
+/* Whether a line would be logged now; when not, counts it as left out.
+   (To skip building a costly text that would not be logged.) */
+bool ut_ratelog_due(struct ut_ratelog *rl, uint64_t now_msecs,
+		    uint64_t interval_msecs);
+/* Logs unconditionally (after ut_ratelog_due() said yes), with the count
+   of the ones left out, and starts a new interval. */
+void ut_ratelog_emit(struct ut_ratelog *rl, uint64_t now_msecs,
+		     enum ut_log_level level, const char *prefix,
+		     const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Both: logs when due, else counts. */
+void ut_ratelog(struct ut_ratelog *rl, uint64_t now_msecs,
+		uint64_t interval_msecs, enum ut_log_level level,
+		const char *prefix, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 /*
  * Tests can capture lines: the hook receives every formatted line (without
