@@ -65,7 +65,14 @@ static const char schema_v2[] =
     " WHERE rescan_from IS NOT NULL;"
     "CREATE INDEX notified_at ON notified(at);";
 
-static const char *const schema_steps[] = {schema_v1, schema_v2};
+/* Version 3: users' settings (issue 6), one row per setting a user
+   changed; the others follow [defaults]. */
+static const char schema_v3[] =
+    "CREATE TABLE settings("
+    " user TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL,"
+    " PRIMARY KEY(user, name)) WITHOUT ROWID;";
+
+static const char *const schema_steps[] = {schema_v1, schema_v2, schema_v3};
 
 /* Per mailbox, the highest UID of its prunable keys (old, not above
    last_uid, of the row's UIDVALIDITY), found through notified_at: the work
@@ -164,6 +171,11 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
     [ST_META_SET] = "INSERT INTO meta(key, value) VALUES(?1, ?2)"
 		    " ON CONFLICT(key) DO UPDATE SET value = ?2",
+    [ST_SET_GET] = "SELECT value FROM settings WHERE user = ?1 AND name = ?2",
+    [ST_SET_PUT] = "INSERT INTO settings(user, name, value) VALUES(?1, ?2, ?3)"
+		   " ON CONFLICT(user, name) DO UPDATE SET value = ?3",
+    [ST_SET_DEL] = "DELETE FROM settings WHERE user = ?1 AND name = ?2",
+    [ST_SET_USER_DEL] = "DELETE FROM settings WHERE user = ?1",
 };
 
 void br_ledger__read_error(struct br_ledger *l, const char *what)
@@ -326,6 +338,9 @@ int br_ledger__op_db(struct br_ledger *l, const struct op *op, uint64_t *out)
 		br_ledger__bind_text(l, ST_META_SET, 1, op->mailbox);
 		sqlite3_bind_int64(l->st[ST_META_SET], 2, op->i64);
 		return br_ledger__run(l, ST_META_SET);
+	case OP_SETTING:
+		return br_ledger__setting_db(l, op->user, op->mailbox,
+					     op->i64);
 	case OP_PRUNE:
 		return prune_db(l, op->id);
 	default:

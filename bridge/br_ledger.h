@@ -207,6 +207,17 @@ int br_ledger_outbox_range(struct br_ledger *l, uint64_t after_id, size_t limit,
 int br_ledger_meta_get(struct br_ledger *l, const char *key, int *found_r,
 		       int64_t *value_r);
 int br_ledger_meta_set(struct br_ledger *l, const char *key, int64_t value);
+/*
+ * Users' settings (issue 6): small integers by name, for the settings a
+ * user changed (the others follow the config's [defaults]). value < 0
+ * removes the setting (back to the default). A user removed with
+ * br_ledger_user_remove() loses their settings too.
+ */
+int br_ledger_setting_set(struct br_ledger *l, const char *user,
+			  const char *name, int64_t value);
+/* *found_r = 0 when the user never changed it. */
+int br_ledger_setting_get(struct br_ledger *l, const char *user,
+			  const char *name, int *found_r, int64_t *value_r);
 /* Drops notified keys older than max_age_secs that are not above their
    mailbox's last_uid (the floor keeps covering them). */
 int br_ledger_prune(struct br_ledger *l, uint64_t max_age_secs);

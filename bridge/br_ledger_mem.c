@@ -46,11 +46,13 @@ void br_ledger__mem_init(struct br_ledger *l)
 	l->mem.keys = ut_hash_new();
 	l->mem.confirms = ut_hash_new();
 	l->mem.meta = ut_hash_new();
+	l->mem.settings = ut_hash_new();
 }
 
 void br_ledger__mem_clear(struct br_ledger *l)
 {
-	struct ut_hash *all[] = {l->mem.keys, l->mem.meta, l->mem.mbs};
+	struct ut_hash *all[] = {l->mem.keys, l->mem.meta, l->mem.mbs,
+				 l->mem.settings};
 	struct ut_hash_iter it;
 	const char *key;
 	void *value;
@@ -82,6 +84,7 @@ void br_ledger__mem_free(struct br_ledger *l)
 	ut_hash_free(&l->mem.keys);
 	ut_hash_free(&l->mem.confirms);
 	ut_hash_free(&l->mem.meta);
+	ut_hash_free(&l->mem.settings);
 }
 
 bool br_ledger__mem_empty(const struct br_ledger *l)
@@ -89,7 +92,8 @@ bool br_ledger__mem_empty(const struct br_ledger *l)
 	return ut_hash_count(l->mem.mbs) == 0 &&
 	       ut_hash_count(l->mem.keys) == 0 &&
 	       ut_hash_count(l->mem.confirms) == 0 &&
-	       ut_hash_count(l->mem.meta) == 0;
+	       ut_hash_count(l->mem.meta) == 0 &&
+	       ut_hash_count(l->mem.settings) == 0;
 }
 
 /* Whether reads must look at memory: it holds something that is not
@@ -348,6 +352,17 @@ int br_ledger__mem_apply(struct br_ledger *l, const struct op *op)
 		*v = op->i64;
 		return 0;
 	}
+	case OP_SETTING: {
+		char *k = xasprintf("%s\n%s", op->user, op->mailbox);
+		int64_t *v = ut_hash_get(l->mem.settings, k);
+		if (v == NULL) {
+			v = xmalloc(sizeof(*v));
+			ut_hash_put(l->mem.settings, k, v);
+		}
+		*v = op->i64 < 0 ? -1 : op->i64;
+		free(k);
+		return 0;
+	}
 	case OP_PRUNE:
 		return -1;
 	}
@@ -438,6 +453,16 @@ int br_ledger__mem_write(struct br_ledger *l, size_t *keys_r, size_t *mbs_r,
 		if (br_ledger__run(l, ST_META_SET) < 0)
 			return -1;
 	}
+	ut_hash_iter_init(&it, l->mem.settings);
+	while (ut_hash_iter_next(&it, &key, &value)) {
+		const char *nl = strchr(key, '\n');
+		char *user = xstrndup(key, (size_t)(nl - key));
+		int rc = br_ledger__setting_db(l, user, nl + 1,
+					       *(int64_t *)value);
+		free(user);
+		if (rc < 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -476,6 +501,20 @@ bool br_ledger__mem_confirmed(struct br_ledger *l, uint64_t id)
 		return false;
 	snprintf(key, sizeof(key), "%" PRIu64, id);
 	return ut_hash_get(l->mem.confirms, key) != NULL;
+}
+
+bool br_ledger__mem_setting(struct br_ledger *l, const char *user,
+			    const char *name, int64_t *value_r)
+{
+	if (!active(l) || ut_hash_count(l->mem.settings) == 0)
+		return false;
+	char *k = xasprintf("%s\n%s", user, name);
+	const int64_t *v = ut_hash_get(l->mem.settings, k);
+	free(k);
+	if (v == NULL)
+		return false;
+	*value_r = *v;
+	return true;
 }
 
 bool br_ledger__mem_meta(struct br_ledger *l, const char *key, int64_t *value_r)

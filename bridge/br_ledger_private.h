@@ -45,6 +45,10 @@ enum stmt {
 	ST_PRUNE_KEYS,
 	ST_META_GET,
 	ST_META_SET,
+	ST_SET_GET,
+	ST_SET_PUT,
+	ST_SET_DEL,
+	ST_SET_USER_DEL,
 	ST_COUNT
 };
 
@@ -59,6 +63,7 @@ enum op_kind {
 	OP_DUE_CLEAR, /* user, mailbox, u1 = covered_from */
 	OP_CONFIRM,   /* id */
 	OP_META_SET,  /* mailbox = the key, i64 = the value */
+	OP_SETTING,   /* user, mailbox = the name, i64 = value (-1: default) */
 	OP_PRUNE,     /* id = max_age_secs */
 };
 
@@ -93,6 +98,7 @@ struct mem {
 	struct ut_hash *keys;	  /* key -> struct mem_key */
 	struct ut_hash *confirms; /* "id" -> (void *)1 */
 	struct ut_hash *meta;	  /* meta key -> int64_t * */
+	struct ut_hash *settings; /* "user\nname" -> int64_t * (-1: none) */
 	size_t dropped;		  /* changes that did not fit */
 	int64_t since;		  /* unix secs of the first change kept */
 };
@@ -146,6 +152,9 @@ void br_ledger__tx_free(struct br_ledger *l);
 
 /* br_ledger_rows.c: the database part of the changes it owns. */
 int br_ledger__rows_op_db(struct br_ledger *l, const struct op *op);
+/* Writes (value >= 0) or removes (value < 0) one setting. */
+int br_ledger__setting_db(struct br_ledger *l, const char *user,
+			  const char *name, int64_t value);
 
 /* br_ledger_mem.c */
 void br_ledger__mem_init(struct br_ledger *l);
@@ -167,6 +176,9 @@ int br_ledger__mem_is_notified(struct br_ledger *l, const char *user,
 const struct mem_mb *br_ledger__mem_mb(struct br_ledger *l, const char *user,
 				       const char *mailbox);
 bool br_ledger__mem_confirmed(struct br_ledger *l, uint64_t id);
+/* A setting kept in memory: true with *value_r (-1: back to default). */
+bool br_ledger__mem_setting(struct br_ledger *l, const char *user,
+			    const char *name, int64_t *value_r);
 bool br_ledger__mem_meta(struct br_ledger *l, const char *key,
 			 int64_t *value_r);
 /* The rows kept in memory, sorted by (user, mailbox); free the array

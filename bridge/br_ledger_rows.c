@@ -43,7 +43,54 @@ int br_ledger__rows_op_db(struct br_ledger *l, const struct op *op)
 	br_ledger__bind_text(l, id, 1, op->user);
 	if (op->kind != OP_USER_REMOVE)
 		br_ledger__bind_text(l, id, 2, op->mailbox);
+	if (br_ledger__run(l, id) < 0)
+		return -1;
+	if (op->kind != OP_USER_REMOVE)
+		return 0;
+	/* A user Dovecot no longer has takes their settings along. */
+	br_ledger__bind_text(l, ST_SET_USER_DEL, 1, op->user);
+	return br_ledger__run(l, ST_SET_USER_DEL);
+}
+
+int br_ledger__setting_db(struct br_ledger *l, const char *user,
+			  const char *name, int64_t value)
+{
+	enum stmt id = value < 0 ? ST_SET_DEL : ST_SET_PUT;
+	br_ledger__bind_text(l, id, 1, user);
+	br_ledger__bind_text(l, id, 2, name);
+	if (value >= 0)
+		sqlite3_bind_int64(l->st[id], 3, value);
 	return br_ledger__run(l, id);
+}
+
+int br_ledger_setting_set(struct br_ledger *l, const char *user,
+			  const char *name, int64_t value)
+{
+	struct op op = {.kind = OP_SETTING,
+			.user = user,
+			.mailbox = name,
+			.i64 = value < 0 ? -1 : value};
+	return br_ledger__change(l, &op, NULL);
+}
+
+int br_ledger_setting_get(struct br_ledger *l, const char *user,
+			  const char *name, int *found_r, int64_t *value_r)
+{
+	int64_t v;
+	if (br_ledger__mem_setting(l, user, name, &v)) {
+		*found_r = v >= 0;
+		*value_r = v;
+		return 0;
+	}
+	sqlite3_stmt *st = l->st[ST_SET_GET];
+	br_ledger__bind_text(l, ST_SET_GET, 1, user);
+	br_ledger__bind_text(l, ST_SET_GET, 2, name);
+	int rc = sqlite3_step(st);
+	*found_r = rc == SQLITE_ROW;
+	if (rc == SQLITE_ROW)
+		*value_r = sqlite3_column_int64(st, 0);
+	br_ledger__done(l, ST_SET_GET);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
 int br_ledger_mailbox_remove(struct br_ledger *l, const char *user,

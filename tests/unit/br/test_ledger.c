@@ -407,17 +407,17 @@ static void test_open_errors(void)
 	sqlite3 *db;
 	T_CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
 	T_CHECK_INT(
-	    sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL),
+	    sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL, NULL),
 	    SQLITE_OK);
 	T_CHECK_INT(br_ledger_open(dir, &l, &error), -1);
-	want = xasprintf("%s: schema version 3 is newer than this tidingsd "
-			 "knows (2)",
+	want = xasprintf("%s: schema version 4 is newer than this tidingsd "
+			 "knows (3)",
 			 path);
 	T_CHECK_STR(error, want);
 	ut_free(&want);
 	ut_free(&error);
 	T_CHECK_INT(sqlite3_exec(db,
-				 "PRAGMA user_version = 2; PRAGMA "
+				 "PRAGMA user_version = 3; PRAGMA "
 				 "application_id = 42",
 				 NULL, NULL, NULL),
 		    SQLITE_OK);

@@ -517,13 +517,13 @@ static void test_refused_not_moved(void)
 	ut_free(&error);
 	T_CHECK_INT(sqlite3_exec(db,
 				 "PRAGMA application_id = 1413762631;"
-				 "PRAGMA user_version = 3",
+				 "PRAGMA user_version = 4",
 				 NULL, NULL, NULL),
 		    SQLITE_OK);
 	sqlite3_close(db);
 	T_CHECK_INT(br_ledger_open(dir, &l, &error), -1);
-	want = xasprintf("%s: schema version 3 is newer than this tidingsd "
-			 "knows (2)",
+	want = xasprintf("%s: schema version 4 is newer than this tidingsd "
+			 "knows (3)",
 			 path);
 	T_CHECK_STR(error, want);
 	ut_free(&want);

@@ -1,6 +1,6 @@
 /*
- * Tests of the ledger's schema migrations, due marks, row removals and
- * outbox ranges.
+ * Tests of the ledger's schema migrations, due marks, row removals,
+ * outbox ranges and users' settings.
  */
 #include <inttypes.h>
 #include <sqlite3.h>
@@ -72,8 +72,8 @@ static void test_migrate_from_v1(void)
 	lt_log_start();
 	struct br_ledger *l = lt_open(dir);
 	lt_log_stop();
-	T_CHECK_INT(lt_log_count("schema upgraded from version 1 to 2"), 1);
-	T_CHECK_INT(lt_query(dir, "PRAGMA user_version"), 2);
+	T_CHECK_INT(lt_log_count("schema upgraded from version 1 to 3"), 1);
+	T_CHECK_INT(lt_query(dir, "PRAGMA user_version"), 3);
 	/* Rows kept: mailbox, floor, keys, outbox, meta. */
 	int found = 0;
 	uint32_t v = 0, last = 0;
@@ -117,7 +117,7 @@ static void test_empty_file(void)
 	fclose(f);
 	struct br_ledger *l = lt_open(dir);
 	br_ledger_close(&l);
-	T_CHECK_INT(lt_query(dir, "PRAGMA user_version"), 2);
+	T_CHECK_INT(lt_query(dir, "PRAGMA user_version"), 3);
 	T_CHECK_INT(lt_query(dir, "PRAGMA application_id"), 0x54444e47);
 	T_CHECK_INT(lt_query(dir, "SELECT count(*) FROM sqlite_master WHERE"
 				  " name = 'mailboxes_due'"),
@@ -401,6 +401,63 @@ static void test_prune_is_no_full_scan(void)
 	free(dir);
 }
 
+static int64_t setting(struct br_ledger *l, const char *user,
+		       const char *name)
+{
+	int found = -1;
+	int64_t v = -7;
+	T_CHECK_INT(br_ledger_setting_get(l, user, name, &found, &v), 0);
+	return found ? v : -1;
+}
+
+/* Settings: set, read, back to default, kept across a restart, kept in
+   memory while writes fail, gone with their user. */
+static void test_settings(void)
+{
+	char *dir = lt_state_dir("settings");
+	struct br_ledger *l = lt_open(dir);
+	T_CHECK_INT(setting(l, "bob", "notify"), -1);
+	T_CHECK_INT(br_ledger_setting_set(l, "bob", "notify", 0), 0);
+	T_CHECK_INT(br_ledger_setting_set(l, "bob", "hold_when", 2), 0);
+	T_CHECK_INT(br_ledger_setting_set(l, "alice", "notify", 1), 0);
+	T_CHECK_INT(setting(l, "bob", "notify"), 0);
+	T_CHECK_INT(setting(l, "bob", "hold_when"), 2);
+	T_CHECK_INT(br_ledger_setting_set(l, "bob", "hold_when", -1), 0);
+	T_CHECK_INT(setting(l, "bob", "hold_when"), -1);
+	br_ledger_close(&l);
+
+	l = lt_open(dir);
+	T_CHECK_INT(setting(l, "bob", "notify"), 0);
+	T_CHECK_INT(setting(l, "alice", "notify"), 1);
+	/* Writes fail: the change is kept and read back, then written. */
+	T_CHECK_INT(sqlite3_exec(br_ledger__sqlite(l), "PRAGMA query_only = 1",
+				 NULL, NULL, NULL),
+		    SQLITE_OK);
+	lt_log_start();
+	T_CHECK_INT(br_ledger_setting_set(l, "bob", "notify", 1), 0);
+	T_CHECK_INT(br_ledger_setting_set(l, "alice", "notify", -1), 0);
+	T_CHECK_INT(setting(l, "bob", "notify"), 1);
+	T_CHECK_INT(setting(l, "alice", "notify"), -1);
+	T_CHECK_INT(sqlite3_exec(br_ledger__sqlite(l), "PRAGMA query_only = 0",
+				 NULL, NULL, NULL),
+		    SQLITE_OK);
+	T_CHECK_INT(br_ledger_retry(l), 0);
+	lt_log_stop();
+	T_CHECK_INT(lt_log_count("writes fail"), 1);
+	T_CHECK_INT(lt_query(dir, "SELECT value FROM settings WHERE user = "
+				  "'bob' AND name = 'notify'"),
+		    1);
+	T_CHECK_INT(lt_query(dir, "SELECT count(*) FROM settings WHERE user = "
+				  "'alice'"),
+		    0);
+	/* A user Dovecot no longer has loses their settings. */
+	T_CHECK_INT(br_ledger_user_remove(l, "bob"), 0);
+	T_CHECK_INT(setting(l, "bob", "notify"), -1);
+	T_CHECK_INT(lt_query(dir, "SELECT count(*) FROM settings"), 0);
+	br_ledger_close(&l);
+	free(dir);
+}
+
 int main(void)
 {
 	umask(022);
@@ -414,6 +471,7 @@ int main(void)
 	T_RUN(test_remove);
 	T_RUN(test_outbox_range);
 	T_RUN(test_prune_is_no_full_scan);
+	T_RUN(test_settings);
 	char *cmd = xasprintf("rm -rf '%s'", lt_tmpdir);
 	T_CHECK_INT(system(cmd), 0);
 	free(cmd);
