@@ -31,6 +31,8 @@
 static const char *const tls_values[] = {"none", "starttls", "tls", NULL};
 static const char *const type_values[] = {"chat", "normal", "headline", NULL};
 static const char *const username_values[] = {"address", "localpart", NULL};
+/* As enum br_hold_when (br_settings.h). */
+static const char *const hold_values[] = {"never", "dnd", "away", NULL};
 
 /* The order here is the order of the dump and of the example file. */
 static const struct br_ini_setting settings[] = {
@@ -158,6 +160,20 @@ static const struct br_ini_setting settings[] = {
      NULL, "2s", false,
      "Wait before fetching mails whose events were missed (a UID gap), as "
      "their events may still arrive."},
+
+    {"defaults", "notify", BR_INI_BOOL, F(default_notify), 0, 0, 0, NULL, "yes",
+     false,
+     "Users' setting notify until they change it: a message for each new "
+     "mail."},
+    {"defaults", "summary_on_login", BR_INI_BOOL, F(default_summary_on_login),
+     0, 0, 0, NULL, "yes", false,
+     "Users' setting summary_on_login: a summary of the mailbox when they "
+     "come online."},
+    {"defaults", "hold_when", BR_INI_ENUM, F(default_hold_when), 0, 0, 0,
+     hold_values, "dnd", false,
+     "Users' setting hold_when: never, dnd, or away (also xa and dnd): "
+     "notifications are held while the user's presence says so, and a "
+     "summary follows when they are back."},
 
     {"log", "level", BR_INI_LOGLEVEL, F(log_level), 0, 0, 0, NULL, "info",
      false, "error, warn, info, debug or trace."},

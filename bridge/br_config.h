@@ -101,6 +101,11 @@ struct br_config {
 	} * domain_maps;
 	size_t domain_map_count;
 
+	/* [defaults]: users' settings until they change them (br_settings.h) */
+	bool default_notify;	       /* default yes */
+	bool default_summary_on_login; /* default yes */
+	int default_hold_when;	       /* enum br_hold_when, default dnd */
+
 	/* [log] */
 	enum ut_log_level log_level; /* default info */
 	unsigned trace_mask;	     /* default none */

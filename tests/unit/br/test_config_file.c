@@ -303,9 +303,9 @@ static void test_example(void)
 		}
 		p += n + (p[n] == '\n');
 	}
-	/* 38 settings; socket_group, imap_ca_file and the two auth sockets
+	/* 41 settings; socket_group, imap_ca_file and the two auth sockets
 	   are unset in the dump. */
-	T_CHECK_INT(keys, 34);
+	T_CHECK_INT(keys, 37);
 	free(d1);
 	free(d2);
 	br_config_free(&cfg);

@@ -1,0 +1,59 @@
+/*
+ * Fuzz target for br_command_parse, the text commands users send the Mail
+ * contact. Checks: a known kind; for SET, a name and a value of lower-case
+ * printable ASCII within the bound; for UNKNOWN, a word that is clean
+ * one-line UTF-8 within its bound; NONE only for white space.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "br_command.h"
+#include "ut_utf8.h"
+
+static void check_ascii(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > BR_COMMAND_WORD_MAX)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		if (s[i] <= 0x20 || s[i] >= 0x7F ||
+		    (s[i] >= 'A' && s[i] <= 'Z'))
+			abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct br_command c;
+	br_command_parse((const char *)data, size, &c);
+	switch (c.kind) {
+	case BR_COMMAND_NONE:
+		for (size_t i = 0; i < size; i++)
+			if (!strchr(" \t\r\n", data[i]) || data[i] == 0)
+				abort();
+		break;
+	case BR_COMMAND_SET:
+		check_ascii(c.name);
+		check_ascii(c.value);
+		break;
+	case BR_COMMAND_UNKNOWN: {
+		size_t n = strlen(c.word);
+		if (n > BR_COMMAND_WORD_MAX * 2 || !ut_utf8_valid(c.word, n))
+			abort();
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)c.word[i] < 0x20)
+				abort();
+		break;
+	}
+	case BR_COMMAND_HELP:
+	case BR_COMMAND_SETTINGS:
+	case BR_COMMAND_CHECK:
+	case BR_COMMAND_BAD_SET:
+		break;
+	default:
+		abort();
+	}
+	return 0;
+}
