@@ -1,35 +1,102 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "br_chat.h"
 #include "br_inbound.h"
 #include "br_jidmap.h"
+#include "ut_str.h"
 #include "xm_jid.h"
+#include "xm_stanza.h"
 
-static bool presence(const struct br_config *cfg, struct br_router *router,
-		     xmpp_stanza_t *st)
+/* The bare JID of a stanza's sender if it is a user of a served domain
+   (xmalloc'ed), else NULL. */
+static char *local_sender(const struct br_config *cfg, xmpp_stanza_t *st)
+{
+	const char *from = xmpp_stanza_get_from(st);
+	char *bare = from != NULL ? xm_jid_bare(from) : NULL;
+	char *domain = NULL;
+
+	if (bare == NULL || xm_jid_split(bare, NULL, &domain, NULL) < 0 ||
+	    !br_jidmap_serves(cfg, domain)) {
+		free(bare);
+		bare = NULL;
+	}
+	free(domain);
+	return bare;
+}
+
+static bool presence(const struct br_inbound_deps *d, xmpp_stanza_t *st)
 {
 	const char *type = xmpp_stanza_get_type(st);
-	const char *from = xmpp_stanza_get_from(st);
 	bool available = type == NULL;
+	enum br_presence p = BR_PRESENCE_OFFLINE;
 
-	if (from == NULL || (!available && strcmp(type, "unavailable") != 0))
+	if (!available && strcmp(type, "unavailable") != 0)
 		return true; /* subscriptions, probes, errors: not ours */
-	char *bare = xm_jid_bare(from);
-	char *domain = NULL;
-	if (bare != NULL && xm_jid_split(bare, NULL, &domain, NULL) == 0 &&
-	    br_jidmap_serves(cfg, domain))
-		br_router_presence(router, bare, available);
-	free(domain);
+	char *bare = local_sender(d->cfg, st);
+	if (bare == NULL)
+		return true;
+	if (available) {
+		char *show = xm_elem_child_text(st, "show", NULL);
+		p = show == NULL	       ? BR_PRESENCE_ONLINE
+		    : strcmp(show, "dnd") == 0 ? BR_PRESENCE_DND
+		    : strcmp(show, "away") == 0 || strcmp(show, "xa") == 0
+			? BR_PRESENCE_AWAY
+			: BR_PRESENCE_ONLINE;
+		free(show);
+	}
+	br_router_presence(d->router, bare, p);
 	free(bare);
 	return true;
 }
 
-bool br_inbound_stanza(const struct br_config *cfg, struct br_router *router,
-		       xmpp_stanza_t *stanza)
+static void error_reply(const struct br_inbound_deps *d, xmpp_stanza_t *st,
+			const char *type, const char *condition)
+{
+	xmpp_stanza_t *e =
+	    xm_error_reply_new(d->sctx, st, type, condition, NULL);
+	d->send(d->send_ctx, e);
+	xmpp_stanza_release(e);
+}
+
+static bool message(const struct br_inbound_deps *d, xmpp_stanza_t *st)
+{
+	const char *type = xmpp_stanza_get_type(st);
+	const char *to = xmpp_stanza_get_to(st);
+
+	/* Never answer an error (no loops), nor group chat or headlines. */
+	if (type != NULL &&
+	    (strcmp(type, "error") == 0 || strcmp(type, "groupchat") == 0 ||
+	     strcmp(type, "headline") == 0))
+		return true;
+	char *body = xm_elem_child_text(st, "body", NULL);
+	if (body == NULL)
+		return true; /* chat states, receipts, privileges: later */
+	char *bare = local_sender(d->cfg, st);
+	char *key = NULL;
+	if (bare == NULL || br_jidmap_jid(d->cfg, bare, &key) < 0) {
+		/* Not a local user: no answer to anything. */
+		error_reply(d, st, "auth", "forbidden");
+	} else if (to == NULL || !ut_ascii_caseeq(to, d->cfg->component)) {
+		/* A chat to someone at the component (mail from chat):
+		   not yet. */
+		error_reply(d, st, "cancel", "service-unavailable");
+	} else {
+		br_chat_message(d, key, st, body);
+	}
+	free(key);
+	free(bare);
+	free(body);
+	return true;
+}
+
+bool br_inbound_stanza(const struct br_inbound_deps *d, xmpp_stanza_t *stanza)
 {
 	const char *name = xmpp_stanza_get_name(stanza);
 
 	if (name != NULL && strcmp(name, "presence") == 0)
-		return presence(cfg, router, stanza);
+		return presence(d, stanza);
+	if (name != NULL && strcmp(name, "message") == 0)
+		return message(d, stanza);
 	return false;
 }

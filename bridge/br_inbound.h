@@ -2,25 +2,38 @@
 #define BR_INBOUND_H
 
 /*
- * Inbound XMPP: what the XMPP server hands the component (users' presence
- * forwarded by XEP-0356, and whatever users send to the component), routed
- * to the bridge's parts. Loop thread only.
+ * Inbound XMPP: what the XMPP server hands the component, routed to the
+ * bridge's parts. Loop thread only.
  *
  * - Presence of a user of a served XMPP domain (from the server, so the
- *   'from' is the user's own): available or unavailable goes to the router.
+ *   'from' is the user's own): its show becomes the router's presence.
  *   Presence from anyone else is ignored.
- * Nothing else is acted on yet: the component answers an unhandled IQ
- * get/set with service-unavailable, and other messages are dropped.
+ * - A message with a body to the component's own JID from a local user (a
+ *   served JID that maps to a mailbox) is a text command (br_chat.c).
+ *   From anyone else it gets a 'forbidden' error, which says nothing about
+ *   mailboxes. Errors, group chat and headlines are never answered.
+ * Anything else: the component answers an unhandled IQ get/set with
+ * service-unavailable, other stanzas are dropped.
  */
 
 #include <stdbool.h>
 #include <strophe.h>
 
 #include "br_config.h"
+#include "br_ledger.h"
 #include "br_router.h"
 
+struct br_inbound_deps {
+	const struct br_config *cfg;
+	struct br_router *router;
+	struct br_ledger *ledger;
+	xmpp_ctx_t *sctx;
+	/* Queues a stanza to the XMPP server (not consumed); 0 or -1. */
+	int (*send)(void *ctx, xmpp_stanza_t *stanza);
+	void *send_ctx;
+};
+
 /* Returns true when the stanza was handled (see xm_component.h). */
-bool br_inbound_stanza(const struct br_config *cfg, struct br_router *router,
-		       xmpp_stanza_t *stanza);
+bool br_inbound_stanza(const struct br_inbound_deps *d, xmpp_stanza_t *stanza);
 
 #endif

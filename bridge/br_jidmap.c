@@ -90,6 +90,23 @@ int br_jidmap_user(const struct br_config *cfg, const char *user, char **key_r,
 	return 0;
 }
 
+int br_jidmap_address(const struct br_config *cfg, const char *address,
+		      char **key_r, char **jid_r)
+{
+	const char *at = strrchr(address, '@'), *why;
+	int i;
+
+	if (at == NULL || (i = mail_domain_index(cfg, at + 1)) < 0)
+		return -1;
+	char *local = localpart(address, (size_t)(at - address), &why);
+	if (local == NULL)
+		return -1;
+	*key_r = key_of(cfg, local, i);
+	*jid_r = xasprintf("%s@%s", local, cfg->xmpp_domains[i]);
+	free(local);
+	return 0;
+}
+
 int br_jidmap_jid(const struct br_config *cfg, const char *jid, char **key_r)
 {
 	const char *at = strchr(jid, '@');

@@ -34,6 +34,15 @@ int br_jidmap_user(const struct br_config *cfg, const char *user, char **key_r,
  * when the JID is not a user of a served domain.
  */
 int br_jidmap_jid(const struct br_config *cfg, const char *jid, char **key_r);
+/*
+ * A mail address "local@domain" of a served mail domain -> the canonical
+ * key of that mailbox's Dovecot user and its bare JID (both xmalloc'ed),
+ * whatever username_format is. Returns 0, or -1 when the address is not
+ * one of ours (or cannot be a JID). It says nothing about whether such a
+ * mailbox exists.
+ */
+int br_jidmap_address(const struct br_config *cfg, const char *address,
+		      char **key_r, char **jid_r);
 /* domain is one of the served XMPP domains (ASCII case-insensitive). */
 bool br_jidmap_serves(const struct br_config *cfg, const char *domain);
 

@@ -339,8 +339,7 @@ int br_ledger__op_db(struct br_ledger *l, const struct op *op, uint64_t *out)
 		sqlite3_bind_int64(l->st[ST_META_SET], 2, op->i64);
 		return br_ledger__run(l, ST_META_SET);
 	case OP_SETTING:
-		return br_ledger__setting_db(l, op->user, op->mailbox,
-					     op->i64);
+		return br_ledger__setting_db(l, op->user, op->mailbox, op->i64);
 	case OP_PRUNE:
 		return prune_db(l, op->id);
 	default:

@@ -457,8 +457,8 @@ int br_ledger__mem_write(struct br_ledger *l, size_t *keys_r, size_t *mbs_r,
 	while (ut_hash_iter_next(&it, &key, &value)) {
 		const char *nl = strchr(key, '\n');
 		char *user = xstrndup(key, (size_t)(nl - key));
-		int rc = br_ledger__setting_db(l, user, nl + 1,
-					       *(int64_t *)value);
+		int rc =
+		    br_ledger__setting_db(l, user, nl + 1, *(int64_t *)value);
 		free(user);
 		if (rc < 0)
 			return -1;

@@ -167,10 +167,9 @@ int br_ledger__change(struct br_ledger *l, const struct op *op, uint64_t *out)
 	/* One statement is a transaction of its own: no BEGIN and COMMIT
 	   (they cost a third of a confirm). */
 	bool one = op->kind == OP_CONFIRM || op->kind == OP_META_SET ||
-		   op->kind == OP_SETTING ||
-		   op->kind == OP_DUE_SET || op->kind == OP_DUE_CLEAR ||
-		   op->kind == OP_DUE_ALL || op->kind == OP_MB_REMOVE ||
-		   op->kind == OP_USER_REMOVE;
+		   op->kind == OP_SETTING || op->kind == OP_DUE_SET ||
+		   op->kind == OP_DUE_CLEAR || op->kind == OP_DUE_ALL ||
+		   op->kind == OP_MB_REMOVE || op->kind == OP_USER_REMOVE;
 	if (one && !l->failing) {
 		if (br_ledger__op_db(l, op, out) == 0)
 			return 0;

@@ -28,6 +28,8 @@ struct br_mail *br_mail_dup(const struct br_mail *m)
 	c->subject = xstrdup_null(m->subject);
 	c->snippet = xstrdup_null(m->snippet);
 	c->date = m->date;
+	c->sender_jid = xstrdup_null(m->sender_jid);
+	c->sender_presence = m->sender_presence;
 	return c;
 }
 
@@ -42,6 +44,7 @@ void br_mail_free(struct br_mail **mp)
 	free(m->from_address);
 	free(m->subject);
 	free(m->snippet);
+	free(m->sender_jid);
 	free(m);
 	*mp = NULL;
 }
@@ -61,7 +64,8 @@ static char *clean_line(const char *s, size_t max_bytes)
 
 /* The cleaned parts of a mail that the texts below use. */
 struct parts {
-	char *name, *addr, *subject, *snippet, *msgid, *mailbox;
+	char *name, *addr, *subject, *snippet, *msgid, *mailbox, *jid;
+	const char *presence;
 };
 
 static void parts_init(struct parts *p, const struct br_config *cfg,
@@ -72,6 +76,8 @@ static void parts_init(struct parts *p, const struct br_config *cfg,
 	p->subject = clean_line(m->subject, SUBJECT_MAX_BYTES);
 	p->msgid = clean_line(m->message_id, MSGID_MAX_BYTES);
 	p->mailbox = clean_line(m->mailbox, NAME_MAX_BYTES);
+	p->jid = clean_line(m->sender_jid, ADDRESS_MAX_BYTES);
+	p->presence = p->jid != NULL ? m->sender_presence : NULL;
 	p->snippet = NULL;
 	if (m->snippet != NULL && cfg->snippet_max > 0) {
 		/* Newlines in a snippet only waste a chat line: fold them. */
@@ -87,6 +93,7 @@ static void parts_free(struct parts *p)
 	free(p->snippet);
 	free(p->msgid);
 	free(p->mailbox);
+	free(p->jid);
 }
 
 /* "Alice Example <alice@example.org>", "alice@example.org" or "someone". */
@@ -101,6 +108,10 @@ static void append_sender(struct ut_buf *b, const struct parts *p)
 		ut_buf_append_str(b, p->name);
 	else
 		ut_buf_append_str(b, "an unknown sender");
+	if (p->jid != NULL && p->presence != NULL)
+		ut_buf_appendf(b, " (%s, xmpp:%s)", p->presence, p->jid);
+	else if (p->jid != NULL)
+		ut_buf_appendf(b, " (xmpp:%s)", p->jid);
 }
 
 static void format_date(int64_t date, char *out, size_t size)
@@ -127,6 +138,8 @@ static xmpp_stanza_t *mail_elem(xmpp_ctx_t *ctx, const struct parts *p,
 		    e, "from", p->addr != NULL ? p->addr : "");
 		if (p->name != NULL)
 			xm_elem_set_attr(from, "name", p->name);
+		xm_elem_set_attr(from, "jid", p->jid);
+		xm_elem_set_attr(from, "presence", p->presence);
 	}
 	xm_elem_add_text_child(e, "subject",
 			       p->subject != NULL ? p->subject : "");
@@ -172,6 +185,34 @@ xmpp_stanza_t *br_notify_single(xmpp_ctx_t *ctx, const struct br_config *cfg,
 	return msg;
 }
 
+/* One line per mail (up to digest_list_max) into body, one <mail/> per
+   listed mail into elem, then "…and K more." for the rest of total. */
+static void list_mails(const struct br_config *cfg, struct ut_buf *body,
+		       xmpp_stanza_t *elem, struct br_mail *const *mails,
+		       size_t n, size_t total)
+{
+	xmpp_ctx_t *ctx = xmpp_stanza_get_context(elem);
+	size_t listed = n < cfg->digest_list_max ? n : cfg->digest_list_max;
+
+	for (size_t i = 0; i < listed; i++) {
+		struct parts p;
+		parts_init(&p, cfg, mails[i]);
+		ut_buf_append_str(body, "\n\xE2\x80\xA2 ");
+		append_sender(body, &p);
+		ut_buf_appendf(body, ": %s",
+			       p.subject != NULL ? p.subject : "(no subject)");
+		if (p.mailbox != NULL && strcasecmp(p.mailbox, "INBOX") != 0)
+			ut_buf_appendf(body, " (in %s)", p.mailbox);
+		xm_elem_adopt(elem, mail_elem(ctx, &p, mails[i], NULL));
+		parts_free(&p);
+	}
+	if (total > listed)
+		ut_buf_appendf(body,
+			       "\n\xE2\x80\xA6"
+			       "and %zu more.",
+			       total - listed);
+}
+
 xmpp_stanza_t *br_notify_digest(xmpp_ctx_t *ctx, const struct br_config *cfg,
 				const char *to_jid,
 				struct br_mail *const *mails, size_t n,
@@ -179,7 +220,6 @@ xmpp_stanza_t *br_notify_digest(xmpp_ctx_t *ctx, const struct br_config *cfg,
 {
 	struct ut_buf body = UT_BUF_INIT;
 	char num[24];
-	size_t listed = n < cfg->digest_list_max ? n : cfg->digest_list_max;
 
 	if (total < n)
 		total = n;
@@ -187,28 +227,47 @@ xmpp_stanza_t *br_notify_digest(xmpp_ctx_t *ctx, const struct br_config *cfg,
 	xmpp_stanza_t *digest = xm_elem_new(ctx, "digest", BR_NS_MAIL);
 	snprintf(num, sizeof(num), "%zu", total);
 	xm_elem_set_attr(digest, "count", num);
-
-	for (size_t i = 0; i < listed; i++) {
-		struct parts p;
-		parts_init(&p, cfg, mails[i]);
-		ut_buf_append_str(&body, "\n\xE2\x80\xA2 ");
-		append_sender(&body, &p);
-		ut_buf_appendf(&body, ": %s",
-			       p.subject != NULL ? p.subject : "(no subject)");
-		if (p.mailbox != NULL && strcasecmp(p.mailbox, "INBOX") != 0)
-			ut_buf_appendf(&body, " (in %s)", p.mailbox);
-		xm_elem_adopt(digest, mail_elem(ctx, &p, mails[i], NULL));
-		parts_free(&p);
-	}
-	if (total > listed)
-		ut_buf_appendf(&body,
-			       "\n\xE2\x80\xA6"
-			       "and %zu more.",
-			       total - listed);
+	list_mails(cfg, &body, digest, mails, n, total);
 
 	xmpp_stanza_t *msg = message_new(ctx, cfg, to_jid);
 	xm_message_set_body(msg, ut_buf_str(&body));
 	xm_elem_adopt(msg, digest);
+	ut_buf_free(&body);
+	return msg;
+}
+
+xmpp_stanza_t *br_notify_summary(xmpp_ctx_t *ctx, const struct br_config *cfg,
+				 const char *to_jid,
+				 struct br_mail *const *mails, size_t n,
+				 size_t unread, size_t fresh)
+{
+	struct ut_buf body = UT_BUF_INIT;
+	char num[24];
+
+	if (fresh < n)
+		fresh = n;
+	if (unread == 0)
+		ut_buf_append_str(&body, "No unread mail in INBOX");
+	else
+		ut_buf_appendf(&body, "%zu unread mail%s in INBOX", unread,
+			       unread == 1 ? "" : "s");
+	if (fresh == 0)
+		ut_buf_append_c(&body, '.');
+	else
+		ut_buf_appendf(&body,
+			       "; %zu arrived since you were last "
+			       "online:",
+			       fresh);
+	xmpp_stanza_t *summary = xm_elem_new(ctx, "summary", BR_NS_MAIL);
+	snprintf(num, sizeof(num), "%zu", unread);
+	xm_elem_set_attr(summary, "unread", num);
+	snprintf(num, sizeof(num), "%zu", fresh);
+	xm_elem_set_attr(summary, "new", num);
+	list_mails(cfg, &body, summary, mails, n, fresh);
+
+	xmpp_stanza_t *msg = message_new(ctx, cfg, to_jid);
+	xm_message_set_body(msg, ut_buf_str(&body));
+	xm_elem_adopt(msg, summary);
 	ut_buf_free(&body);
 	return msg;
 }

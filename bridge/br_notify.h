@@ -19,6 +19,11 @@
  * "…and K more.", with <digest xmlns=... count='N'> holding one <mail/> per
  * listed mail.
  *
+ * A sender who is a local user is named with their JID and presence, so
+ * the recipient can chat back at once (claims 4, 5, 6):
+ *     New mail from Alice <alice@example.org> (online, xmpp:alice@example.org)
+ * and <from jid='alice@example.org' presence='online'>.
+ *
  * Every text is cleaned again here (valid UTF-8, no XML-forbidden
  * characters, bounded), whatever the caller did.
  */
@@ -41,6 +46,10 @@ struct br_mail {
 	char *subject;	    /* may be NULL */
 	char *snippet;	    /* may be NULL */
 	int64_t date;	    /* unix seconds, 0 unknown */
+	/* A local sender: their JID, and their presence now ("online",
+	   "away", "busy", "offline"; NULL: unknown). Both NULL otherwise. */
+	char *sender_jid;
+	const char *sender_presence; /* a static string */
 };
 
 /* Deep copy and free (br_mail_free frees the strings and *m itself). */
@@ -50,6 +59,19 @@ void br_mail_free(struct br_mail **m);
 /* Returns a new stanza (the caller releases it). */
 xmpp_stanza_t *br_notify_single(xmpp_ctx_t *ctx, const struct br_config *cfg,
 				const char *to_jid, const struct br_mail *m);
+/*
+ * A summary of a mailbox (on coming online, back from away, or asked for):
+ *     5 unread mails in INBOX; 3 arrived since you were last online:
+ *     • Alice <alice@example.org>: Hello
+ *     …
+ * or "No unread mail in INBOX.", with <summary xmlns=... unread='5'
+ * new='3'> holding one <mail/> per listed mail (the newest new ones, up to
+ * digest_list_max; "…and K more." for the rest).
+ */
+xmpp_stanza_t *br_notify_summary(xmpp_ctx_t *ctx, const struct br_config *cfg,
+				 const char *to_jid,
+				 struct br_mail *const *mails, size_t n,
+				 size_t unread, size_t fresh);
 /*
  * total >= n: how many mails the digest speaks for (the ones beyond n are
  * counted in "…and K more." only).

@@ -73,14 +73,12 @@ static void scan_timer_cb(uv_timer_t *t)
 	scan_start(t->data);
 }
 
-/* A new live scan, or NULL when SCANS_MAX are alive. */
-static struct br_scan *scan_new(struct br_router *r, enum scan_kind kind,
-				const char *user, const char *mailbox,
-				uint32_t uidvalidity, uint32_t from_uid,
-				uint32_t to_uid)
+/* A new live scan (the caller checked the bound). */
+static struct br_scan *scan_new_any(struct br_router *r, enum scan_kind kind,
+				    const char *user, const char *mailbox,
+				    uint32_t uidvalidity, uint32_t from_uid,
+				    uint32_t to_uid)
 {
-	if (r->scan_count >= SCANS_MAX)
-		return NULL;
 	struct br_scan *s = xcalloc(1, sizeof(*s));
 	s->r = r;
 	s->kind = kind;
@@ -103,11 +101,24 @@ static struct br_scan *scan_new(struct br_router *r, enum scan_kind kind,
 		ut_log(UT_LOG_DEBUG, s->prefix,
 		       "%s scan of UIDs %" PRIu32 " to %" PRIu32
 		       " (0: the last)",
-		       kind == SCAN_GAP	    ? "gap"
-		       : kind == SCAN_FIRST ? "first"
-					    : "due",
+		       kind == SCAN_GAP	      ? "gap"
+		       : kind == SCAN_FIRST   ? "first"
+		       : kind == SCAN_SUMMARY ? "summary"
+					      : "due",
 		       from_uid, to_uid);
 	return s;
+}
+
+/* A new live scan, or NULL when SCANS_MAX are alive. */
+static struct br_scan *scan_new(struct br_router *r, enum scan_kind kind,
+				const char *user, const char *mailbox,
+				uint32_t uidvalidity, uint32_t from_uid,
+				uint32_t to_uid)
+{
+	if (r->scan_count >= SCANS_MAX)
+		return NULL;
+	return scan_new_any(r, kind, user, mailbox, uidvalidity, from_uid,
+			    to_uid);
 }
 
 static struct br_scan *live_scan(const struct br_router *r, const char *key)
@@ -223,6 +234,52 @@ static void scan_failed(struct br_scan *s,
 	s->redo_after = (int64_t)time(NULL) + RETRY_SECS;
 }
 
+/* A summary scan is done: unread and new counts, the new mails listed,
+   recorded as notified, and the floor raised past them. */
+static void summary_done(struct br_scan *s, struct br_user *u,
+			 const struct ms_imap_scan_result *res)
+{
+	struct br_router *r = s->r;
+	struct br_mail **fresh = xcalloc(res->msg_count + 1, sizeof(*fresh));
+	size_t n = 0;
+
+	if (s->uidvalidity != 0 && res->uidvalidity != s->uidvalidity)
+		s->uidvalidity = 0; /* a new mailbox: all of it is new */
+	for (size_t i = res->msg_count; i-- > 0;) {
+		/* Newest first, then put back in UID order below. */
+		const struct ms_imap_msg *im = &res->msgs[i];
+		struct br_mail m;
+		if (im->seen)
+			continue;
+		mail_from_imap(&m, s, im);
+		m.uidvalidity = res->uidvalidity;
+		if (br_router__wanted(u, &m))
+			fresh[n++] = br_mail_dup(&m);
+	}
+	for (size_t i = 0; i < n / 2; i++) {
+		struct br_mail *t = fresh[i];
+		fresh[i] = fresh[n - 1 - i];
+		fresh[n - 1 - i] = t;
+	}
+	size_t unfetched = res->range_count > res->msg_count
+			       ? res->range_count - res->msg_count
+			       : 0;
+	size_t total = n + unfetched;
+	if (total > res->unseen)
+		total = res->unseen > n ? res->unseen : n;
+	if (s->always || res->unseen > 0 || total > 0)
+		br_router__send_summary(u, fresh, n, res->unseen, total);
+	else
+		u->missed = false;
+	for (size_t i = 0; i < n; i++)
+		br_mail_free(&fresh[i]);
+	free(fresh);
+	if (res->uidnext > 0)
+		raise_floor(r, u, s->mailbox, res->uidvalidity,
+			    res->uidnext - 1);
+	br_ledger_due_clear(r->d.ledger, s->user, s->mailbox, s->from_uid);
+}
+
 static void scan_done_cb(const struct ms_imap_scan_result *res, void *ctx)
 {
 	struct br_scan *s = ctx;
@@ -237,14 +294,25 @@ static void scan_done_cb(const struct ms_imap_scan_result *res, void *ctx)
 	}
 	r->stats.reconciles++;
 	r->imap_backoff_msecs = 0;
-	if (s->durable)
-		br_ledger_due_clear(r->d.ledger, s->user, s->mailbox,
-				    s->from_uid);
 	struct br_user *u = br_user__get(r, s->user);
 	if (u == NULL) {
 		scan_free(s);
 		return;
 	}
+	if (s->kind == SCAN_SUMMARY) {
+		summary_done(s, u, res);
+		scan_free(s);
+		return;
+	}
+	if (!br_router__deliverable(u)) {
+		/* The user cannot take mail now (offline, held): the mailbox
+		   stays due, and their summary will say what came. */
+		scan_free(s);
+		return;
+	}
+	if (s->durable)
+		br_ledger_due_clear(r->d.ledger, s->user, s->mailbox,
+				    s->from_uid);
 	if (s->uidvalidity != 0 && res->uidvalidity != s->uidvalidity) {
 		ut_log(UT_LOG_INFO, s->prefix,
 		       "UIDVALIDITY changed (%" PRIu32 " -> %" PRIu32
@@ -389,7 +457,7 @@ void br_reconcile__check_gap(struct br_router *r, struct br_user *u,
 	int found = 0;
 	uint32_t uv = 0, last = 0;
 
-	if (r->d.imap == NULL ||
+	if (r->d.imap == NULL || !br_router__deliverable(u) ||
 	    br_ledger_mailbox_get(r->d.ledger, u->key, m->mailbox, &found, &uv,
 				  &last) < 0 ||
 	    !found || uv != m->uidvalidity)
@@ -406,7 +474,7 @@ void br_reconcile__check_gap(struct br_router *r, struct br_user *u,
 
 void br_reconcile__check_tail(struct br_router *r, struct br_user *u)
 {
-	if (r->d.imap == NULL)
+	if (r->d.imap == NULL || !br_router__deliverable(u))
 		return;
 	for (size_t i = 0; i < u->held_count; i++) {
 		const struct br_mail *m = u->held[i];
@@ -444,7 +512,7 @@ void br_reconcile__lookup_unknown(struct br_router *r, struct br_user *u,
 	int found = 0;
 	uint32_t uv = 0, last = 0;
 
-	if (r->d.imap == NULL ||
+	if (r->d.imap == NULL || !br_router__deliverable(u) ||
 	    br_ledger_mailbox_get(r->d.ledger, u->key, mailbox, &found, &uv,
 				  &last) < 0)
 		return;
@@ -483,6 +551,14 @@ static int drain_row_cb(const struct br_ledger_due *row, void *ctx)
 	free(key);
 	if (live)
 		return 0;
+	if (r->presence_known) {
+		/* Only users who are online now: the others get their
+		   summary when they come online. */
+		const struct br_user *u = ut_hash_get(r->users, row->user);
+		if (u == NULL || u->presence == BR_PRESENCE_OFFLINE ||
+		    u->presence == BR_PRESENCE_UNKNOWN)
+			return 0;
+	}
 	struct br_scan *s = scan_new(
 	    r, row->uidvalidity == 0 ? SCAN_FIRST : SCAN_START, row->user,
 	    row->mailbox, row->uidvalidity, row->rescan_from, 0);
@@ -526,6 +602,47 @@ void br_reconcile__start_all(struct br_router *r)
 		return;
 	br_ledger_due_all(r->d.ledger);
 	uv_timer_start(&r->drain_timer, drain_timer_cb, 0, DRAIN_MSECS);
+}
+
+/* Summary scans beyond SCANS_MAX: a login storm must not wait for the
+   due marks, but stays bounded. */
+#define SUMMARIES_EXTRA 4096
+
+void br_reconcile__summary(struct br_router *r, struct br_user *u, bool always)
+{
+	int found = 0;
+	uint32_t uv = 0, last = 0;
+
+	if (r->d.imap == NULL)
+		return;
+	char *key = xasprintf("%s\nINBOX", u->key);
+	for (struct br_scan *s = r->scans; s != NULL; s = s->next) {
+		if (s->kind == SCAN_SUMMARY && !s->running &&
+		    strcmp(s->key, key) == 0) {
+			s->always = s->always || always;
+			free(key);
+			return;
+		}
+	}
+	free(key);
+	if (r->scan_count >= SCANS_MAX + SUMMARIES_EXTRA) {
+		br_router__ratelog(r, &r->scan_defer_log, UT_LOG_WARN,
+				   u->prefix,
+				   "too many summaries at once: none for now "
+				   "(the next coming online or \"check\" "
+				   "brings one)");
+		return;
+	}
+	if (br_ledger_mailbox_get(r->d.ledger, u->key, "INBOX", &found, &uv,
+				  &last) < 0)
+		return;
+	if (!found)
+		uv = 0, last = 0;
+	struct br_scan *s =
+	    scan_new_any(r, SCAN_SUMMARY, u->key, "INBOX", uv,
+			 last < UINT32_MAX ? last + 1 : last, 0);
+	s->always = always;
+	scan_start(s);
 }
 
 void br_reconcile__close_all(struct br_router *r)

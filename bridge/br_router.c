@@ -197,17 +197,70 @@ static void deliver(struct br_user *u, xmpp_stanza_t *st,
 		p->id = 0; /* logged by the ledger; notify anyway */
 }
 
-static void send_single(struct br_user *u, const struct br_mail *m)
+const char *br_presence_word(enum br_presence p)
+{
+	switch (p) {
+	case BR_PRESENCE_ONLINE:
+		return "online";
+	case BR_PRESENCE_AWAY:
+		return "away";
+	case BR_PRESENCE_DND:
+		return "busy";
+	case BR_PRESENCE_OFFLINE:
+		return "offline";
+	case BR_PRESENCE_UNKNOWN:
+	default:
+		return NULL;
+	}
+}
+
+/*
+ * A local sender gets their JID and presence named (claims 4, 5, 6): an
+ * address of a served mail domain whose user tidings knows exists (in
+ * memory now, or with a mailbox in the ledger), so that no JID is made up
+ * for noreply@ or a mistyped address.
+ */
+static void annotate_sender(struct br_router *r, struct br_mail *m)
+{
+	char *key = NULL, *jid = NULL;
+	int found = 0;
+	uint32_t uv, last;
+
+	if (m->sender_jid != NULL || m->from_address == NULL ||
+	    br_jidmap_address(r->cfg, m->from_address, &key, &jid) < 0)
+		return;
+	const struct br_user *s = ut_hash_get(r->users, key);
+	if (s == NULL && (br_ledger_mailbox_get(r->d.ledger, key, "INBOX",
+						&found, &uv, &last) < 0 ||
+			  !found)) {
+		free(key);
+		free(jid);
+		return;
+	}
+	enum br_presence p = s != NULL && s->presence != BR_PRESENCE_UNKNOWN
+				 ? s->presence
+			     : r->presence_known ? BR_PRESENCE_OFFLINE
+						 : BR_PRESENCE_UNKNOWN;
+	m->sender_jid = jid;
+	m->sender_presence = br_presence_word(p);
+	free(key);
+}
+
+static void send_single(struct br_user *u, const struct br_mail *mail)
 {
 	struct br_router *r = u->r;
-	struct br_ledger_key key = {m->mailbox, m->uidvalidity, m->uid};
-	xmpp_stanza_t *st = br_notify_single(r->d.sctx, r->cfg, u->jid, m);
+	struct br_mail m = *mail;
+	m.sender_jid = NULL;
+	annotate_sender(r, &m);
+	struct br_ledger_key key = {m.mailbox, m.uidvalidity, m.uid};
+	xmpp_stanza_t *st = br_notify_single(r->d.sctx, r->cfg, u->jid, &m);
+	free(m.sender_jid);
 	deliver(u, st, &key, 1);
 	xmpp_stanza_release(st);
 	r->stats.singles++;
 	if (ut_log_enabled(UT_LOG_DEBUG))
 		ut_log(UT_LOG_DEBUG, u->prefix, "notified %s uid %" PRIu32,
-		       m->mailbox, m->uid);
+		       m.mailbox, m.uid);
 }
 
 static void send_digest(struct br_user *u, struct br_mail *const *mails,
@@ -219,6 +272,7 @@ static void send_digest(struct br_user *u, struct br_mail *const *mails,
 		keys[i].mailbox = mails[i]->mailbox;
 		keys[i].uidvalidity = mails[i]->uidvalidity;
 		keys[i].uid = mails[i]->uid;
+		annotate_sender(r, mails[i]);
 	}
 	xmpp_stanza_t *st =
 	    br_notify_digest(r->d.sctx, r->cfg, u->jid, mails, n, total);
@@ -228,6 +282,31 @@ static void send_digest(struct br_user *u, struct br_mail *const *mails,
 	r->stats.digests++;
 	r->stats.digest_mails += total;
 	ut_log(UT_LOG_INFO, u->prefix, "sent a digest of %zu mails", total);
+}
+
+/* A summary records what it lists as notified, and does not touch the
+   burst window: mail right after it is notified at once. */
+void br_router__send_summary(struct br_user *u, struct br_mail *const *mails,
+			     size_t n, size_t unread, size_t fresh)
+{
+	struct br_router *r = u->r;
+	struct br_ledger_key *keys = xcalloc(n + 1, sizeof(*keys));
+	for (size_t i = 0; i < n; i++) {
+		keys[i].mailbox = mails[i]->mailbox;
+		keys[i].uidvalidity = mails[i]->uidvalidity;
+		keys[i].uid = mails[i]->uid;
+		annotate_sender(r, mails[i]);
+	}
+	xmpp_stanza_t *st = br_notify_summary(r->d.sctx, r->cfg, u->jid, mails,
+					      n, unread, fresh);
+	deliver(u, st, keys, n);
+	xmpp_stanza_release(st);
+	free(keys);
+	r->stats.summaries++;
+	u->missed = false;
+	ut_log(UT_LOG_INFO, u->prefix,
+	       "sent a summary: %zu unread, %zu new since last online", unread,
+	       fresh);
 }
 
 static bool same_mail(const struct br_mail *a, const char *mailbox,
@@ -346,6 +425,31 @@ static void notify_one(struct br_user *u, const struct br_mail *m, uint64_t now)
 	}
 }
 
+bool br_router__presence_known(const struct br_user *u)
+{
+	return u->presence != BR_PRESENCE_UNKNOWN || u->r->presence_known;
+}
+
+bool br_router__deliverable(struct br_user *u)
+{
+	const struct br_settings *s = &u->settings;
+	bool ok;
+
+	if (!br_router__presence_known(u)) {
+		ok = s->v[BR_SETTING_NOTIFY] != 0; /* as before presence */
+	} else {
+		enum br_presence p = u->presence;
+		int64_t hold = s->v[BR_SETTING_HOLD_WHEN];
+		ok = s->v[BR_SETTING_NOTIFY] != 0 && p != BR_PRESENCE_OFFLINE &&
+		     p != BR_PRESENCE_UNKNOWN &&
+		     !(hold == BR_HOLD_DND && p == BR_PRESENCE_DND) &&
+		     !(hold == BR_HOLD_AWAY && p != BR_PRESENCE_ONLINE);
+	}
+	if (!ok)
+		u->missed = true;
+	return ok;
+}
+
 void br_router__found(struct br_user *u, struct br_mail *const *mails, size_t n,
 		      size_t unfetched)
 {
@@ -353,6 +457,11 @@ void br_router__found(struct br_user *u, struct br_mail *const *mails, size_t n,
 	uint64_t now = uv_now(r->d.loop);
 	size_t total = n + unfetched;
 
+	if (!br_router__deliverable(u)) {
+		/* Not now: the summary will list them, from the floor. */
+		r->stats.held += total;
+		return;
+	}
 	if (u->held_count > 0 || u->held_extra > 0) {
 		for (size_t i = 0; i < n; i++)
 			hold(u, mails[i], now);
@@ -429,6 +538,7 @@ struct br_router *br_router_new(const struct br_router_deps *deps)
 	timer_init(r, &r->alive_timer);
 	timer_init(r, &r->sweep_timer);
 	timer_init(r, &r->drain_timer);
+	timer_init(r, &r->presence_timer);
 	uv_check_init(r->d.loop, &r->batch_check);
 	r->open_handles++;
 	r->batch_check.data = r;
@@ -511,17 +621,102 @@ void br_router_event(struct br_router *r, struct ms_event *ev)
 	ms_event_free(&ev);
 }
 
-void br_router_presence(struct br_router *r, const char *bare_jid,
-			bool available)
+/* The served user of a bare JID, created if needed; NULL if none. */
+static struct br_user *user_of_jid(struct br_router *r, const char *bare_jid)
 {
 	char *key = NULL;
-	if (!available || br_jidmap_jid(r->cfg, bare_jid, &key) < 0)
-		return;
-	struct br_user *u = br_user__get_key(r, key, bare_jid);
-	br_router__turn(r);
-	if (!r->fresh_ledger && !u->first_checked)
-		br_reconcile__check_first(r, u, "INBOX", 0);
+	if (br_jidmap_jid(r->cfg, bare_jid, &key) < 0)
+		return NULL;
+	struct br_user *u = br_user__get(r, key);
 	free(key);
+	return u;
+}
+
+static bool is_online(enum br_presence p)
+{
+	return p == BR_PRESENCE_ONLINE || p == BR_PRESENCE_AWAY ||
+	       p == BR_PRESENCE_DND;
+}
+
+void br_router_presence(struct br_router *r, const char *bare_jid,
+			enum br_presence presence)
+{
+	struct br_user *u = user_of_jid(r, bare_jid);
+	if (u == NULL)
+		return;
+	u->presence_epoch = r->presence_epoch;
+	if (presence == u->presence)
+		return;
+	enum br_presence was = u->presence;
+	bool was_known = br_router__presence_known(u);
+	br_router__turn(r);
+	u->presence = presence;
+	if (!is_online(presence))
+		return;
+	if (!was_known && !r->presence_known) {
+		/* Presence came, but not for everyone: the catch-up of a
+		   mailbox tidings never saw, as before. */
+		if (!r->fresh_ledger && !u->first_checked)
+			br_reconcile__check_first(r, u, "INBOX", 0);
+		return;
+	}
+	bool came_online = !is_online(was);
+	if (came_online)
+		u->missed = u->missed ||
+			    u->settings.v[BR_SETTING_SUMMARY_ON_LOGIN] != 0;
+	/* A summary when the user can take mail again and something is
+	   due: coming online (summary_on_login), or back from a held
+	   presence after mail came. */
+	if (u->missed && br_router__deliverable(u))
+		br_reconcile__summary(r, u, false);
+}
+
+#define PRESENCE_SETTLE_MSECS 5000
+
+/* Users the server did not mention since the reconnect are offline. */
+static void presence_timer_cb(uv_timer_t *t)
+{
+	struct br_router *r = t->data;
+	struct ut_hash_iter it;
+	const char *key;
+	void *value;
+
+	ut_hash_iter_init(&it, r->users);
+	while (ut_hash_iter_next(&it, &key, &value)) {
+		struct br_user *u = value;
+		if (u->presence_epoch != r->presence_epoch &&
+		    is_online(u->presence))
+			u->presence = BR_PRESENCE_OFFLINE;
+	}
+}
+
+void br_router_xmpp_online(struct br_router *r)
+{
+	r->presence_epoch++;
+	uv_timer_start(&r->presence_timer, presence_timer_cb,
+		       PRESENCE_SETTLE_MSECS, 0);
+}
+
+void br_router_presence_known(struct br_router *r, bool known)
+{
+	r->presence_known = known;
+}
+
+void br_router_settings_changed(struct br_router *r, const char *key)
+{
+	struct br_user *u = ut_hash_get(r->users, key);
+	if (u != NULL)
+		br_settings_load(r->cfg, r->d.ledger, key, &u->settings);
+}
+
+int br_router_summary(struct br_router *r, const char *bare_jid)
+{
+	struct br_user *u = user_of_jid(r, bare_jid);
+	if (u == NULL)
+		return -1;
+	br_router__turn(r);
+	br_reconcile__summary(r, u, true);
+	return 0;
 }
 
 void br_router_confirmed(struct br_router *r, uint64_t token)
@@ -570,6 +765,8 @@ void br_router_close(struct br_router **rp)
 	uv_close((uv_handle_t *)&r->prune_timer, br_router__handle_closed_cb);
 	uv_close((uv_handle_t *)&r->sweep_timer, br_router__handle_closed_cb);
 	uv_close((uv_handle_t *)&r->drain_timer, br_router__handle_closed_cb);
+	uv_close((uv_handle_t *)&r->presence_timer,
+		 br_router__handle_closed_cb);
 	br_ledger_meta_set(r->d.ledger, BR_LEDGER_META_ALIVE_AT,
 			   (int64_t)time(NULL));
 	uv_close((uv_handle_t *)&r->alive_timer, br_router__handle_closed_cb);

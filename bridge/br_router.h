@@ -74,22 +74,60 @@ struct br_router_stats {
 	uint64_t reconcile_errors;
 	uint64_t resent;	 /* ledger outbox stanzas resent at start */
 	uint64_t scans_deferred; /* scans left to the ledger: too many */
-	uint64_t pruned;	 /* users or mailboxes Dovecot no longer has */
-	size_t users;		 /* served users in memory now */
-	size_t scans;		 /* reconciliations alive now */
+	uint64_t held;	    /* mails not sent: the user could not take them */
+	uint64_t summaries; /* summaries sent */
+	uint64_t pruned;    /* users or mailboxes Dovecot no longer has */
+	size_t users;	    /* served users in memory now */
+	size_t scans;	    /* reconciliations alive now */
 };
 
 struct br_router *br_router_new(const struct br_router_deps *deps);
 void br_router_start(struct br_router *r);
 /* Takes ownership of ev. */
 void br_router_event(struct br_router *r, struct ms_event *ev);
+/* A served user's presence, as the bridge acts on it. */
+enum br_presence {
+	BR_PRESENCE_UNKNOWN = 0, /* no presence information */
+	BR_PRESENCE_OFFLINE,	 /* known to have no available resource */
+	BR_PRESENCE_ONLINE,	 /* available, or chat */
+	BR_PRESENCE_AWAY,	 /* away or xa */
+	BR_PRESENCE_DND,
+};
+
+/* "online", "away", "busy", "offline"; NULL for UNKNOWN. */
+const char *br_presence_word(enum br_presence p);
+
 /*
- * A user's presence (bare JID of the served XMPP domain). The first time a
- * user shows up available and the ledger knows no mailbox of theirs, their
- * INBOX is checked for unseen mail delivered while tidingsd was down.
+ * Presence-aware delivery (issue 6). Once the presence of every local user
+ * is known (the XMPP server granted XEP-0356 presence permission, or the
+ * user's presence comes through a subscription), mail is notified only
+ * while its user can take it: available, and not in a presence their
+ * hold_when setting holds (dnd, or away/xa/dnd); notify = no holds always.
+ * Nothing is sent per mail otherwise, and nothing is recorded as notified:
+ * when the user comes online (summary_on_login) or is back from a held
+ * presence, one summary of the mailbox says what came meanwhile.
+ * Presence unknown: every mail is notified at once, as before.
  */
+
+/* The aggregate presence of a served user (bare JID) changed. Unknown
+   JIDs are ignored. */
 void br_router_presence(struct br_router *r, const char *bare_jid,
-			bool available);
+			enum br_presence presence);
+/* From now on a served user without presence is offline (known), or
+   presence is unknown again (the permission went away). */
+void br_router_presence_known(struct br_router *r, bool known);
+/*
+ * The component is connected (again). The server sends the presence of
+ * the users online now; a user it does not mention within a few seconds
+ * went offline while the stream was down.
+ */
+void br_router_xmpp_online(struct br_router *r);
+/* The user (canonical key) changed a setting: the router reloads it. */
+void br_router_settings_changed(struct br_router *r, const char *key);
+/* An immediate summary for the user (the "check" command); 0, or -1 when
+   the user is not served. */
+int br_router_summary(struct br_router *r, const char *bare_jid);
+
 void br_router_confirmed(struct br_router *r, uint64_t token);
 void br_router_get_stats(const struct br_router *r,
 			 struct br_router_stats *stats_r);

@@ -13,6 +13,7 @@
 
 #include "br_notify.h"
 #include "br_router.h"
+#include "br_settings.h"
 #include "ut_hash.h"
 #include "ut_log.h"
 
@@ -31,6 +32,12 @@ struct br_user {
 	unsigned window_singles;
 	uint64_t last_flush_msecs; /* 0: never */
 	bool first_checked; /* looked for mail that came while we were down */
+	enum br_presence presence;
+	unsigned presence_epoch; /* r->presence_epoch of its last update */
+	/* Mail came that was not sent (held or offline): a summary is due when
+	   the user can take mail again. */
+	bool missed;
+	struct br_settings settings;
 	struct br_mail **held;
 	size_t held_count, held_cap;
 	size_t held_extra; /* mails beyond HELD_MAX, counted only */
@@ -43,8 +50,9 @@ struct br_user {
  * SCAN_GAP: missing UIDs (to_uid 0: everything after from_uid).
  * SCAN_FIRST: a mailbox the ledger does not know yet, first seen since this
  * start: what was delivered while tidingsd was down (INTERNALDATE).
+ * SCAN_SUMMARY: INBOX above the floor, for a summary (br_reconcile__summary).
  */
-enum scan_kind { SCAN_START, SCAN_GAP, SCAN_FIRST };
+enum scan_kind { SCAN_START, SCAN_GAP, SCAN_FIRST, SCAN_SUMMARY };
 
 /* One reconciliation of one mailbox. */
 struct br_scan {
@@ -57,6 +65,7 @@ struct br_scan {
 	uint32_t uidvalidity, from_uid, to_uid;
 	bool running; /* handed to the IMAP pool */
 	bool durable; /* from a due mark: clear it when done */
+	bool always;  /* SCAN_SUMMARY: send one even when there is nothing */
 	/* Set the mailbox due from this UID when the scan is over (0: no):
 	   it failed, or more work came while it ran. */
 	uint32_t redo_from;
@@ -96,7 +105,10 @@ struct br_router {
 	uv_timer_t alive_timer;
 	uv_timer_t sweep_timer;
 	int64_t down_since; /* unix secs: last sign of life before this start */
-	bool fresh_ledger;  /* no sign of life before this start at all */
+	bool presence_known;	   /* every local user's presence (XEP-0356) */
+	unsigned presence_epoch;   /* one per connection of the component */
+	uv_timer_t presence_timer; /* stale presences after a reconnect */
+	bool fresh_ledger; /* no sign of life before this start at all */
 	/* Ledger writes of one loop turn, done in one transaction. */
 	uv_check_t batch_check;
 	struct pending *pending;
@@ -146,6 +158,15 @@ void br_router__found(struct br_user *u, struct br_mail *const *mails, size_t n,
 /* The user's timer fired: send what is held. */
 void br_router__flush(struct br_user *u);
 
+/* Whether the user takes mail now (see br_router.h); false also records
+   that a summary is due later. */
+bool br_router__deliverable(struct br_user *u);
+/* The user's presence is known (else: unknown, notify as before). */
+bool br_router__presence_known(const struct br_user *u);
+/* Sends a summary built from a scan (br_reconcile.c). */
+void br_router__send_summary(struct br_user *u, struct br_mail *const *mails,
+			     size_t n, size_t unread, size_t fresh);
+
 /* br_user.c */
 /*
  * The served user named by a Dovecot username, created if needed; NULL
@@ -153,9 +174,6 @@ void br_router__flush(struct br_user *u);
  * username maps to no JID.
  */
 struct br_user *br_user__get(struct br_router *r, const char *username);
-/* The same by canonical key (already mapped), created if needed. */
-struct br_user *br_user__get_key(struct br_router *r, const char *key,
-				 const char *jid);
 /* Frees every idle user (see struct br_user); all of them when closing. */
 void br_user__sweep(struct br_router *r, bool all);
 
@@ -176,6 +194,9 @@ void br_reconcile__check_first(struct br_router *r, struct br_user *u,
 /* A new mail whose UID the event did not carry. */
 void br_reconcile__lookup_unknown(struct br_router *r, struct br_user *u,
 				  const char *mailbox);
+/* A summary of the user's INBOX soon (coalesced per user); always: even
+   when it has nothing to say (the "check" command). */
+void br_reconcile__summary(struct br_router *r, struct br_user *u, bool always);
 /* Closes every scan (the IMAP pool must be gone already). */
 void br_reconcile__close_all(struct br_router *r);
 

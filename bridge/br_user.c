@@ -12,8 +12,9 @@
 #include "ut_log.h"
 #include "ut_xalloc.h"
 
-struct br_user *br_user__get_key(struct br_router *r, const char *key,
-				 const char *jid)
+/* The user of a canonical key and JID, created if needed. */
+static struct br_user *get_key(struct br_router *r, const char *key,
+			       const char *jid)
 {
 	struct br_user *u = ut_hash_get(r->users, key);
 	if (u != NULL)
@@ -23,6 +24,7 @@ struct br_user *br_user__get_key(struct br_router *r, const char *key,
 	u->key = xstrdup(key);
 	u->jid = xstrdup(jid);
 	u->prefix = xasprintf("bridge(%s)", key);
+	br_settings_load(r->cfg, r->d.ledger, key, &u->settings);
 	uv_timer_init(r->d.loop, &u->timer);
 	r->open_handles++;
 	u->timer.data = u;
@@ -42,7 +44,7 @@ struct br_user *br_user__get(struct br_router *r, const char *username)
 				   why);
 		return NULL;
 	}
-	struct br_user *u = br_user__get_key(r, key, jid);
+	struct br_user *u = get_key(r, key, jid);
 	free(key);
 	free(jid);
 	return u;
@@ -66,7 +68,10 @@ static void user_closed_cb(uv_handle_t *h)
 static bool idle(const struct br_user *u, uint64_t now)
 {
 	uint64_t window = u->r->cfg->burst_window_msecs;
+	/* An online user's presence lives here: kept while online. */
 	return u->held_count == 0 && u->held_extra == 0 &&
+	       (u->presence == BR_PRESENCE_UNKNOWN ||
+		u->presence == BR_PRESENCE_OFFLINE) &&
 	       !uv_is_active((const uv_handle_t *)&u->timer) &&
 	       now - u->window_start_msecs >= window &&
 	       (u->last_flush_msecs == 0 ||

@@ -82,12 +82,34 @@ static size_t outbox_room_cb(void *ctx)
 					       : 0;
 }
 
+static int inbound_send_cb(void *ctx, xmpp_stanza_t *stanza)
+{
+	struct daemon *d = ctx;
+	return xm_component_send(d->xmpp, stanza, 0);
+}
+
 static bool xmpp_stanza_cb(struct xm_component *c, xmpp_stanza_t *stanza,
 			   void *ctx)
 {
 	struct daemon *d = ctx;
+	struct br_inbound_deps deps = {
+	    .cfg = d->cfg,
+	    .router = d->router,
+	    .ledger = d->ledger,
+	    .sctx = d->sctx,
+	    .send = inbound_send_cb,
+	    .send_ctx = d,
+	};
 	(void)c;
-	return br_inbound_stanza(d->cfg, d->router, stanza);
+	return br_inbound_stanza(&deps, stanza);
+}
+
+static void xmpp_state_cb(struct xm_component *c, bool online, void *ctx)
+{
+	struct daemon *d = ctx;
+	(void)c;
+	if (online && d->router != NULL)
+		br_router_xmpp_online(d->router);
 }
 
 static void xmpp_confirmed_cb(struct xm_component *c, uint64_t token, void *ctx)
@@ -250,7 +272,7 @@ static int start(struct daemon *d)
 	    .outbox_max = XMPP_OUTBOX_MAX,
 	};
 	static const struct xm_component_callbacks xcb = {
-	    .state = NULL, /* xmpp-module logs connects and losses */
+	    .state = xmpp_state_cb, /* xmpp-module logs them */
 	    .stanza = xmpp_stanza_cb,
 	    .confirmed = xmpp_confirmed_cb,
 	};

@@ -15,7 +15,8 @@ from tidingsd import SLOW
 
 def covered(client, component="mail.example.org"):
     """(uids listed or notified, in order; total mails covered) over the
-    notifications `client` received."""
+    notifications `client` received: singles, digests, and the new mails
+    of summaries (a user who was offline gets one when back)."""
     uids, total = [], 0
     for n in client.messages:
         if n.frm != component:
@@ -26,6 +27,9 @@ def covered(client, component="mail.example.org"):
         elif n.digest is not None:
             uids += [m["uid"] for m in n.digest["mails"]]
             total += n.digest["count"]
+        elif n.summary is not None:
+            uids += [m["uid"] for m in n.summary["mails"]]
+            total += n.summary["new"]
     return uids, total
 
 

@@ -102,7 +102,8 @@ class Notice:
     """One received message stanza, parsed.
 
     Attributes: frm, to, type, body (str or None), mail (dict or None),
-    digest (dict with count and mails, or None), delayed (True when it
+    digest (dict with count and mails, or None), summary (dict with unread,
+    new and mails, or None), delayed (True when it
     carries a XEP-0203 delay, i.e. came from offline storage), xml (str),
     received (time.monotonic() at arrival), wall (time.time()).
     """
@@ -132,6 +133,16 @@ class Notice:
             }
         else:
             self.digest = None
+        s = x.find("{%s}summary" % NS_MAIL)
+        if s is not None:
+            self.summary = {
+                "unread": int(s.get("unread", "0")),
+                "new": int(s.get("new", "0")),
+                "mails": [parse_mail(c)
+                          for c in s.findall("{%s}mail" % NS_MAIL)],
+            }
+        else:
+            self.summary = None
         self.delayed = x.find("{%s}delay" % NS_DELAY) is not None
         self.xml = ET.tostring(x, encoding="unicode")
 
@@ -140,14 +151,16 @@ class Notice:
         if self.mail is not None:
             return [(self.mail.get("mailbox"), self.mail.get("uidvalidity"),
                      self.mail.get("uid"))]
-        if self.digest is not None:
-            return [(m.get("mailbox"), m.get("uidvalidity"), m.get("uid"))
-                    for m in self.digest["mails"]]
+        for group in (self.digest, self.summary):
+            if group is not None:
+                return [(m.get("mailbox"), m.get("uidvalidity"),
+                         m.get("uid")) for m in group["mails"]]
         return []
 
     def __repr__(self):
-        return "<Notice from=%r type=%r body=%r mail=%r digest=%r>" % (
-            self.frm, self.type, self.body, self.mail, self.digest)
+        return "<Notice from=%r type=%r body=%r mail=%r digest=%r " \
+            "summary=%r>" % (self.frm, self.type, self.body, self.mail,
+                             self.digest, self.summary)
 
 
 class _ClientXMPP(slixmpp.ClientXMPP):
@@ -416,7 +429,8 @@ class Client:
         """Messages carrying a tidings payload (optionally from `frm`)."""
         with self._cond:
             return [n for n in self.messages
-                    if (n.mail is not None or n.digest is not None)
+                    if (n.mail is not None or n.digest is not None or
+                        n.summary is not None)
                     and (frm is None or n.frm.split("/")[0] == frm)]
 
     def clear(self):

@@ -179,6 +179,16 @@ static void teardown(struct fixture *f, bool wipe)
 	}
 }
 
+/* Whether the ledger has (user, INBOX, UIDVALIDITY 7, uid) as notified. */
+static __attribute__((unused)) int lt_notified(struct fixture *f,
+					       const char *user, uint32_t uid)
+{
+	struct br_ledger_key k = {"INBOX", 7, uid};
+	int notified = -1;
+	br_ledger_is_notified(f->ledger, user, &k, &notified);
+	return notified;
+}
+
 /* Sets up the loop, libstrophe and the state directory. */
 static void fixture_init(void)
 {

@@ -36,6 +36,8 @@ static void test_single_and_duplicate(void)
 	T_CHECK(strstr(x, "to=\"bob@example.org\"") != NULL);
 	T_CHECK(strstr(x, "from=\"mail.example.org\"") != NULL);
 	T_CHECK(strstr(x, "type=\"chat\"") != NULL);
+	/* alice@example.org is local, but tidings has not seen her: her
+	   address alone. */
 	T_CHECK(strstr(x, "New mail from Alice &lt;alice@example.org&gt;\n"
 			  "Subject: Hi\n\nhello there") != NULL);
 	T_CHECK(strstr(x, "xmlns=\"urn:x-tidings:mail:0\"") != NULL);
