@@ -270,3 +270,53 @@ def test_example_snippet(ej_stack):
     n = bob.wait_for_message(lambda n: n.mail is not None, 10.0 * SLOW)
     assert n is not None, "no notification:\n" + st.tidingsd.tail()
     assert n.mail["subject"] == "Configured by the example"
+
+
+def wait_dovecot_password(st, user, timeout=10.0):
+    """Wait until Dovecot (reloaded) takes the user's new password."""
+    import imaplib
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        try:
+            st.dovecot.imap(user).logout()
+            return
+        except (imaplib.IMAP4.error, OSError):
+            assert time.monotonic() < deadline, "Dovecot kept the old one"
+            time.sleep(0.1)
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_password_changed_in_the_mail_system(cache, ej_stack):
+    """Why the snippet turns ejabberd's auth cache off. A password
+    changed in Dovecot takes effect at once without the cache. With
+    ejabberd 23.01's default cache, a user who logged in before keeps the
+    old password (the cached one is compared, the helper is not asked)
+    and cannot log in with the new one; and a refused XEP-0077 change is
+    stored in the cache and accepted."""
+    def yml(ej):
+        text = ejmod.tidings_yml(ej.domains, ej.component_jid,
+                                 ej.component_port, ej.component_secret,
+                                 ej.extauth_program)
+        return text.replace("auth_use_cache: false",
+                            "auth_use_cache: %s" % str(cache).lower())
+    st = ej_stack(start_tidings=False,
+                  ejabberd_kw={"tidings_yml_text": yml,
+                               "extra_modules": {"mod_register": {}}})
+    old = st.users["bob"]
+    bob = st.client("bob")
+    st.users["bob"] = st.dovecot.users["bob@example.org"] = "changed-pw"
+    st.dovecot.reload()
+    wait_dovecot_password(st, "bob@example.org")
+    if cache:
+        assert st.client("bob", resource="stale", password=old).connected
+        login_fails(st, "bob", "changed-pw")
+    else:
+        assert st.client("bob", resource="new").connected
+        login_fails(st, "bob", old)
+    register_iq(bob, st.domain, "bob", "via-xep-0077")
+    st.ejabberd.wait_console("setpass bob@example.org: refused")
+    if cache:
+        assert st.client("bob", resource="x", password="via-xep-0077") \
+            .connected
+    else:
+        login_fails(st, "bob", "via-xep-0077")
