@@ -151,7 +151,7 @@ int xm_extauth_parse(struct xm_extauth_decoder *d,
 		*why_r = "an unknown operation";
 		return -1;
 	}
-	if (n != def->fields) {
+	if (n != def->fields || n < 3) {
 		*why_r = "a wrong number of fields for its operation";
 		return -1;
 	}
