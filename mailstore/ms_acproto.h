@@ -34,6 +34,11 @@
  * penalty; auth_failure_delay still holds every FAIL back, and ejabberd
  * blocks clients that fail too often by their IP (mod_fail2ban).
  *
+ * No "secured" flag either: in 2.3 the auth server only passes it on to
+ * %{secured} in passdb settings and to the auth policy (plaintext logins
+ * are refused by the login processes, not here), and the helper cannot
+ * know whether the client's connection to ejabberd was encrypted.
+ *
  * Every line is hostile input: a line that is not exactly one of the lines
  * above (a bad escape, a NUL, CR or LF byte, a number with a sign or out
  * of range, a repeated user=, an unknown command) is refused with a
