@@ -7,7 +7,7 @@ TIDINGS_BUILD_PKGS="meson ninja-build pkg-config gcc libc6-dev
   libuv1-dev libstrophe-dev libetpan-dev libexpat1-dev libssl-dev
   libsqlite3-dev libjansson-dev dovecot-dev"
 TIDINGS_RUN_PKGS="dovecot-core dovecot-imapd dovecot-lmtpd prosody
-  prosody-modules lua-socket python3 python3-slixmpp"
+  prosody-modules lua-socket python3 python3-slixmpp ejabberd"
 TIDINGS_TEST_PKGS="python3-pytest clang libclang-rt-14-dev valgrind lua5.4
   swaks procps go-sendxmpp"
 
@@ -23,8 +23,9 @@ tidings_install_deps() {
 	echo "tidings: installing$missing"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -q
-	# Debian's maintainer scripts would start system-wide Dovecot and
-	# Prosody; tidings runs private instances, so keep them from starting.
+	# Debian's maintainer scripts would start system-wide Dovecot, Prosody
+	# and ejabberd; tidings runs private instances, so keep them from
+	# starting.
 	local rc_was_there=0
 	[ -e /usr/sbin/policy-rc.d ] && rc_was_there=1
 	if [ $rc_was_there = 0 ]; then

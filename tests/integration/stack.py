@@ -76,7 +76,7 @@ def lmtp_send(port, rcpt, message, sender="alice@example.org",
 
 
 class Stack:
-    """Dovecot + Prosody + tidingsd for one mail/XMPP domain.
+    """Dovecot + Prosody (or ejabberd) + tidingsd for one mail/XMPP domain.
 
     users: {localpart: password}; mailboxes are localpart@domain.
     notify / log: extra keys for tidingsd's [notify] and [log] sections.
@@ -88,13 +88,25 @@ class Stack:
     ports: optional {"c2s", "component", "imap", "lmtp"} to pin ports.
     tls: Prosody's c2s TLS mode, "offer" (default: STARTTLS offered,
     plain logins allowed), "require" (the demo) or "off" (prosody.py).
+    xmpp_server: "prosody" (default) or "ejabberd": ejabberd 23.01
+    (ejabberd.py) with tidings-auth as its extauth helper on this stack's
+    tidings.conf, which then also names Dovecot's auth-client socket and
+    an auth-master listener ("tidings-userdb", added to Dovecot);
+    ejabberd_kw: more keyword arguments for ejabberd.Ejabberd (e.g.
+    extra_modules, tidings_yml_text). The server object is `xmpp_server`
+    (`prosody` or `ejabberd`; the other is None).
     """
 
     def __init__(self, tmpdir, domain="example.org", users=None,
                  notify=None, log=None, ports=None, privileged=True,
                  extra_users=None, mail_domain=None, dovecot_conf="",
-                 tls="offer", dovecot_kw=None, extra_xmpp_domains=()):
+                 tls="offer", dovecot_kw=None, extra_xmpp_domains=(),
+                 xmpp_server="prosody", ejabberd_kw=None):
         from dovecot import Dovecot  # another helper's file
+        if xmpp_server not in ("prosody", "ejabberd"):
+            raise ValueError("xmpp_server: prosody or ejabberd")
+        self.server_kind = xmpp_server
+        self._ejabberd_kw = dict(ejabberd_kw or {})
         self.dir = str(tmpdir)
         os.makedirs(self.dir, exist_ok=True)
         self.domain = domain
@@ -109,6 +121,9 @@ class Stack:
                     for u, p in self.users.items()}
         dv_users.update(extra_users or {})
         kw = dict(dovecot_kw or {})
+        if xmpp_server == "ejabberd":
+            # tidings-auth answers isuser from Dovecot's userdb.
+            kw.setdefault("auth_master_listener", "tidings-userdb")
         params = inspect.signature(Dovecot).parameters
         for key, name in (("imap", "imap_port"), ("lmtp", "lmtp_port")):
             if key in ports:
@@ -124,16 +139,23 @@ class Stack:
         self._tls = tls
         self._extra_xmpp_domains = list(extra_xmpp_domains)
         self.prosody = None
+        self.ejabberd = None
         self.notify = dict(notify or {})
         self.log_settings = dict(log or {"level": "debug"})
         self.tidingsd = None
         self.clients = []
 
+    @property
+    def xmpp_server(self):
+        """The XMPP server object (Prosody or Ejabberd), once started."""
+        return self.ejabberd if self.server_kind == "ejabberd" \
+            else self.prosody
+
     def config_sections(self):
         """tidingsd's config for this stack, as {section: {key: value}}."""
         s = {
             "xmpp": {"component": self.component, "host": "127.0.0.1",
-                     "port": self.prosody.component_port,
+                     "port": self.xmpp_server.component_port,
                      "secret": self.secret, "domain": self.domain},
             "mail": {"domain": self.mail_domain, "imap_host": "127.0.0.1",
                      "imap_port": self.dovecot.imap_port,
@@ -145,6 +167,9 @@ class Stack:
                        "socket_group": "mail", "trusted_users": "mail"},
             "state": {"dir": os.path.join(self.dir, "state")},
         }
+        if self.server_kind == "ejabberd":
+            s["mail"]["auth_client_socket"] = self.dovecot.auth_client_socket
+            s["mail"]["auth_master_socket"] = self.dovecot.auth_master_socket
         if self.notify:
             s["notify"] = dict(self.notify)
         if self.log_settings:
@@ -153,7 +178,9 @@ class Stack:
 
     def start(self, tidings=True):
         """Start Dovecot, then Prosody (it connects to Dovecot's auth
-        socket as it loads), then tidingsd."""
+        socket as it loads) or ejabberd, then tidingsd."""
+        if self.server_kind == "ejabberd":
+            return self._start_ejabberd(tidings)
         try:
             self.dovecot.start()
             self.prosody = Prosody(
@@ -171,6 +198,33 @@ class Stack:
             raise
         return self
 
+    def _start_ejabberd(self, tidings):
+        """Dovecot, then ejabberd (its tidings-auth helpers read
+        tidings.conf, so it is written first), then tidingsd."""
+        from ejabberd import Ejabberd, tidings_auth_binary
+        try:
+            self.dovecot.start()
+            kw = dict(self._ejabberd_kw)
+            kw.setdefault("c2s_port", self._ports.get("c2s"))
+            kw.setdefault("component_port", self._ports.get("component"))
+            kw.setdefault("extra_domains", self._extra_xmpp_domains)
+            tidings_dir = os.path.join(self.dir, "tidingsd")
+            helper = [tidings_auth_binary(), "-c",
+                      os.path.join(tidings_dir, "tidings.conf")]
+            self.ejabberd = Ejabberd(self.dir, self.domain, self.component,
+                                     self.secret, td.wrapper() + helper,
+                                     **kw)
+            self.tidingsd = td.Tidingsd(self.dir, self.config_sections())
+            td.write_config(self.tidingsd.config_path,
+                            self.tidingsd.sections)
+            self.ejabberd.start()
+            if tidings:
+                self.tidingsd.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
     def stop(self):
         """Stop clients and servers; return tidingsd's last exit code."""
         for c in self.clients:
@@ -181,6 +235,8 @@ class Stack:
             rc = self.tidingsd.stop()
         if self.prosody is not None:
             self.prosody.stop()
+        if self.ejabberd is not None:
+            self.ejabberd.stop()
         try:
             self.dovecot.stop()
         except Exception:
@@ -204,7 +260,7 @@ class Stack:
         c = Client(user, ignore_from=(self.domain,))
         c.connect("%s/%s" % (self.jid(user), resource),
                   self.users[user] if password is None else password,
-                  "127.0.0.1", self.prosody.c2s_port, presence=presence,
+                  "127.0.0.1", self.xmpp_server.c2s_port, presence=presence,
                   tls=tls, ca_file=self.prosody.ca_file if tls else None)
         self.clients.append(c)
         return c
