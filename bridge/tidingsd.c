@@ -82,12 +82,12 @@ static size_t outbox_room_cb(void *ctx)
 					       : 0;
 }
 
-static bool xmpp_stanza_cb(struct xm_component *c, xmpp_stanza_t *stanza,
+static void xmpp_stanza_cb(struct xm_component *c, xmpp_stanza_t *stanza,
 			   void *ctx)
 {
 	struct daemon *d = ctx;
 	(void)c;
-	return br_inbound_stanza(d->cfg, d->router, stanza);
+	(void)br_inbound_stanza(d->cfg, d->router, stanza);
 }
 
 static void xmpp_confirmed_cb(struct xm_component *c, uint64_t token, void *ctx)
