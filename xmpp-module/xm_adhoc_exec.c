@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ut_str.h"
 #include "ut_xalloc.h"
 #include "xm_adhoc_int.h"
 #include "xm_jid.h"
@@ -82,9 +83,11 @@ static void new_session(struct xm_adhoc *a, struct xm_iq_request *req,
 		refuse(req, "modify", "bad-request", "bad-action");
 		return;
 	}
+	/* Counted per bare JID, ASCII case folded like xm_jid_bare_equal(). */
 	bare = xm_jid_bare(from);
 	if (bare == NULL)
 		bare = xstrdup(from);
+	ut_ascii_lower(bare);
 	if (ut_hash_count(a->sessions) >= a->sessions_max ||
 	    xm_adhoc__sessions_of(a, bare) >= a->per_requester_max) {
 		free(bare);

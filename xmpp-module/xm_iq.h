@@ -27,7 +27,10 @@
  * The handler owns the request it is given and must release it exactly
  * once, now or later; the object stays valid until then, also after a
  * timeout and after the engine is closed (then it is "detached": answers
- * are no-ops, release only frees it).
+ * are no-ops, release only frees it). A request keeps its whole IQ in
+ * memory until released: unanswered ones hold at most pending_max times
+ * the largest stanza the component takes; the handler decides how long
+ * it keeps answered ones.
  *
  * Outbound. xm_iq_send() gives the IQ a fresh unguessable id and tracks it;
  * its callback fires exactly once: with the result or error stanza whose

@@ -497,7 +497,7 @@ static void test_refusals(void)
 
 	/* Two sessions per requester (bare JID): the third waits. */
 	command(&e, "s1", BOB, "node='settings'", NULL);
-	command(&e, "s2", "bob@example.org/other", "node='wizard'", NULL);
+	command(&e, "s2", "Bob@example.org/other", "node='wizard'", NULL);
 	command(&e, "s3", BOB, "node='settings'", NULL);
 	T_CHECK_STR(fake_answer(&e.srv, "s3"), "resource-constraint");
 	command(&e, "s4", ALICE, "node='settings'", NULL);
