@@ -11,9 +11,10 @@
  * payload, i.e. its first child element). For each IQ get/set:
  * - no handler registered: answered at once with cancel/
  *   service-unavailable;
- * - more than pending_max requests unanswered, or more than
- *   pending_per_sender_max from the same bare JID: answered at once with
- *   wait/resource-constraint (the handler is not called);
+ * - with pending_max requests unanswered already, or
+ *   pending_per_sender_max from the same bare JID (ASCII case folded):
+ *   answered at once with wait/resource-constraint (the handler is not
+ *   called; a warning is logged at most once a second);
  * - otherwise the handler gets a new struct xm_iq_request. It carries a
  *   default error reply (cancel/internal-server-error unless the handler
  *   changes it), and exactly one answer goes out for it, whatever the
