@@ -30,8 +30,9 @@
  *    wait/resource-constraint;
  * 5. with a sessionid: unknown, or another requester's (full JID) or
  *    another node's: modify/bad-request <bad-sessionid/>; one that ended
- *    (completed, canceled, failed or expired) recently for this requester:
- *    cancel/not-allowed <session-expired/>; a stage still being answered:
+ *    (completed, canceled, failed or expired; the last 64 to end are
+ *    remembered) for this requester: cancel/not-allowed
+ *    <session-expired/>; a stage still being answered:
  *    wait/unexpected-request, except cancel; action cancel: the helper
  *    answers status='canceled' and ends the session; execute means the
  *    default action of the last form; an action not allowed by it:
@@ -45,10 +46,12 @@
  * xm_adhoc_call_complete() (status completed) or xm_adhoc_call_error();
  * now or later (async), and releases the call. Releasing without an
  * answer sends cancel/internal-server-error; the IQ engine's timeout sends
- * it too. Any stage that does not end with xm_adhoc_call_reply_form() ends the
- * session. A session with no stage in progress for session_idle_msecs
- * expires. When a session ends, its data's free function runs, once no
- * call holds the session any more.
+ * it too. Any stage that does not end with xm_adhoc_call_reply_form()
+ * ends the session. A session with no stage in progress for
+ * session_idle_msecs expires. When a session ends, its data's free
+ * function runs, once no call holds the session any more. Each stage is
+ * an IQ request of the engine, so the engine's bounds and timeout apply
+ * to stages as to any other request.
  *
  * Loop thread only. Stage and access callbacks fire from the IQ engine's
  * dispatch; free functions fire from a call's release, from the timer, or

@@ -27,7 +27,8 @@
  * - two fields with the same var (XEP-0004 wants them unique: which one
  *   would count?);
  * - a missing or unknown form type, an unknown field type.
- * A field without var (only 'fixed' fields may lack one) is skipped. Values
+ * A field without var (only 'fixed' fields may lack one) is skipped, but
+ * counts towards XM_FORM_FIELDS_MAX. Values
  * are cleaned with ut_utf8_clean() (no flags: invalid UTF-8 becomes
  * U+FFFD, characters XML forbids are dropped; white space is kept). The
  * text of a <value/> is the concatenation of its text children; elements
