@@ -25,17 +25,17 @@ static char *local_sender(const struct br_config *cfg, xmpp_stanza_t *st)
 	return bare;
 }
 
-static bool presence(const struct br_inbound_deps *d, xmpp_stanza_t *st)
+static void presence(const struct br_inbound_deps *d, xmpp_stanza_t *st)
 {
 	const char *type = xmpp_stanza_get_type(st);
 	bool available = type == NULL;
 	enum br_presence p = BR_PRESENCE_OFFLINE;
 
 	if (!available && strcmp(type, "unavailable") != 0)
-		return true; /* subscriptions, probes, errors: not ours */
+		return; /* subscriptions, probes, errors: not ours */
 	char *bare = local_sender(d->cfg, st);
 	if (bare == NULL)
-		return true;
+		return;
 	if (available) {
 		char *show = xm_elem_child_text(st, "show", NULL);
 		p = show == NULL	       ? BR_PRESENCE_ONLINE
@@ -47,7 +47,7 @@ static bool presence(const struct br_inbound_deps *d, xmpp_stanza_t *st)
 	}
 	br_router_presence(d->router, bare, p);
 	free(bare);
-	return true;
+	return;
 }
 
 static void error_reply(const struct br_inbound_deps *d, xmpp_stanza_t *st,
@@ -59,7 +59,7 @@ static void error_reply(const struct br_inbound_deps *d, xmpp_stanza_t *st,
 	xmpp_stanza_release(e);
 }
 
-static bool message(const struct br_inbound_deps *d, xmpp_stanza_t *st)
+static void message(const struct br_inbound_deps *d, xmpp_stanza_t *st)
 {
 	const char *type = xmpp_stanza_get_type(st);
 	const char *to = xmpp_stanza_get_to(st);
@@ -68,10 +68,10 @@ static bool message(const struct br_inbound_deps *d, xmpp_stanza_t *st)
 	if (type != NULL &&
 	    (strcmp(type, "error") == 0 || strcmp(type, "groupchat") == 0 ||
 	     strcmp(type, "headline") == 0))
-		return true;
+		return;
 	char *body = xm_elem_child_text(st, "body", NULL);
 	if (body == NULL)
-		return true; /* chat states, receipts, privileges: later */
+		return; /* chat states, receipts, privileges: later */
 	char *bare = local_sender(d->cfg, st);
 	char *key = NULL;
 	if (bare == NULL || br_jidmap_jid(d->cfg, bare, &key) < 0) {
@@ -87,16 +87,15 @@ static bool message(const struct br_inbound_deps *d, xmpp_stanza_t *st)
 	free(key);
 	free(bare);
 	free(body);
-	return true;
+	return;
 }
 
-bool br_inbound_stanza(const struct br_inbound_deps *d, xmpp_stanza_t *stanza)
+void br_inbound_stanza(const struct br_inbound_deps *d, xmpp_stanza_t *stanza)
 {
 	const char *name = xmpp_stanza_get_name(stanza);
 
 	if (name != NULL && strcmp(name, "presence") == 0)
-		return presence(d, stanza);
-	if (name != NULL && strcmp(name, "message") == 0)
-		return message(d, stanza);
-	return false;
+		presence(d, stanza);
+	else if (name != NULL && strcmp(name, "message") == 0)
+		message(d, stanza);
 }

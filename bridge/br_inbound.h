@@ -12,8 +12,7 @@
  *   served JID that maps to a mailbox) is a text command (br_chat.c).
  *   From anyone else it gets a 'forbidden' error, which says nothing about
  *   mailboxes. Errors, group chat and headlines are never answered.
- * Anything else: the component answers an unhandled IQ get/set with
- * service-unavailable, other stanzas are dropped.
+ * Anything else is dropped.
  */
 
 #include <stdbool.h>
@@ -33,7 +32,8 @@ struct br_inbound_deps {
 	void *send_ctx;
 };
 
-/* Returns true when the stanza was handled (see xm_component.h). */
-bool br_inbound_stanza(const struct br_inbound_deps *d, xmpp_stanza_t *stanza);
+/* A presence or message the component received (IQs go to the component's
+   IQ engine). */
+void br_inbound_stanza(const struct br_inbound_deps *d, xmpp_stanza_t *stanza);
 
 #endif

@@ -88,7 +88,7 @@ static int inbound_send_cb(void *ctx, xmpp_stanza_t *stanza)
 	return xm_component_send(d->xmpp, stanza, 0);
 }
 
-static bool xmpp_stanza_cb(struct xm_component *c, xmpp_stanza_t *stanza,
+static void xmpp_stanza_cb(struct xm_component *c, xmpp_stanza_t *stanza,
 			   void *ctx)
 {
 	struct daemon *d = ctx;
@@ -101,7 +101,7 @@ static bool xmpp_stanza_cb(struct xm_component *c, xmpp_stanza_t *stanza,
 	    .send_ctx = d,
 	};
 	(void)c;
-	return br_inbound_stanza(&deps, stanza);
+	br_inbound_stanza(&deps, stanza);
 }
 
 static void xmpp_state_cb(struct xm_component *c, bool online, void *ctx)

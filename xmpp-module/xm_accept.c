@@ -11,9 +11,6 @@
 #include "xm_stanza.h"
 
 #define NS_STREAM_ERRORS "urn:ietf:params:xml:ns:xmpp-streams"
-#define NS_PING		 "urn:xmpp:ping"
-#define NS_DISCO_INFO	 "http://jabber.org/protocol/disco#info"
-#define NS_DISCO_ITEMS	 "http://jabber.org/protocol/disco#items"
 
 /* Characters that would need escaping in our hand-written XML. */
 static bool xm_plain_xml_word(const char *s)
@@ -87,49 +84,6 @@ void xm_accept_handshake(struct ut_buf *b, const char *stream_id,
 	ut_buf_append_str(b, "</handshake>");
 }
 
-static xmpp_stanza_t *xm_first_child_elem(xmpp_stanza_t *st)
-{
-	xmpp_stanza_t *ch = xmpp_stanza_get_children(st);
-
-	while (ch != NULL && !xmpp_stanza_is_tag(ch))
-		ch = xmpp_stanza_get_next(ch);
-	return ch;
-}
-
-static bool xm_is(xmpp_stanza_t *el, const char *name, const char *ns)
-{
-	const char *el_ns;
-
-	if (el == NULL || strcmp(xmpp_stanza_get_name(el), name) != 0)
-		return false;
-	el_ns = xmpp_stanza_get_ns(el);
-	return el_ns != NULL && strcmp(el_ns, ns) == 0;
-}
-
-static void xm_add_attr_child(xmpp_stanza_t *parent, const char *name,
-			      const char *attr, const char *value)
-{
-	xmpp_stanza_t *el = xm_elem_add_text_child(parent, name, NULL);
-
-	xm_elem_set_attr(el, attr, value);
-}
-
-static xmpp_stanza_t *xm_disco_info_reply(xmpp_ctx_t *sctx, xmpp_stanza_t *iq)
-{
-	xmpp_stanza_t *reply = xm_iq_result_new(sctx, iq);
-	xmpp_stanza_t *query = xm_elem_new(sctx, "query", NS_DISCO_INFO);
-	xmpp_stanza_t *identity =
-	    xm_elem_add_text_child(query, "identity", NULL);
-
-	xm_elem_set_attr(identity, "category", "gateway");
-	xm_elem_set_attr(identity, "type", "smtp");
-	xm_elem_set_attr(identity, "name", "Mail");
-	xm_add_attr_child(query, "feature", "var", NS_DISCO_INFO);
-	xm_add_attr_child(query, "feature", "var", NS_PING);
-	xm_elem_adopt(reply, query);
-	return reply;
-}
-
 bool xm_accept_iq_answerable(xmpp_stanza_t *iq)
 {
 	static const char *const echoed[] = {"id", "from", "to"};
@@ -141,31 +95,6 @@ bool xm_accept_iq_answerable(xmpp_stanza_t *iq)
 			return false;
 	}
 	return true;
-}
-
-xmpp_stanza_t *xm_accept_builtin_reply(xmpp_ctx_t *sctx, const char *jid,
-				       xmpp_stanza_t *iq)
-{
-	const char *type = xmpp_stanza_get_type(iq);
-	const char *to = xmpp_stanza_get_to(iq);
-	xmpp_stanza_t *q = xm_first_child_elem(iq);
-	bool to_us = to == NULL || strcasecmp(to, jid) == 0;
-	xmpp_stanza_t *reply;
-
-	if (type == NULL || strcmp(type, "get") != 0 || q == NULL)
-		return NULL;
-	if (xm_is(q, "ping", NS_PING) &&
-	    (to == NULL || xm_jid_domain_is(to, jid)))
-		return xm_iq_result_new(sctx, iq);
-	if (!to_us || xmpp_stanza_get_attribute(q, "node") != NULL)
-		return NULL;
-	if (xm_is(q, "query", NS_DISCO_INFO))
-		return xm_disco_info_reply(sctx, iq);
-	if (!xm_is(q, "query", NS_DISCO_ITEMS))
-		return NULL;
-	reply = xm_iq_result_new(sctx, iq);
-	xm_elem_adopt(reply, xm_elem_new(sctx, "query", NS_DISCO_ITEMS));
-	return reply;
 }
 
 const char *xm_accept_stream_error(xmpp_stanza_t *st, char **text_r)

@@ -5,8 +5,7 @@
  * The pure protocol pieces of the jabber:component:accept stream (XEP-0114),
  * kept apart from the connection state machine in xm_component.c: settings
  * checks, the stream header and handshake, reading a <stream:error/>, and
- * the answers the component gives by itself (XEP-0199 ping, XEP-0030 disco)
- * or refuses to give.
+ * which IQs the component refuses to answer.
  * No I/O, no state.
  */
 
@@ -40,20 +39,6 @@ void xm_accept_handshake(struct ut_buf *b, const char *stream_id,
  * again after every reconnect. Such IQs are dropped unanswered.
  */
 bool xm_accept_iq_answerable(xmpp_stanza_t *iq);
-
-/*
- * The reply to iq (any type) when the component answers it itself, else
- * NULL:
- * - an IQ get with <ping xmlns='urn:xmpp:ping'/> to any JID in the
- *   component's domain (or without 'to'): an empty result;
- * - an IQ get with a disco#info query without 'node' to the bare component
- *   JID: identity gateway/smtp named "Mail", features disco#info and
- *   urn:xmpp:ping;
- * - the same for disco#items: an empty query.
- * The caller releases the reply.
- */
-xmpp_stanza_t *xm_accept_builtin_reply(xmpp_ctx_t *sctx, const char *jid,
-				       xmpp_stanza_t *iq);
 
 /*
  * The condition of a <stream:error/>: the name of its first child element

@@ -17,58 +17,12 @@
 #include "ut_utf8.h"
 #include "ut_xalloc.h"
 #include "xm_accept.h"
+#include "xm_component_int.h"
 #include "xm_conn.h"
 #include "xm_jid.h"
 #include "xm_outbox.h"
 #include "xm_parser.h"
 #include "xm_stanza.h"
-
-#define XM_LOG_PREFIX		    "xmpp"
-#define XM_STABLE_MAX_MSECS	    10000
-#define XM_DEFAULT_MAX_STANZA_BYTES ((size_t)4 * 1024 * 1024)
-#define XM_DEFAULT_MAX_STANZA_DEPTH 64
-/* Drop warnings: at most one line per this many milliseconds. */
-#define XM_DROP_LOG_MSECS 1000
-/* How much of a dropped stanza's sender the warning shows. */
-#define XM_DROP_LOG_JID_BYTES 128
-
-#define xm_log(level, ...) ut_log(level, XM_LOG_PREFIX, __VA_ARGS__)
-
-enum xm_stream_state {
-	XM_OFFLINE,	/* no TCP connection */
-	XM_OPENING,	/* our stream header sent, waiting for the server's */
-	XM_HANDSHAKING, /* <handshake> sent, waiting for the answer */
-	XM_ONLINE,
-};
-
-struct xm_component {
-	uv_loop_t *loop;
-	xmpp_ctx_t *sctx;
-	char *jid, *host, *secret, *server_domain;
-	uint16_t port;
-	uint64_t ping_timeout_msecs, keepalive_msecs, stable_msecs;
-	struct xm_component_callbacks cb;
-	void *ctx;
-
-	enum xm_stream_state state;
-	bool closing, full_logged;
-	/* Handles and child objects not yet released: one per uv_*_init and
-	   per child, counted where each is initialised. */
-	unsigned open_handles;
-	void (*close_cb)(void *ctx);
-	void *close_ctx;
-
-	struct xm_conn *conn;
-	uv_timer_t keepalive_timer;
-	uv_idle_t flush_idle; /* one flush per loop turn */
-	struct xm_parser *parser;
-	struct xm_outbox outbox;
-	uint64_t online_since_msecs, last_rx_msecs;
-	/* Dropped inbound stanzas: when the last warning was logged, and
-	   how many were not logged since. */
-	struct ut_ratelog drop_log;
-	struct xm_component_stats stats;
-};
 
 static void xm_maybe_free(struct xm_component *c)
 {
@@ -97,7 +51,7 @@ static void xm_handle_closed_cb(uv_handle_t *h)
 	xm_maybe_free(c);
 }
 
-static void xm_conn_closed_cb(void *ctx)
+void xm_component__child_closed(void *ctx)
 {
 	struct xm_component *c = ctx;
 
@@ -184,7 +138,7 @@ static void xm_keepalive_cb(uv_timer_t *t)
 }
 
 /* A ping answer (result or error) confirms the outbox up to that ping. */
-static bool xm_ping_reply(struct xm_component *c, xmpp_stanza_t *iq)
+bool xm_component__ping_reply(struct xm_component *c, xmpp_stanza_t *iq)
 {
 	const char *id = xmpp_stanza_get_id(iq);
 	const char *from = xmpp_stanza_get_from(iq);
@@ -247,6 +201,8 @@ static void xm_down_cb(struct xm_conn *k, void *ctx)
 	c->stats.disconnects++;
 	if (uv_now(c->loop) - c->online_since_msecs >= c->stable_msecs)
 		xm_conn_backoff_reset(k);
+	if (!c->closing)
+		xm_iq_connection_lost(c->iq);
 	if (c->cb.state != NULL && !c->closing)
 		c->cb.state(c, false, c->ctx);
 }
@@ -313,8 +269,8 @@ static void xm_go_online(struct xm_component *c)
 
 /* One warning per XM_DROP_LOG_MSECS at most; the next line tells how many
    were left out. bytes: the stanza's length as received (0: unknown). */
-static void xm_log_drop(struct xm_component *c, xmpp_stanza_t *sk,
-			const char *why, uint64_t bytes)
+void xm_component__log_drop(struct xm_component *c, xmpp_stanza_t *sk,
+			    const char *why, uint64_t bytes)
 {
 	uint64_t now = uv_now(c->loop);
 	const char *from = xmpp_stanza_get_from(sk);
@@ -336,45 +292,6 @@ static void xm_log_drop(struct xm_component *c, xmpp_stanza_t *sk,
 			why);
 	free(clean_from);
 	free(clean_name);
-}
-
-static void xm_handle_iq(struct xm_component *c, xmpp_stanza_t *iq)
-{
-	const char *type = xmpp_stanza_get_type(iq);
-	xmpp_stanza_t *reply;
-
-	if (type != NULL &&
-	    (strcmp(type, "result") == 0 || strcmp(type, "error") == 0)) {
-		/* Never answered; ping answers stay here. */
-		if (!xm_ping_reply(c, iq) && c->cb.stanza != NULL)
-			c->cb.stanza(c, iq, c->ctx);
-		return;
-	}
-	if (type == NULL ||
-	    (strcmp(type, "get") != 0 && strcmp(type, "set") != 0)) {
-		if (ut_log_enabled(UT_LOG_DEBUG))
-			xm_log(UT_LOG_DEBUG, "ignoring an iq of type '%s'",
-			       type != NULL ? type : "(none)");
-		return;
-	}
-	if (!xm_accept_iq_answerable(iq)) {
-		c->stats.dropped_in++;
-		xm_log_drop(c, iq, "id, from or to too long to answer", 0);
-		return;
-	}
-	/* Every other get/set gets exactly one answer. */
-	reply = xm_accept_builtin_reply(c->sctx, c->jid, iq);
-	if (reply == NULL) {
-		bool handled =
-		    c->cb.stanza != NULL && c->cb.stanza(c, iq, c->ctx);
-
-		if (handled || c->closing)
-			return;
-		reply = xm_error_reply_new(c->sctx, iq, "cancel",
-					   "service-unavailable", NULL);
-	}
-	xm_component_send(c, reply, 0);
-	xmpp_stanza_release(reply);
 }
 
 static void xm_stanza_cb(void *ctx, xmpp_stanza_t *st)
@@ -403,7 +320,7 @@ static void xm_stanza_cb(void *ctx, xmpp_stanza_t *st)
 			     "unexpected <%s/> from %s:%u before the handshake",
 			     name, c->host, c->port);
 	else if (strcmp(name, "iq") == 0)
-		xm_handle_iq(c, st);
+		xm_component__handle_iq(c, st);
 	else if (c->cb.stanza != NULL)
 		c->cb.stanza(c, st, c->ctx);
 }
@@ -434,7 +351,7 @@ static void xm_stanza_dropped_cb(void *ctx, xmpp_stanza_t *sk,
 		return;
 	}
 	c->stats.dropped_in++;
-	xm_log_drop(c, sk, why, bytes);
+	xm_component__log_drop(c, sk, why, bytes);
 	/* The skeleton lacks an id or from that was too long to keep: such
 	   an IQ is not answered (see xm_accept_iq_answerable()). */
 	if (strcmp(name, "iq") != 0 || type == NULL ||
@@ -516,6 +433,7 @@ int xm_component_new(uv_loop_t *loop, xmpp_ctx_t *sctx,
 	uv_idle_init(loop, &c->flush_idle);
 	c->open_handles++;
 	c->keepalive_timer.data = c->flush_idle.data = c;
+	xm_component__iq_init(c, set);
 	*c_r = c;
 	return 0;
 }
@@ -566,6 +484,21 @@ bool xm_component_online(const struct xm_component *c)
 	return c->state == XM_ONLINE && !c->closing;
 }
 
+struct xm_iq *xm_component_iq(const struct xm_component *c)
+{
+	return c->iq;
+}
+
+struct xm_disco *xm_component_disco(const struct xm_component *c)
+{
+	return c->disco;
+}
+
+struct xm_adhoc *xm_component_adhoc(const struct xm_component *c)
+{
+	return c->adhoc;
+}
+
 void xm_component_get_stats(const struct xm_component *c,
 			    struct xm_component_stats *stats_r)
 {
@@ -588,7 +521,8 @@ void xm_component_close(struct xm_component **cp, void (*close_cb)(void *ctx),
 	c->closing = true;
 	c->close_cb = close_cb;
 	c->close_ctx = ctx;
-	xm_conn_close(&c->conn, xm_conn_closed_cb, c);
+	xm_conn_close(&c->conn, xm_component__child_closed, c);
+	xm_component__iq_close(c);
 	uv_close((uv_handle_t *)&c->keepalive_timer, xm_handle_closed_cb);
 	uv_close((uv_handle_t *)&c->flush_idle, xm_handle_closed_cb);
 }

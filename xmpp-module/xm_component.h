@@ -15,11 +15,19 @@
  *   error) confirms every stanza written before the ping. On disconnect,
  *   every unconfirmed stanza is sent again, in order, after the next
  *   handshake: nothing is lost, a few may be repeated.
- * - Answers by itself: XEP-0199 pings to the component, XEP-0030 disco#info
- *   (identity gateway/smtp named "Mail" and its features) and disco#items
- *   (empty) on the bare component JID. Every other stanza goes to the
- *   stanza callback; an IQ get/set the callback does not handle (returns
- *   false) is answered service-unavailable, so every IQ gets one reply.
+ * - IQs go to the IQ engine (xm_component_iq(), see xm_iq.h): a get/set
+ *   to a handler registered by (type, namespace of its payload), answered
+ *   exactly once whatever the handler does, or cancel/service-unavailable
+ *   when nobody registered; results and errors to the outbound call they
+ *   answer (matched by id and sender), or dropped. Registered by the
+ *   component itself: XEP-0199 ping (to any JID in the component's
+ *   domain: an empty result) and XEP-0030 disco#info/#items on the bare
+ *   component JID (xm_component_disco(), see xm_disco.h: identity
+ *   gateway/smtp named "Mail", features disco#info, urn:xmpp:ping and the
+ *   registered ones). XEP-0050 ad-hoc commands are registered with
+ *   xm_component_adhoc() (see xm_adhoc.h). When the connection is lost,
+ *   outbound calls in flight end with XM_IQ_DISCONNECTED.
+ * - Messages, presences and any other stanza go to the stanza callback.
  * - Every stanza sent carries a 'from' in the component's domain: a missing
  *   'from' is set to the component JID; a 'from' outside it is refused.
  * - An inbound stanza over max_stanza_bytes or nested deeper than
@@ -52,6 +60,10 @@
 #include <strophe.h>
 #include <uv.h>
 
+#include "xm_adhoc.h"
+#include "xm_disco.h"
+#include "xm_iq.h"
+
 struct xm_component;
 
 struct xm_component_settings {
@@ -67,21 +79,21 @@ struct xm_component_settings {
 	uint64_t keepalive_msecs;     /* idle ping; 0 = default 60000 */
 	/* Inbound limits, as the server writes stanzas (after its escaping):
 	   larger or deeper stanzas are dropped (see above). */
-	size_t max_stanza_bytes;   /* 0 = default 4 MiB */
-	unsigned max_stanza_depth; /* 0 = default 64 (the stanza is 1) */
-	size_t outbox_max;	   /* 0 = default 200000 stanzas */
+	size_t max_stanza_bytes;	/* 0 = default 4 MiB */
+	unsigned max_stanza_depth;	/* 0 = default 64 (the stanza is 1) */
+	size_t outbox_max;		/* 0 = default 200000 stanzas */
+	struct xm_iq_settings iq;	/* zeroes: defaults */
+	struct xm_adhoc_settings adhoc; /* zeroes: defaults */
 };
 
 struct xm_component_callbacks {
 	/* The handshake was accepted (online) or the connection was lost. */
 	void (*state)(struct xm_component *c, bool online, void *ctx);
 	/*
-	 * An inbound stanza the component does not answer by itself. The
+	 * An inbound stanza other than an IQ (IQs go to the IQ engine). The
 	 * stanza is released after the call (xmpp_stanza_clone to keep it).
-	 * Return true if handled; for an IQ get/set that means the callee
-	 * sent (or will send) exactly one reply.
 	 */
-	bool (*stanza)(struct xm_component *c, xmpp_stanza_t *stanza,
+	void (*stanza)(struct xm_component *c, xmpp_stanza_t *stanza,
 		       void *ctx);
 	/* The stanza queued with this nonzero token reached the server. Called
 	   once per token, in queue order. */
@@ -121,13 +133,25 @@ int xm_component_send(struct xm_component *c, xmpp_stanza_t *stanza,
 int xm_component_send_raw(struct xm_component *c, const char *xml, size_t len,
 			  uint64_t token);
 bool xm_component_online(const struct xm_component *c);
+/*
+ * The component's IQ engine, service discovery and ad-hoc commands, for
+ * registering handlers, features and commands and sending IQs. Owned by
+ * the component, valid until xm_component_close() (which closes them:
+ * requests and calls still held are detached, see xm_iq.h and
+ * xm_adhoc.h).
+ */
+struct xm_iq *xm_component_iq(const struct xm_component *c);
+struct xm_disco *xm_component_disco(const struct xm_component *c);
+struct xm_adhoc *xm_component_adhoc(const struct xm_component *c);
 void xm_component_get_stats(const struct xm_component *c,
 			    struct xm_component_stats *stats_r);
 /*
  * Sets *c to NULL, closes the connection and frees the component once libuv
  * has released its handles; close_cb (may be NULL) fires then. Unconfirmed
  * stanzas are dropped (the caller's durable state has them). No other
- * callback fires after this call. No-op when *c is NULL. May be called from
+ * callback fires after this call, except the free functions of ad-hoc
+ * session data, which run inside it (or when a call still held is
+ * released). No-op when *c is NULL. May be called from
  * the component's own callbacks (the object outlives the call).
  */
 void xm_component_close(struct xm_component **c, void (*close_cb)(void *ctx),

@@ -155,6 +155,20 @@ bool xm_jid_bare_equal(const char *a, const char *b)
 	return eq;
 }
 
+bool xm_jid_equal(const char *a, const char *b)
+{
+	const char *ra, *rb;
+
+	if (a == NULL || b == NULL || !xm_jid_bare_equal(a, b))
+		return false;
+	/* Both are valid JIDs: a resource follows their first '/'. */
+	ra = strchr(a, '/');
+	rb = strchr(b, '/');
+	if (ra == NULL || rb == NULL)
+		return ra == rb;
+	return strcmp(ra, rb) == 0;
+}
+
 char *xm_jid_escape_node(const char *s)
 {
 	size_t len = strlen(s);

@@ -25,6 +25,9 @@ char *xm_jid_bare(const char *jid);
 bool xm_jid_domain_is(const char *jid, const char *domain);
 /* Bare parts equal (node and domain ASCII case-insensitive). */
 bool xm_jid_bare_equal(const char *a, const char *b);
+/* Full JIDs equal: both valid, bare parts equal as above, and the same
+   resource (byte for byte) or both without one. */
+bool xm_jid_equal(const char *a, const char *b);
 
 /*
  * XEP-0106: escapes space " & ' / : < > @ \ in a localpart (and "\" only

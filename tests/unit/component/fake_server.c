@@ -150,8 +150,11 @@ static void iq(struct fake_conn *fc, xmpp_stanza_t *st)
 		conn_send(fc, reply);
 		return;
 	}
-	if (s->n_iqs < sizeof(s->iqs) / sizeof(s->iqs[0]))
-		s->iqs[s->n_iqs++] = xmpp_stanza_clone(st);
+	if (s->n_iqs == s->cap_iqs) {
+		s->cap_iqs = s->cap_iqs * 2 + 64;
+		s->iqs = xreallocarray(s->iqs, s->cap_iqs, sizeof(*s->iqs));
+	}
+	s->iqs[s->n_iqs++] = xmpp_stanza_clone(st);
 }
 
 static void stanza_cb(void *ctx, xmpp_stanza_t *st)
@@ -267,6 +270,55 @@ void fake_server_start(struct fake_server *s, uv_loop_t *loop, xmpp_ctx_t *sctx)
 	s->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
 }
 
+xmpp_stanza_t *fake_find_iq(struct fake_server *s, const char *id)
+{
+	for (size_t i = 0; i < s->n_iqs; i++) {
+		const char *iq_id = xmpp_stanza_get_id(s->iqs[i]);
+
+		if (iq_id != NULL && strcmp(iq_id, id) == 0)
+			return s->iqs[i];
+	}
+	return NULL;
+}
+
+int fake_count_iq(struct fake_server *s, const char *id)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < s->n_iqs; i++) {
+		const char *iq_id = xmpp_stanza_get_id(s->iqs[i]);
+
+		n += iq_id != NULL && strcmp(iq_id, id) == 0;
+	}
+	return n;
+}
+
+const char *fake_iq_answer(xmpp_stanza_t *iq)
+{
+	const char *type = xmpp_stanza_get_type(iq);
+	xmpp_stanza_t *err;
+
+	if (type != NULL && strcmp(type, "result") == 0)
+		return "result";
+	if (type == NULL || strcmp(type, "error") != 0)
+		return NULL;
+	err = xmpp_stanza_get_child_by_name(iq, "error");
+	for (xmpp_stanza_t *c = err != NULL ? xmpp_stanza_get_children(err)
+					    : NULL;
+	     c != NULL; c = xmpp_stanza_get_next(c)) {
+		if (xmpp_stanza_is_tag(c))
+			return xmpp_stanza_get_name(c);
+	}
+	return "(none)";
+}
+
+const char *fake_answer(struct fake_server *s, const char *id)
+{
+	xmpp_stanza_t *iq = fake_find_iq(s, id);
+
+	return iq != NULL ? fake_iq_answer(iq) : "(missing)";
+}
+
 void fake_server_send(struct fake_server *s, const char *xml)
 {
 	conn_send(s->cur, xml);
@@ -299,6 +351,9 @@ void fake_server_free(struct fake_server *s)
 {
 	for (size_t i = 0; i < s->n_iqs; i++)
 		xmpp_stanza_release(s->iqs[i]);
+	free(s->iqs);
+	s->iqs = NULL;
+	s->cap_iqs = 0;
 	free(s->msgs);
 	s->msgs = NULL;
 	s->n_iqs = s->n_msgs = 0;
@@ -345,30 +400,38 @@ static void obs_state_cb(struct xm_component *c, bool online, void *ctx)
 	}
 }
 
-static bool obs_stanza_cb(struct xm_component *c, xmpp_stanza_t *st, void *ctx)
+static void obs_stanza_cb(struct xm_component *c, xmpp_stanza_t *st, void *ctx)
 {
 	struct obs *o = ctx;
 	const char *id = xmpp_stanza_get_id(st);
-	const char *type = xmpp_stanza_get_type(st);
 
+	(void)c;
 	if (o->closed)
 		o->calls_after_close++;
 	o->stanzas++;
 	snprintf(o->last_name, sizeof(o->last_name), "%s",
 		 xmpp_stanza_get_name(st));
 	snprintf(o->last_id, sizeof(o->last_id), "%s", id ? id : "");
-	if (o->close_in_stanza) {
+	if (strcmp(o->last_name, "message") == 0 &&
+	    o->n_messages < sizeof(o->messages) / sizeof(o->messages[0]))
+		o->messages[o->n_messages++] = xmpp_stanza_clone(st);
+	if (o->close_in_stanza)
 		obs_close(o);
-		return true;
-	}
-	if (o->handle_iq_set && type != NULL && strcmp(type, "set") == 0) {
-		xmpp_stanza_t *r = xmpp_iq_new(o->sctx, "result", id);
-		xmpp_stanza_set_to(r, xmpp_stanza_get_from(st));
-		xm_component_send(c, r, 0);
-		xmpp_stanza_release(r);
-		return true;
-	}
-	return false;
+}
+
+static void obs_set_cb(struct xm_iq_request *req, void *ctx)
+{
+	struct obs *o = ctx;
+
+	o->iq_sets++;
+	xm_iq_request_result(req, NULL);
+	xm_iq_request_release(&req);
+}
+
+void env_answer_sets(struct env *e, const char *ns)
+{
+	xm_iq_register(xm_component_iq(e->obs.c), XM_IQ_SET, ns, obs_set_cb,
+		       &e->obs);
 }
 
 static void obs_confirmed_cb(struct xm_component *c, uint64_t token, void *ctx)
@@ -444,6 +507,9 @@ int env_done(struct env *e)
 	uv_close((uv_handle_t *)&e->tick, NULL);
 	uv_run(&e->loop, UV_RUN_DEFAULT);
 	fake_server_free(&e->srv);
+	for (size_t i = 0; i < e->obs.n_messages; i++)
+		xmpp_stanza_release(e->obs.messages[i]);
+	e->obs.n_messages = 0;
 	rc = uv_loop_close(&e->loop);
 	xmpp_ctx_free(e->sctx);
 	return rc;

@@ -49,8 +49,8 @@ struct fake_server {
 	double first_ping_msecs;
 	struct fake_msg *msgs;
 	size_t n_msgs;
-	xmpp_stanza_t *iqs[64]; /* other IQs received (clones) */
-	size_t n_iqs;
+	xmpp_stanza_t **iqs; /* other IQs received (clones), in order */
+	size_t n_iqs, cap_iqs;
 	int last_fd; /* fd of the latest accepted connection */
 	int open_conns;
 	struct fake_conn *cur; /* the latest connection, if still open */
@@ -61,6 +61,16 @@ double now_msecs(void);
 void fake_digest(const char *id, char hex[41]);
 void fake_server_start(struct fake_server *s, uv_loop_t *loop,
 		       xmpp_ctx_t *sctx);
+/* The first IQ received with this id, or NULL. */
+xmpp_stanza_t *fake_find_iq(struct fake_server *s, const char *id);
+/* How many IQs were received with this id. */
+int fake_count_iq(struct fake_server *s, const char *id);
+/* "result" for a result, the name of the defined condition of an error
+   ("(none)" without one), NULL for another type. */
+const char *fake_iq_answer(xmpp_stanza_t *iq);
+/* The same for the first IQ received with this id; "(missing)" when none
+   arrived. */
+const char *fake_answer(struct fake_server *s, const char *id);
 /* Writes xml on the current connection (ignored when there is none). */
 void fake_server_send(struct fake_server *s, const char *xml);
 /* Closes the current connection from the server side. */
@@ -93,7 +103,11 @@ struct obs {
 	size_t n_tokens; /* confirmed callbacks, in call order */
 	int stanzas;	 /* stanza callbacks */
 	char last_name[16], last_id[32];
-	bool handle_iq_set; /* answer IQ sets from the callback */
+	/* Every <message/> received (clones, in order; released by
+	   env_done()). */
+	xmpp_stanza_t *messages[32];
+	size_t n_messages;
+	int iq_sets; /* IQ sets answered by env_answer_sets()' handler */
 	uint64_t close_at_token;
 	bool close_in_stanza, close_in_online;
 	bool closed; /* xm_component_close() was called */
@@ -116,6 +130,9 @@ struct env {
 void env_init(struct env *e);
 /* Creates o->c with e->set; does not start it. */
 void env_component(struct env *e);
+/* Registers a handler that answers IQ sets in namespace ns with an empty
+   result (counted in obs.iq_sets). */
+void env_answer_sets(struct env *e, const char *ns);
 /* Queues <message id=id from=from> (from may be NULL). */
 int env_send(struct env *e, const char *id, const char *from, uint64_t token);
 /* Closes everything and runs the loop dry; returns uv_loop_close(). */

@@ -106,6 +106,18 @@ static void test_bare_and_compare(void)
 	T_CHECK(!xm_jid_bare_equal("bob@example.org", "example.org"));
 	T_CHECK(!xm_jid_bare_equal("bob@example.org", "bobby@example.org"));
 	T_CHECK(!xm_jid_bare_equal("bob@example.org", "bob@@example.org"));
+
+	T_CHECK(xm_jid_equal("Bob@Example.org/Res", "bob@example.ORG/Res"));
+	T_CHECK(xm_jid_equal("example.org", "EXAMPLE.org"));
+	T_CHECK(xm_jid_equal("bob@example.org", "bob@example.org"));
+	T_CHECK(!xm_jid_equal("bob@example.org/res", "bob@example.org/Res"));
+	T_CHECK(!xm_jid_equal("bob@example.org/res", "bob@example.org"));
+	T_CHECK(!xm_jid_equal("bob@example.org", "bob@example.org/res"));
+	T_CHECK(!xm_jid_equal("eve@example.org/res", "bob@example.org/res"));
+	T_CHECK(!xm_jid_equal("bob@example.org/a/b", "bob@example.org/a"));
+	T_CHECK(xm_jid_equal("bob@example.org/a/b", "bob@example.org/a/b"));
+	T_CHECK(!xm_jid_equal(NULL, "bob@example.org"));
+	T_CHECK(!xm_jid_equal("bob@@example.org", "bob@@example.org"));
 }
 
 /* XEP-0106 section 5.1, "JID Examples": user input and escaped localpart. */
