@@ -72,9 +72,9 @@ static void message(const struct br_inbound_deps *d, xmpp_stanza_t *st)
 	char *body = xm_elem_child_text(st, "body", NULL);
 	if (body == NULL)
 		return; /* chat states, receipts, privileges: later */
-	char *bare = local_sender(d->cfg, st);
 	char *key = NULL;
-	if (bare == NULL || br_jidmap_jid(d->cfg, bare, &key) < 0) {
+	if (br_jidmap_sender(d->cfg, xmpp_stanza_get_from(st), &key, NULL) <
+	    0) {
 		/* Not a local user: no answer to anything. */
 		error_reply(d, st, "auth", "forbidden");
 	} else if (to == NULL || !ut_ascii_caseeq(to, d->cfg->component)) {
@@ -85,7 +85,6 @@ static void message(const struct br_inbound_deps *d, xmpp_stanza_t *st)
 		br_chat_message(d, key, st, body);
 	}
 	free(key);
-	free(bare);
 	free(body);
 	return;
 }

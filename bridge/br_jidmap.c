@@ -127,6 +127,24 @@ int br_jidmap_jid(const struct br_config *cfg, const char *jid, char **key_r)
 	return -1;
 }
 
+int br_jidmap_sender(const struct br_config *cfg, const char *from,
+		     char **key_r, char **bare_r)
+{
+	char *bare = from != NULL ? xm_jid_bare(from) : NULL;
+	char *key = NULL;
+
+	if (bare == NULL || br_jidmap_jid(cfg, bare, &key) < 0) {
+		free(bare);
+		return -1;
+	}
+	*key_r = key;
+	if (bare_r != NULL)
+		*bare_r = bare;
+	else
+		free(bare);
+	return 0;
+}
+
 bool br_jidmap_serves(const struct br_config *cfg, const char *domain)
 {
 	for (size_t i = 0; i < cfg->mail_domain_count; i++) {

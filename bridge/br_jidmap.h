@@ -35,6 +35,16 @@ int br_jidmap_user(const struct br_config *cfg, const char *user, char **key_r,
  */
 int br_jidmap_jid(const struct br_config *cfg, const char *jid, char **key_r);
 /*
+ * The sender of a stanza ('from', a full or bare JID as the XMPP server
+ * stamped it) -> the canonical key of its Dovecot user and its bare JID
+ * (both xmalloc'ed; bare_r may be NULL). Returns 0 when the sender is a
+ * user of a served domain whose localpart maps to a mailbox (a local
+ * user: the server authenticated them against that mailbox), -1 for
+ * anyone else (remote, malformed, the server itself, a component).
+ */
+int br_jidmap_sender(const struct br_config *cfg, const char *from,
+		     char **key_r, char **bare_r);
+/*
  * A mail address "local@domain" of a served mail domain -> the canonical
  * key of that mailbox's Dovecot user and its bare JID (both xmalloc'ed),
  * whatever username_format is. Returns 0, or -1 when the address is not
