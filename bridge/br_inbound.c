@@ -8,48 +8,6 @@
 #include "xm_jid.h"
 #include "xm_stanza.h"
 
-/* The bare JID of a stanza's sender if it is a user of a served domain
-   (xmalloc'ed), else NULL. */
-static char *local_sender(const struct br_config *cfg, xmpp_stanza_t *st)
-{
-	const char *from = xmpp_stanza_get_from(st);
-	char *bare = from != NULL ? xm_jid_bare(from) : NULL;
-	char *domain = NULL;
-
-	if (bare == NULL || xm_jid_split(bare, NULL, &domain, NULL) < 0 ||
-	    !br_jidmap_serves(cfg, domain)) {
-		free(bare);
-		bare = NULL;
-	}
-	free(domain);
-	return bare;
-}
-
-static void presence(const struct br_inbound_deps *d, xmpp_stanza_t *st)
-{
-	const char *type = xmpp_stanza_get_type(st);
-	bool available = type == NULL;
-	enum br_presence p = BR_PRESENCE_OFFLINE;
-
-	if (!available && strcmp(type, "unavailable") != 0)
-		return; /* subscriptions, probes, errors: not ours */
-	char *bare = local_sender(d->cfg, st);
-	if (bare == NULL)
-		return;
-	if (available) {
-		char *show = xm_elem_child_text(st, "show", NULL);
-		p = show == NULL	       ? BR_PRESENCE_ONLINE
-		    : strcmp(show, "dnd") == 0 ? BR_PRESENCE_DND
-		    : strcmp(show, "away") == 0 || strcmp(show, "xa") == 0
-			? BR_PRESENCE_AWAY
-			: BR_PRESENCE_ONLINE;
-		free(show);
-	}
-	br_router_presence(d->router, bare, p);
-	free(bare);
-	return;
-}
-
 static void error_reply(const struct br_inbound_deps *d, xmpp_stanza_t *st,
 			const char *type, const char *condition)
 {
@@ -64,6 +22,8 @@ static void message(const struct br_inbound_deps *d, xmpp_stanza_t *st)
 	const char *type = xmpp_stanza_get_type(st);
 	const char *to = xmpp_stanza_get_to(st);
 
+	if (br_online_advertisement(d->online, st))
+		return;
 	/* Never answer an error (no loops), nor group chat or headlines. */
 	if (type != NULL &&
 	    (strcmp(type, "error") == 0 || strcmp(type, "groupchat") == 0 ||
@@ -94,7 +54,7 @@ void br_inbound_stanza(const struct br_inbound_deps *d, xmpp_stanza_t *stanza)
 	const char *name = xmpp_stanza_get_name(stanza);
 
 	if (name != NULL && strcmp(name, "presence") == 0)
-		presence(d, stanza);
+		br_online_stanza(d->online, stanza);
 	else if (name != NULL && strcmp(name, "message") == 0)
 		message(d, stanza);
 }

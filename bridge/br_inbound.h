@@ -5,9 +5,8 @@
  * Inbound XMPP: what the XMPP server hands the component, routed to the
  * bridge's parts. Loop thread only.
  *
- * - Presence of a user of a served XMPP domain (from the server, so the
- *   'from' is the user's own): its show becomes the router's presence.
- *   Presence from anyone else is ignored.
+ * - Presence: br_online.h (and subscriptions: br_contact.h).
+ * - XEP-0356 advertisements from a served domain: br_online.h.
  * - A message with a body to the component's own JID from a local user (a
  *   served JID that maps to a mailbox) is a text command (br_chat.c).
  *   From anyone else it gets a 'forbidden' error, which says nothing about
@@ -20,11 +19,13 @@
 
 #include "br_config.h"
 #include "br_ledger.h"
+#include "br_online.h"
 #include "br_router.h"
 
 struct br_inbound_deps {
 	const struct br_config *cfg;
 	struct br_router *router;
+	struct br_online *online;
 	struct br_ledger *ledger;
 	xmpp_ctx_t *sctx;
 	/* Queues a stanza to the XMPP server (not consumed); 0 or -1. */

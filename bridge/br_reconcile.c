@@ -27,15 +27,11 @@
 #include "ut_log.h"
 #include "ut_xalloc.h"
 
-#define SCANS_MAX	 256
 #define RETRY_SECS	 60
-#define DRAIN_MSECS	 (30 * 1000)
 #define PAUSE_MIN_MSECS	 2000
 #define PAUSE_MAX_MSECS	 (5 * 60 * 1000)
 #define QUEUE_FULL_MSECS 1000
 #define GAP_KNOWN_MAX	 256
-
-static void scan_start(struct br_scan *s);
 
 static void scan_closed_cb(uv_handle_t *h)
 {
@@ -65,12 +61,12 @@ static void scan_free(struct br_scan *s)
 		ut_hash_remove(r->gaps, s->key);
 	r->scan_count--;
 	uv_close((uv_handle_t *)&s->timer, scan_closed_cb);
-	br_reconcile__drain(r);
+	br_due__drain(r);
 }
 
 static void scan_timer_cb(uv_timer_t *t)
 {
-	scan_start(t->data);
+	br_reconcile__scan_start(t->data);
 }
 
 /* A new live scan (the caller checked the bound). */
@@ -109,11 +105,10 @@ static struct br_scan *scan_new_any(struct br_router *r, enum scan_kind kind,
 	return s;
 }
 
-/* A new live scan, or NULL when SCANS_MAX are alive. */
-static struct br_scan *scan_new(struct br_router *r, enum scan_kind kind,
-				const char *user, const char *mailbox,
-				uint32_t uidvalidity, uint32_t from_uid,
-				uint32_t to_uid)
+struct br_scan *br_reconcile__scan_new(struct br_router *r, enum scan_kind kind,
+				       const char *user, const char *mailbox,
+				       uint32_t uidvalidity, uint32_t from_uid,
+				       uint32_t to_uid)
 {
 	if (r->scan_count >= SCANS_MAX)
 		return NULL;
@@ -121,7 +116,7 @@ static struct br_scan *scan_new(struct br_router *r, enum scan_kind kind,
 			    to_uid);
 }
 
-static struct br_scan *live_scan(const struct br_router *r, const char *key)
+struct br_scan *br_reconcile__live(const struct br_router *r, const char *key)
 {
 	for (struct br_scan *s = r->scans; s != NULL; s = s->next) {
 		if (strcmp(s->key, key) == 0)
@@ -139,7 +134,7 @@ static void defer(struct br_router *r, const char *user, const char *mailbox,
 		  uint32_t from_uid)
 {
 	char *key = xasprintf("%s\n%s", user, mailbox);
-	struct br_scan *live = live_scan(r, key);
+	struct br_scan *live = br_reconcile__live(r, key);
 	free(key);
 	if (from_uid == 0)
 		from_uid = 1;
@@ -267,10 +262,8 @@ static void summary_done(struct br_scan *s, struct br_user *u,
 	size_t total = n + unfetched;
 	if (total > res->unseen)
 		total = res->unseen > n ? res->unseen : n;
-	if (s->always || res->unseen > 0 || total > 0)
+	if (!s->silent && (s->always || res->unseen > 0 || total > 0))
 		br_router__send_summary(u, fresh, n, res->unseen, total);
-	else
-		u->missed = false;
 	for (size_t i = 0; i < n; i++)
 		br_mail_free(&fresh[i]);
 	free(fresh);
@@ -390,7 +383,7 @@ static bool gap_all_known(struct br_scan *s)
 	return true;
 }
 
-static void scan_start(struct br_scan *s)
+void br_reconcile__scan_start(struct br_scan *s)
 {
 	struct br_router *r = s->r;
 	uint64_t now = uv_now(r->d.loop);
@@ -439,8 +432,9 @@ static void schedule_scan(struct br_router *r, struct br_user *u,
 			s->from_uid = from_uid;
 		if (to_uid == 0 || (s->to_uid != 0 && to_uid > s->to_uid))
 			s->to_uid = to_uid;
-	} else if ((s = scan_new(r, kind, u->key, mailbox, uidvalidity,
-				 from_uid, to_uid)) == NULL) {
+	} else if ((s = br_reconcile__scan_new(r, kind, u->key, mailbox,
+					       uidvalidity, from_uid,
+					       to_uid)) == NULL) {
 		defer(r, u->key, mailbox, from_uid);
 	} else {
 		if (ut_hash_get(r->gaps, key) == NULL)
@@ -498,12 +492,13 @@ void br_reconcile__check_first(struct br_router *r, struct br_user *u,
 				  &last) < 0 ||
 	    found)
 		return;
-	struct br_scan *s = scan_new(r, SCAN_FIRST, u->key, mailbox, 0, 1,
-				     before_uid == 0 ? 0 : before_uid - 1);
+	struct br_scan *s =
+	    br_reconcile__scan_new(r, SCAN_FIRST, u->key, mailbox, 0, 1,
+				   before_uid == 0 ? 0 : before_uid - 1);
 	if (s == NULL)
 		defer(r, u->key, mailbox, 1);
 	else
-		scan_start(s);
+		br_reconcile__scan_start(s);
 }
 
 void br_reconcile__lookup_unknown(struct br_router *r, struct br_user *u,
@@ -530,85 +525,12 @@ void br_reconcile__lookup_unknown(struct br_router *r, struct br_user *u,
 		schedule_scan(r, u, SCAN_GAP, mailbox, uv, last + 1, 0);
 }
 
-/* One due mailbox from the ledger: reconcile it now unless it is already.
-   br_ledger_due_next() goes on while this returns 0. */
-static int drain_row_cb(const struct br_ledger_due *row, void *ctx)
-{
-	struct br_router *r = ctx;
-
-	r->drain_rows++;
-	free(r->due_cursor_user);
-	free(r->due_cursor_mailbox);
-	r->due_cursor_user = xstrdup(row->user);
-	r->due_cursor_mailbox = xstrdup(row->mailbox);
-	if (!br_config_mailbox_notified(r->cfg, row->mailbox)) {
-		br_ledger_due_clear(r->d.ledger, row->user, row->mailbox,
-				    row->rescan_from);
-		return 0;
-	}
-	char *key = xasprintf("%s\n%s", row->user, row->mailbox);
-	bool live = live_scan(r, key) != NULL;
-	free(key);
-	if (live)
-		return 0;
-	if (r->presence_known) {
-		/* Only users who are online now: the others get their
-		   summary when they come online. */
-		const struct br_user *u = ut_hash_get(r->users, row->user);
-		if (u == NULL || u->presence == BR_PRESENCE_OFFLINE ||
-		    u->presence == BR_PRESENCE_UNKNOWN)
-			return 0;
-	}
-	struct br_scan *s = scan_new(
-	    r, row->uidvalidity == 0 ? SCAN_FIRST : SCAN_START, row->user,
-	    row->mailbox, row->uidvalidity, row->rescan_from, 0);
-	if (s == NULL)
-		return 1;
-	s->durable = true;
-	scan_start(s);
-	return 0;
-}
-
-void br_reconcile__drain(struct br_router *r)
-{
-	if (r->closing || r->draining || r->d.imap == NULL ||
-	    uv_now(r->d.loop) < r->imap_paused_until ||
-	    r->scan_count >= SCANS_MAX)
-		return;
-	size_t room = SCANS_MAX - r->scan_count;
-	/* scan_free() inside would come back here: once is enough. */
-	r->draining = true;
-	r->drain_rows = 0;
-	br_router__turn(r);
-	br_ledger_due_next(r->d.ledger, r->due_cursor_user,
-			   r->due_cursor_mailbox, (int64_t)time(NULL), room,
-			   drain_row_cb, r);
-	r->draining = false;
-	if (r->drain_rows < room && r->scan_count < SCANS_MAX) {
-		/* The end of the due rows: the next drain starts over. */
-		ut_free(&r->due_cursor_user);
-		ut_free(&r->due_cursor_mailbox);
-	}
-}
-
-static void drain_timer_cb(uv_timer_t *t)
-{
-	br_reconcile__drain(t->data);
-}
-
-void br_reconcile__start_all(struct br_router *r)
-{
-	if (r->d.imap == NULL)
-		return;
-	br_ledger_due_all(r->d.ledger);
-	uv_timer_start(&r->drain_timer, drain_timer_cb, 0, DRAIN_MSECS);
-}
-
 /* Summary scans beyond SCANS_MAX: a login storm must not wait for the
    due marks, but stays bounded. */
 #define SUMMARIES_EXTRA 4096
 
-void br_reconcile__summary(struct br_router *r, struct br_user *u, bool always)
+static void summary_scan(struct br_router *r, struct br_user *u, bool always,
+			 bool silent)
 {
 	int found = 0;
 	uint32_t uv = 0, last = 0;
@@ -619,7 +541,9 @@ void br_reconcile__summary(struct br_router *r, struct br_user *u, bool always)
 	for (struct br_scan *s = r->scans; s != NULL; s = s->next) {
 		if (s->kind == SCAN_SUMMARY && !s->running &&
 		    strcmp(s->key, key) == 0) {
+			/* One waiting already: it says what is wanted. */
 			s->always = s->always || always;
+			s->silent = s->silent && silent;
 			free(key);
 			return;
 		}
@@ -642,7 +566,18 @@ void br_reconcile__summary(struct br_router *r, struct br_user *u, bool always)
 	    scan_new_any(r, SCAN_SUMMARY, u->key, "INBOX", uv,
 			 last < UINT32_MAX ? last + 1 : last, 0);
 	s->always = always;
-	scan_start(s);
+	s->silent = silent;
+	br_reconcile__scan_start(s);
+}
+
+void br_reconcile__summary(struct br_router *r, struct br_user *u, bool always)
+{
+	summary_scan(r, u, always, false);
+}
+
+void br_reconcile__skip_inbox(struct br_router *r, struct br_user *u)
+{
+	summary_scan(r, u, false, true);
 }
 
 void br_reconcile__close_all(struct br_router *r)

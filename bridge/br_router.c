@@ -430,24 +430,35 @@ bool br_router__presence_known(const struct br_user *u)
 	return u->presence != BR_PRESENCE_UNKNOWN || u->r->presence_known;
 }
 
+static bool is_online(enum br_presence p)
+{
+	return p == BR_PRESENCE_ONLINE || p == BR_PRESENCE_AWAY ||
+	       p == BR_PRESENCE_DND;
+}
+
+/* Online, in a presence the user's hold_when holds. */
+static bool held_by_presence(const struct br_user *u)
+{
+	enum br_presence p = u->presence;
+	int64_t hold = u->settings.v[BR_SETTING_HOLD_WHEN];
+	return (hold == BR_HOLD_DND && p == BR_PRESENCE_DND) ||
+	       (hold == BR_HOLD_AWAY &&
+		(p == BR_PRESENCE_AWAY || p == BR_PRESENCE_DND));
+}
+
 bool br_router__deliverable(struct br_user *u)
 {
-	const struct br_settings *s = &u->settings;
-	bool ok;
-
-	if (!br_router__presence_known(u)) {
-		ok = s->v[BR_SETTING_NOTIFY] != 0; /* as before presence */
-	} else {
-		enum br_presence p = u->presence;
-		int64_t hold = s->v[BR_SETTING_HOLD_WHEN];
-		ok = s->v[BR_SETTING_NOTIFY] != 0 && p != BR_PRESENCE_OFFLINE &&
-		     p != BR_PRESENCE_UNKNOWN &&
-		     !(hold == BR_HOLD_DND && p == BR_PRESENCE_DND) &&
-		     !(hold == BR_HOLD_AWAY && p != BR_PRESENCE_ONLINE);
+	if (u->settings.v[BR_SETTING_NOTIFY] == 0)
+		return false;
+	if (!br_router__presence_known(u))
+		return true; /* as before presence */
+	if (!is_online(u->presence))
+		return false; /* the login summary's business */
+	if (held_by_presence(u)) {
+		u->missed = true; /* a summary when they are back */
+		return false;
 	}
-	if (!ok)
-		u->missed = true;
-	return ok;
+	return true;
 }
 
 void br_router__found(struct br_user *u, struct br_mail *const *mails, size_t n,
@@ -538,7 +549,6 @@ struct br_router *br_router_new(const struct br_router_deps *deps)
 	timer_init(r, &r->alive_timer);
 	timer_init(r, &r->sweep_timer);
 	timer_init(r, &r->drain_timer);
-	timer_init(r, &r->presence_timer);
 	uv_check_init(r->d.loop, &r->batch_check);
 	r->open_handles++;
 	r->batch_check.data = r;
@@ -568,7 +578,7 @@ void br_router_start(struct br_router *r)
 			 r->stats.resent,
 			 r->spill ? " (more follow as the XMPP outbox empties)"
 				  : "");
-	br_reconcile__start_all(r);
+	br_due__start_all(r);
 	uv_timer_start(&r->prune_timer, prune_timer_cb, 60 * 1000,
 		       PRUNE_INTERVAL_MSECS);
 	uv_timer_start(&r->alive_timer, alive_timer_cb, 0,
@@ -632,74 +642,57 @@ static struct br_user *user_of_jid(struct br_router *r, const char *bare_jid)
 	return u;
 }
 
-static bool is_online(enum br_presence p)
-{
-	return p == BR_PRESENCE_ONLINE || p == BR_PRESENCE_AWAY ||
-	       p == BR_PRESENCE_DND;
-}
-
 void br_router_presence(struct br_router *r, const char *bare_jid,
 			enum br_presence presence)
 {
 	struct br_user *u = user_of_jid(r, bare_jid);
-	if (u == NULL)
-		return;
-	u->presence_epoch = r->presence_epoch;
-	if (presence == u->presence)
+	if (u == NULL || presence == u->presence)
 		return;
 	enum br_presence was = u->presence;
-	bool was_known = br_router__presence_known(u);
 	br_router__turn(r);
 	u->presence = presence;
 	if (!is_online(presence))
 		return;
-	if (!was_known && !r->presence_known) {
-		/* Presence came, but not for everyone: the catch-up of a
-		   mailbox tidings never saw, as before. */
-		if (!r->fresh_ledger && !u->first_checked)
-			br_reconcile__check_first(r, u, "INBOX", 0);
+	if (is_online(was)) {
+		/* Another show: back from a held presence after mail came
+		   is one summary of what was held. */
+		if (u->missed && !held_by_presence(u)) {
+			u->missed = false;
+			br_reconcile__summary(r, u, false);
+		}
 		return;
 	}
-	bool came_online = !is_online(was);
-	if (came_online)
-		u->missed = u->missed ||
-			    u->settings.v[BR_SETTING_SUMMARY_ON_LOGIN] != 0;
-	/* A summary when the user can take mail again and something is
-	   due: coming online (summary_on_login), or back from a held
-	   presence after mail came. */
-	if (u->missed && br_router__deliverable(u))
-		br_reconcile__summary(r, u, false);
-}
-
-#define PRESENCE_SETTLE_MSECS 5000
-
-/* Users the server did not mention since the reconnect are offline. */
-static void presence_timer_cb(uv_timer_t *t)
-{
-	struct br_router *r = t->data;
-	struct ut_hash_iter it;
-	const char *key;
-	void *value;
-
-	ut_hash_iter_init(&it, r->users);
-	while (ut_hash_iter_next(&it, &key, &value)) {
-		struct br_user *u = value;
-		if (u->presence_epoch != r->presence_epoch &&
-		    is_online(u->presence))
-			u->presence = BR_PRESENCE_OFFLINE;
+	if (!r->presence_settled) {
+		/* Online as tidingsd starts (or as the component connects
+		   for the first time): not coming online. Catch up what came
+		   while tidingsd was down, as for anyone before presence,
+		   but this user first. */
+		if (!r->fresh_ledger && !u->first_checked)
+			br_reconcile__check_first(r, u, "INBOX", 0);
+		br_due__walk_user(r, u, false);
+		return;
 	}
-}
-
-void br_router_xmpp_online(struct br_router *r)
-{
-	r->presence_epoch++;
-	uv_timer_start(&r->presence_timer, presence_timer_cb,
-		       PRESENCE_SETTLE_MSECS, 0);
+	/* Coming online: one summary of INBOX instead of what came while
+	   offline (or, without summary_on_login, nothing: the floor moves
+	   past it), then the user's other due mailboxes. */
+	u->missed = false;
+	if (u->settings.v[BR_SETTING_SUMMARY_ON_LOGIN] == 0)
+		br_reconcile__skip_inbox(r, u);
+	else if (held_by_presence(u))
+		u->missed = true; /* when they are back */
+	else
+		br_reconcile__summary(r, u, false);
+	br_due__walk_user(r, u, true);
 }
 
 void br_router_presence_known(struct br_router *r, bool known)
 {
 	r->presence_known = known;
+}
+
+void br_router_presence_settled(struct br_router *r)
+{
+	br_due__settled(r);
 }
 
 void br_router_settings_changed(struct br_router *r, const char *key)
@@ -762,11 +755,10 @@ void br_router_close(struct br_router **rp)
 	uv_close((uv_handle_t *)&r->batch_check, br_router__handle_closed_cb);
 	br_user__sweep(r, true);
 	br_reconcile__close_all(r);
+	br_due__close(r);
 	uv_close((uv_handle_t *)&r->prune_timer, br_router__handle_closed_cb);
 	uv_close((uv_handle_t *)&r->sweep_timer, br_router__handle_closed_cb);
 	uv_close((uv_handle_t *)&r->drain_timer, br_router__handle_closed_cb);
-	uv_close((uv_handle_t *)&r->presence_timer,
-		 br_router__handle_closed_cb);
 	br_ledger_meta_set(r->d.ledger, BR_LEDGER_META_ALIVE_AT,
 			   (int64_t)time(NULL));
 	uv_close((uv_handle_t *)&r->alive_timer, br_router__handle_closed_cb);

@@ -99,14 +99,23 @@ const char *br_presence_word(enum br_presence p);
 
 /*
  * Presence-aware delivery (issue 6). Once the presence of every local user
- * is known (the XMPP server granted XEP-0356 presence permission, or the
- * user's presence comes through a subscription), mail is notified only
- * while its user can take it: available, and not in a presence their
+ * is known (the XMPP server granted XEP-0356 presence permission), or of
+ * one user (their presence comes through a subscription), mail is notified
+ * only while its user can take it: available, and not in a presence their
  * hold_when setting holds (dnd, or away/xa/dnd); notify = no holds always.
  * Nothing is sent per mail otherwise, and nothing is recorded as notified:
- * when the user comes online (summary_on_login) or is back from a held
- * presence, one summary of the mailbox says what came meanwhile.
+ * - coming online (no available resource before): one summary of INBOX
+ *   (summary_on_login; without it, nothing, and the floor moves past what
+ *   is there), then the user's other due mailboxes are reconciled;
+ * - back from a held presence after mail came: one summary.
  * Presence unknown: every mail is notified at once, as before.
+ *
+ * Start-up: every mailbox the ledger knows becomes due, but the walk over
+ * them waits until presence has settled (br_router_presence_settled: the
+ * presences the server sends at connect are in, or none will come). Users
+ * reported online before that are caught up first, one by one; after it,
+ * with presence known, only users online are (the others get their
+ * summary when they come online).
  */
 
 /* The aggregate presence of a served user (bare JID) changed. Unknown
@@ -116,12 +125,8 @@ void br_router_presence(struct br_router *r, const char *bare_jid,
 /* From now on a served user without presence is offline (known), or
    presence is unknown again (the permission went away). */
 void br_router_presence_known(struct br_router *r, bool known);
-/*
- * The component is connected (again). The server sends the presence of
- * the users online now; a user it does not mention within a few seconds
- * went offline while the stream was down.
- */
-void br_router_xmpp_online(struct br_router *r);
+/* The presences of who is online now are in (see above). Once. */
+void br_router_presence_settled(struct br_router *r);
 /* The user (canonical key) changed a setting: the router reloads it. */
 void br_router_settings_changed(struct br_router *r, const char *key);
 /* An immediate summary for the user (the "check" command); 0, or -1 when

@@ -33,10 +33,11 @@ struct br_user {
 	uint64_t last_flush_msecs; /* 0: never */
 	bool first_checked; /* looked for mail that came while we were down */
 	enum br_presence presence;
-	unsigned presence_epoch; /* r->presence_epoch of its last update */
-	/* Mail came that was not sent (held or offline): a summary is due when
-	   the user can take mail again. */
+	/* Mail came while the user was online but held (hold_when, notify
+	   off): a summary is due when they can take mail again. Mail that
+	   comes while they are offline is the login summary's business. */
 	bool missed;
+	bool walk_queued; /* in r->walks (br_due__walk_user) */
 	struct br_settings settings;
 	struct br_mail **held;
 	size_t held_count, held_cap;
@@ -54,6 +55,13 @@ struct br_user {
  */
 enum scan_kind { SCAN_START, SCAN_GAP, SCAN_FIRST, SCAN_SUMMARY };
 
+/* A user whose due mailboxes are walked (r->walks). */
+struct walk {
+	char *key;
+	char *cursor; /* the last mailbox walked; NULL: none yet */
+	bool skip_inbox;
+};
+
 /* One reconciliation of one mailbox. */
 struct br_scan {
 	struct br_router *r;
@@ -66,6 +74,7 @@ struct br_scan {
 	bool running; /* handed to the IMAP pool */
 	bool durable; /* from a due mark: clear it when done */
 	bool always;  /* SCAN_SUMMARY: send one even when there is nothing */
+	bool silent;  /* SCAN_SUMMARY: send nothing, only raise the floor */
 	/* Set the mailbox due from this UID when the scan is over (0: no):
 	   it failed, or more work came while it ran. */
 	uint32_t redo_from;
@@ -89,7 +98,7 @@ struct br_router {
 	struct ut_hash *gaps;  /* "user\nmailbox" -> waiting br_scan */
 	struct br_scan *scans; /* every live scan */
 	size_t scan_count;
-	/* The walk over the ledger's due mailboxes (br_reconcile__drain). */
+	/* The walk over the ledger's due mailboxes (br_due__drain). */
 	uv_timer_t drain_timer;
 	char *due_cursor_user, *due_cursor_mailbox;
 	size_t drain_rows;
@@ -105,9 +114,15 @@ struct br_router {
 	uv_timer_t alive_timer;
 	uv_timer_t sweep_timer;
 	int64_t down_since; /* unix secs: last sign of life before this start */
-	bool presence_known;	   /* every local user's presence (XEP-0356) */
-	unsigned presence_epoch;   /* one per connection of the component */
-	uv_timer_t presence_timer; /* stale presences after a reconnect */
+	bool presence_known; /* every local user's presence (XEP-0356) */
+	/* The presences the server sends at connect are in (or none came):
+	   the global walk over due mailboxes may begin. Before it, a user's
+	   first presence is not "coming online" but who is online now. */
+	bool presence_settled;
+	/* Users whose due mailboxes are walked next (br_due__drain):
+	   keys, FIFO, each user at most once. */
+	struct walk *walks;
+	size_t walk_head, walk_count, walk_cap;
 	bool fresh_ledger; /* no sign of life before this start at all */
 	/* Ledger writes of one loop turn, done in one transaction. */
 	uv_check_t batch_check;
@@ -178,11 +193,17 @@ struct br_user *br_user__get(struct br_router *r, const char *username);
 void br_user__sweep(struct br_router *r, bool all);
 
 /* br_reconcile.c */
-/* At start: every mailbox the ledger knows becomes due, and the drain
-   begins (then runs as room frees and every 30 s). */
-void br_reconcile__start_all(struct br_router *r);
-/* Starts scans of due mailboxes while fewer than the most are alive. */
-void br_reconcile__drain(struct br_router *r);
+/* Scans alive at once (waiting, queued or running), summaries aside. */
+#define SCANS_MAX 256
+/* A new live scan, or NULL when SCANS_MAX are alive. */
+struct br_scan *br_reconcile__scan_new(struct br_router *r, enum scan_kind kind,
+				       const char *user, const char *mailbox,
+				       uint32_t uidvalidity, uint32_t from_uid,
+				       uint32_t to_uid);
+/* The live scan of "user\nmailbox", or NULL. */
+struct br_scan *br_reconcile__live(const struct br_router *r, const char *key);
+/* Hands the scan to the IMAP pool (or frees it when there is none). */
+void br_reconcile__scan_start(struct br_scan *s);
 /* A new mail's UID leaves a gap above the mailbox's last notified UID. */
 void br_reconcile__check_gap(struct br_router *r, struct br_user *u,
 			     const struct br_mail *m);
@@ -197,7 +218,27 @@ void br_reconcile__lookup_unknown(struct br_router *r, struct br_user *u,
 /* A summary of the user's INBOX soon (coalesced per user); always: even
    when it has nothing to say (the "check" command). */
 void br_reconcile__summary(struct br_router *r, struct br_user *u, bool always);
+/* The same scan without a message: the floor is raised past what is in
+   INBOX now (the user came online and wants no summary). */
+void br_reconcile__skip_inbox(struct br_router *r, struct br_user *u);
 /* Closes every scan (the IMAP pool must be gone already). */
 void br_reconcile__close_all(struct br_router *r);
+
+/* br_due.c */
+/* At start: every mailbox the ledger knows becomes due; the global walk
+   begins once presence has settled (br_router_presence_settled). */
+void br_due__start_all(struct br_router *r);
+/* Presence has settled: the global walk begins (then runs as room frees
+   and every 30 s). */
+void br_due__settled(struct br_router *r);
+/* Starts scans of due mailboxes while fewer than SCANS_MAX are alive:
+   the users' walks first, then the global walk (with presence known,
+   only users online now). */
+void br_due__drain(struct br_router *r);
+/* Reconcile the user's due mailboxes soon, ahead of the global walk (a
+   user online at start, or back online); INBOX too unless skip_inbox. */
+void br_due__walk_user(struct br_router *r, struct br_user *u, bool skip_inbox);
+/* Frees the walks (closing). */
+void br_due__close(struct br_router *r);
 
 #endif

@@ -17,8 +17,10 @@
 #include <unistd.h>
 
 #include "br_config.h"
+#include "br_contact.h"
 #include "br_inbound.h"
 #include "br_ledger.h"
+#include "br_online.h"
 #include "br_router.h"
 #include "ut_log.h"
 #include "ms_authmaster.h"
@@ -45,6 +47,8 @@ struct daemon {
 	struct ms_evsock *events;
 	struct ms_authmaster *authmaster; /* [mail] auth_master_socket */
 	struct br_router *router;
+	struct br_contact *contact;
+	struct br_online *online;
 	uv_signal_t sigterm, sigint, sighup;
 	uv_timer_t stats_timer;
 	uv_timer_t drain_timer;
@@ -95,21 +99,23 @@ static void xmpp_stanza_cb(struct xm_component *c, xmpp_stanza_t *stanza,
 	struct br_inbound_deps deps = {
 	    .cfg = d->cfg,
 	    .router = d->router,
+	    .online = d->online,
 	    .ledger = d->ledger,
 	    .sctx = d->sctx,
 	    .send = inbound_send_cb,
 	    .send_ctx = d,
 	};
 	(void)c;
-	br_inbound_stanza(&deps, stanza);
+	if (d->online != NULL)
+		br_inbound_stanza(&deps, stanza);
 }
 
 static void xmpp_state_cb(struct xm_component *c, bool online, void *ctx)
 {
 	struct daemon *d = ctx;
 	(void)c;
-	if (online && d->router != NULL)
-		br_router_xmpp_online(d->router);
+	if (d->online != NULL)
+		br_online_xmpp_state(d->online, online);
 }
 
 static void xmpp_confirmed_cb(struct xm_component *c, uint64_t token, void *ctx)
@@ -136,19 +142,20 @@ static void log_stats(struct daemon *d)
 	if (d->events != NULL)
 		ms_evsock_get_stats(d->events, &es);
 	xm_component_get_stats(d->xmpp, &xs);
-	log_info("stats: events %" PRIu64 " (dropped %" PRIu64
-		 ", refused %" PRIu64 "), notifications %" PRIu64
-		 " single + %" PRIu64 " digests (%" PRIu64
-		 " mails), duplicates %" PRIu64 ", unserved %" PRIu64
-		 ", reconciliations %" PRIu64 " (%" PRIu64
-		 " failed, %zu alive), users in memory %zu, "
-		 "xmpp connects %" PRIu64 ", stanzas dropped %" PRIu64
-		 ", outbox %zu",
-		 es.events, es.malformed + es.oversized,
-		 es.refused + es.unverified + es.waiting_full, rs.singles,
-		 rs.digests, rs.digest_mails, rs.duplicates, rs.unmapped,
-		 rs.reconciles, rs.reconcile_errors, rs.scans, rs.users,
-		 xs.connects, xs.dropped_in, xs.outbox_len);
+	log_info(
+	    "stats: events %" PRIu64 " (dropped %" PRIu64 ", refused %" PRIu64
+	    "), notifications %" PRIu64 " single + %" PRIu64
+	    " digests (%" PRIu64 " mails), duplicates %" PRIu64
+	    ", unserved %" PRIu64 ", reconciliations %" PRIu64 " (%" PRIu64
+	    " failed, %zu alive), users in memory %zu, "
+	    "online users %zu, summaries %" PRIu64 ", xmpp connects %" PRIu64
+	    ", stanzas dropped %" PRIu64 ", outbox %zu",
+	    es.events, es.malformed + es.oversized,
+	    es.refused + es.unverified + es.waiting_full, rs.singles,
+	    rs.digests, rs.digest_mails, rs.duplicates, rs.unmapped,
+	    rs.reconciles, rs.reconcile_errors, rs.scans, rs.users,
+	    d->online != NULL ? br_online_tracked(d->online) : 0, rs.summaries,
+	    xs.connects, xs.dropped_in, xs.outbox_len);
 }
 
 static void stats_timer_cb(uv_timer_t *t)
@@ -161,6 +168,8 @@ static void finish_stop(struct daemon *d)
 {
 	if (d->imap != NULL)
 		ms_imap_pool_free(&d->imap);
+	br_online_close(&d->online);
+	br_contact_close(&d->contact);
 	if (d->router != NULL)
 		br_router_close(&d->router);
 	/* After the event socket (stop() closed it): it may use this. */
@@ -310,6 +319,27 @@ static int start(struct daemon *d)
 	    .imap = d->imap,
 	};
 	d->router = br_router_new(&deps);
+
+	struct br_contact_deps cd = {
+	    .loop = d->loop,
+	    .cfg = cfg,
+	    .ledger = d->ledger,
+	    .sctx = d->sctx,
+	    .iq = xm_component_iq(d->xmpp),
+	    .send = inbound_send_cb,
+	    .send_ctx = d,
+	};
+	d->contact = br_contact_new(&cd);
+	struct br_online_deps pd = {
+	    .loop = d->loop,
+	    .cfg = cfg,
+	    .router = d->router,
+	    .contact = d->contact,
+	    .sctx = d->sctx,
+	    .send = inbound_send_cb,
+	    .send_ctx = d,
+	};
+	d->online = br_online_new(&pd);
 
 	if (cfg->auth_master_socket != NULL &&
 	    ms_authmaster_new(d->loop, cfg->auth_master_socket, NULL,

@@ -328,14 +328,17 @@ class Client:
         if presence:
             x.send_presence()
 
-    def send_presence(self, ptype=None, status=None):
-        """Send presence (ptype None = available, or 'unavailable')."""
+    def send_presence(self, ptype=None, status=None, show=None):
+        """Send presence (ptype None = available, or 'unavailable'; show
+        'away', 'xa', 'dnd' or 'chat')."""
         def go():
             kw = {}
             if ptype:
                 kw["ptype"] = ptype
             if status:
                 kw["pstatus"] = status
+            if show:
+                kw["pshow"] = show
             self.xmpp.send_presence(**kw)
         shared_loop().call_soon_threadsafe(go)
 
@@ -370,6 +373,27 @@ class Client:
         x = self.xmpp
         return x is not None and x.transport is not None and \
             self.disconnects == 0
+
+    def roster_item(self, jid, timeout=5.0):
+        """(name, subscription) of jid in the server's roster of this
+        account (a fresh roster get), or None when it is not there."""
+        async def go():
+            iq = self.xmpp.Iq(stype="get")
+            iq.enable("roster")
+            res = await iq.send(timeout=timeout)
+            for item_jid, item in res["roster"]["items"].items():
+                if item_jid.bare == jid:
+                    return (item["name"], item["subscription"])
+            return None
+        return _run(go(), timeout + 1)
+
+    def roster_remove(self, jid, timeout=5.0):
+        """Removes jid from this account's roster."""
+        async def go():
+            iq = self.xmpp.Iq(stype="set")
+            iq["roster"]["items"] = {jid: {"subscription": "remove"}}
+            await iq.send(timeout=timeout)
+        _run(go(), timeout + 1)
 
     # -- received stanzas --------------------------------------------------
 

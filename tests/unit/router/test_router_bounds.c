@@ -30,6 +30,7 @@ static void test_outbox_refill(void)
 	setup(&f, "burst_max = 1000\n");
 	hold_max = 8;
 	br_router_start(f.router);
+	br_router_presence_settled(f.router);
 	for (unsigned uid = 1; uid <= 50; uid++) {
 		char subject[32];
 		snprintf(subject, sizeof(subject), "S%02u", uid);
@@ -57,6 +58,7 @@ static void test_outbox_refill(void)
 	/* Nothing was left unconfirmed: a restart resends nothing. */
 	setup(&f, "");
 	br_router_start(f.router);
+	br_router_presence_settled(f.router);
 	turn();
 	T_CHECK_INT(sent.count, 0);
 	teardown(&f, true);
@@ -70,6 +72,7 @@ static void test_resend_in_chunks(void)
 	setup(&f, "burst_max = 1000\n");
 	hold_max = 1;
 	br_router_start(f.router);
+	br_router_presence_settled(f.router);
 	for (unsigned uid = 1; uid <= 30; uid++)
 		br_router_event(f.router,
 				event("bob@example.org", "INBOX", uid, "x"));
@@ -80,6 +83,7 @@ static void test_resend_in_chunks(void)
 	setup(&f, "");
 	hold_max = 7;
 	br_router_start(f.router);
+	br_router_presence_settled(f.router);
 	T_CHECK_INT(sent.count, 7);
 	int done = 0;
 	for (int round = 0; round < 10 && sent.count < 30; round++) {
@@ -151,6 +155,7 @@ static void test_startup_scans_capped(void)
 	struct fixture f;
 	setup_imap(&f, "", pool);
 	br_router_start(f.router);
+	br_router_presence_settled(f.router);
 	struct br_router_stats st;
 	size_t most = 0;
 	uint64_t deadline = peer_now_msecs(&loop) + 60000;
@@ -194,6 +199,7 @@ static void test_failed_scans_wait_in_the_ledger(void)
 	fail_lines = 0;
 	ut_log_set_hook(count_fail_cb, NULL);
 	br_router_start(f.router);
+	br_router_presence_settled(f.router);
 	struct br_router_stats st;
 	uint64_t deadline = peer_now_msecs(&loop) + 30000;
 	do {
@@ -215,6 +221,7 @@ static void test_failed_scans_wait_in_the_ledger(void)
 	pool = pool_for(&p, 5000);
 	setup_imap(&f, "", pool);
 	br_router_start(f.router);
+	br_router_presence_settled(f.router);
 	deadline = peer_now_msecs(&loop) + 30000;
 	do {
 		peer_run_for(&loop, 20);
@@ -240,6 +247,7 @@ static void test_gone_users_pruned(void)
 	struct fixture f;
 	setup_imap(&f, "", pool);
 	br_router_start(f.router);
+	br_router_presence_settled(f.router);
 	struct br_router_stats st;
 	uint64_t deadline = peer_now_msecs(&loop) + 30000;
 	do {

@@ -23,6 +23,7 @@ static void test_presence_gates_delivery(void)
 	struct fixture f;
 	setup(&f, "burst_max = 100\n");
 	br_router_start(f.router);
+	br_router_presence_settled(f.router);
 
 	/* Unknown presence: as before. */
 	br_router_event(f.router, event("bob@example.org", "INBOX", 1, "a"));
@@ -83,6 +84,7 @@ static void test_local_sender_named(void)
 	struct fixture f;
 	setup(&f, "burst_max = 100\n");
 	br_router_start(f.router);
+	br_router_presence_settled(f.router);
 	br_router_presence_known(f.router, true);
 	br_router_presence(f.router, "bob@example.org", BR_PRESENCE_ONLINE);
 	br_router_presence(f.router, "alice@example.org", BR_PRESENCE_DND);

@@ -1,0 +1,79 @@
+#ifndef BR_ONLINE_H
+#define BR_ONLINE_H
+
+/*
+ * Who of the local users is online. The component gets their presence
+ * from the XMPP server (XEP-0356 presence permission, or a subscription
+ * between the user and the Mail contact, br_contact.h); this tracks it
+ * per user and resource (xm_presence: online means an available resource
+ * with priority >= 0, the most available show wins) and hands the
+ * aggregate to the router. It also reads the XEP-0356 advertisements: what
+ * each served domain granted, logged once per change, passed on to
+ * br_contact.
+ *
+ * Presence is known for everyone (br_router_presence_known) while every
+ * served domain granted the presence permission on this connection; else
+ * only for the users whose presence came.
+ *
+ * Settling. Right after the component connects, the server sends its
+ * advertisement and then the presence of everyone online (Prosody and
+ * ejabberd both do). SETTLE_MSECS after the last domain's advertisement,
+ * or NO_ADVERTISEMENT_MSECS after connecting when some domain sent none,
+ * what came is the picture:
+ * - the first time, br_router_presence_settled() (the start-up walk);
+ * - on every connection, users the server did not mention again went
+ *   offline while the stream was down.
+ * If the component has not connected STARTUP_MSECS after start, the
+ * router is told presence settled anyway (mail must not wait for XMPP).
+ * Users of a domain without presence permission are probed at a
+ * reconnect, so that their subscription brings their presence again.
+ *
+ * Only users of served domains that map to a mailbox are tracked, and only
+ * while they have a resource (the last unavailable frees them); presence
+ * from anyone else is ignored. At most BR_ONLINE_USERS_MAX users are
+ * tracked; beyond, a user's last presence stanza is passed on as it is
+ * (one log line a minute).
+ *
+ * Loop thread only.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <strophe.h>
+#include <uv.h>
+
+#include "br_config.h"
+#include "br_contact.h"
+#include "br_router.h"
+
+#define BR_ONLINE_USERS_MAX 200000
+
+struct br_online;
+
+struct br_online_deps {
+	uv_loop_t *loop;
+	const struct br_config *cfg;
+	struct br_router *router;
+	struct br_contact *contact; /* may be NULL */
+	xmpp_ctx_t *sctx;
+	/* Queues a stanza to the XMPP server (not consumed); 0 or -1. */
+	int (*send)(void *ctx, xmpp_stanza_t *stanza);
+	void *send_ctx;
+};
+
+struct br_online *br_online_new(const struct br_online_deps *d);
+/* Frees once libuv has released the timer; sets *p to NULL. */
+void br_online_close(struct br_online **p);
+
+/* Any <presence/> the component received (subscription stanzas go on to
+   br_contact). */
+void br_online_stanza(struct br_online *p, xmpp_stanza_t *st);
+/* A <message/>: true when it is a XEP-0356 advertisement from a served
+   domain (taken), false for anything else (not touched). */
+bool br_online_advertisement(struct br_online *p, xmpp_stanza_t *msg);
+/* The component connected (online) or lost its stream. */
+void br_online_xmpp_state(struct br_online *p, bool online);
+/* Users tracked now (online, or with resources of negative priority). */
+size_t br_online_tracked(const struct br_online *p);
+
+#endif
