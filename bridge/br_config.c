@@ -1,9 +1,9 @@
 /*
  * tidings' configuration: the table of settings (br_config_table.c) read
  * through the INI reader (br_ini.c) into struct br_config, checks across
- * settings and the file's mode check. Defaults go through the same parsers
- * as values read from the file, so a default can never be something a file
- * could not say.
+ * settings, the file's mode check and the master password file. Defaults
+ * go through the same parsers as values read from the file, so a default
+ * can never be something a file could not say.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -25,6 +25,8 @@
 #include "ut_xalloc.h"
 
 #define FILE_MAX_BYTES (1024 * 1024)
+/* A password file holds one line; anything larger is not one. */
+#define PASSWORD_FILE_MAX_BYTES 4096
 
 /* A parse in progress: the result, where each setting was set, the error. */
 struct ctx {
@@ -282,6 +284,27 @@ static void resolve_trusted(struct ctx *c)
 		     "mailbox it is)");
 }
 
+/* Exactly one of [mail] master_password and master_password_file. */
+static void check_master_password(struct ctx *c)
+{
+	unsigned pw_line = line_of(c, "mail", "master_password");
+	unsigned file_line = line_of(c, "mail", "master_password_file");
+
+	if (pw_line == 0 && file_line == 0)
+		fail(c, 0,
+		     "missing required key [mail] master_password (or "
+		     "master_password_file)");
+	else if (pw_line != 0 && file_line != 0)
+		fail(c, pw_line > file_line ? pw_line : file_line,
+		     "[mail] master_password and master_password_file are "
+		     "both set (lines %u and %u): keep one",
+		     pw_line < file_line ? pw_line : file_line,
+		     pw_line > file_line ? pw_line : file_line);
+	else if (file_line != 0 && c->cfg->master_password_file[0] != '/')
+		fail(c, file_line,
+		     "[mail] master_password_file: must be an absolute path");
+}
+
 /* Checks that involve a whole value or several settings. */
 static void validate(struct ctx *c)
 {
@@ -294,6 +317,8 @@ static void validate(struct ctx *c)
 			fail(c, 0, "missing required key [%s] %s", s->section,
 			     s->key);
 	}
+	if (c->error == NULL)
+		check_master_password(c);
 	if (c->error != NULL)
 		return;
 	if (!domain_ok(cfg->component))
@@ -358,8 +383,112 @@ static void validate(struct ctx *c)
 		resolve_trusted(c);
 }
 
-int br_config_parse(const char *name, const char *text, size_t len,
-		    struct br_config **cfg_r, char **error_r)
+/* "readable by others", "writable by its group", ...: the first bit of
+   mask set in mode, as words. */
+static const char *mode_words(mode_t mode, mode_t mask)
+{
+	static const struct {
+		mode_t bit;
+		const char *words;
+	} bits[] = {
+	    {0004, "readable by others"},    {0002, "writable by others"},
+	    {0001, "accessible by others"},  {0040, "readable by its group"},
+	    {0020, "writable by its group"}, {0010, "accessible by its group"},
+	};
+	for (size_t i = 0; i < UT_N_ELEMENTS(bits); i++) {
+		if ((mode & mask & bits[i].bit) != 0)
+			return bits[i].words;
+	}
+	return "open";
+}
+
+/* The name of the user this process runs as, for advice (xmalloc'ed). */
+static char *own_user_name(void)
+{
+	long size = sysconf(_SC_GETPW_R_SIZE_MAX);
+	size_t len = size > 0 ? (size_t)size : 16384;
+	char *buf = xmalloc(len);
+	struct passwd pw, *found = NULL;
+	char *name;
+
+	getpwuid_r(geteuid(), &pw, buf, len, &found);
+	name = found != NULL ? xstrdup(found->pw_name)
+			     : xasprintf("%u", (unsigned)geteuid());
+	free(buf);
+	return name;
+}
+
+/*
+ * [mail] master_password_file: its first line, without the line end ("\n"
+ * or "\r\n"), becomes master_password. The file must be closed to its
+ * group and others: tidings.conf itself may be readable by a group (the
+ * one that lets ejabberd's tidings-auth read it), the password file only
+ * by tidingsd's user.
+ */
+static void read_master_password(struct ctx *c)
+{
+	struct br_config *cfg = c->cfg;
+	const char *path = cfg->master_password_file;
+	unsigned line = line_of(c, "mail", "master_password_file");
+	struct stat st;
+	char *text, *error;
+	size_t len;
+
+	if (br_ini_read_file(path, PASSWORD_FILE_MAX_BYTES, &text, &len, &st,
+			     &error) < 0) {
+		fail(c, line, "[mail] master_password_file: %s", error);
+		free(error);
+		return;
+	}
+	size_t n = 0;
+	while (n < len && text[n] != '\n' && text[n] != '\0')
+		n++;
+	bool nul = n < len && text[n] == '\0';
+	if (n > 0 && text[n - 1] == '\r')
+		n--;
+	if ((st.st_mode & 0077) != 0) {
+		char *user = geteuid() != 0 ? own_user_name() : NULL;
+		fail(c, line,
+		     "[mail] master_password_file: %s: holds the master "
+		     "password but is %s (mode %04o); run chmod 600 %s and "
+		     "chown %s %s (%s)",
+		     path, mode_words(st.st_mode, 0077),
+		     (unsigned)(st.st_mode & 07777), path,
+		     user != NULL ? user : "tidings", path,
+		     user != NULL ? "the user tidingsd runs as"
+				  : "or whichever user runs tidingsd");
+		free(user);
+	} else if (nul) {
+		fail(c, line,
+		     "[mail] master_password_file: %s: NUL byte in the first "
+		     "line",
+		     path);
+	} else if (n == 0) {
+		fail(c, line,
+		     "[mail] master_password_file: %s: the first line is "
+		     "empty (it must hold the password)",
+		     path);
+	} else {
+		cfg->master_password = xstrndup(text, n);
+	}
+	explicit_bzero(text, len);
+	free(text);
+}
+
+/* Drops a master password read from the file itself (flag
+   BR_CONFIG_NO_MASTER_PASSWORD), wiping it first. */
+static void drop_master_password(struct br_config *cfg)
+{
+	if (cfg->master_password == NULL)
+		return;
+	explicit_bzero(cfg->master_password, strlen(cfg->master_password));
+	ut_free(&cfg->master_password);
+}
+
+/* br_config_parse(), and with from_file, what br_config_load() does with
+   the result (flags, the master password file). */
+static int parse(const char *name, const char *text, size_t len, unsigned flags,
+		 bool from_file, struct br_config **cfg_r, char **error_r)
 {
 	static const struct br_ini_callbacks cbs = {section_cb, key_cb};
 	struct ctx c = {.name = name, .cfg = xcalloc(1, sizeof(*c.cfg))};
@@ -375,6 +504,11 @@ int br_config_parse(const char *name, const char *text, size_t len,
 	}
 	if (br_ini_parse(name, text, len, &cbs, &c, &c.error) == 0)
 		validate(&c);
+	if (c.error == NULL && (flags & BR_CONFIG_NO_MASTER_PASSWORD) != 0)
+		drop_master_password(c.cfg);
+	else if (c.error == NULL && from_file &&
+		 c.cfg->master_password_file != NULL)
+		read_master_password(&c);
 	free(c.set_line);
 	if (c.error != NULL) {
 		br_config_free(&c.cfg);
@@ -385,7 +519,14 @@ int br_config_parse(const char *name, const char *text, size_t len,
 	return 0;
 }
 
-int br_config_load(const char *path, struct br_config **cfg_r, char **error_r)
+int br_config_parse(const char *name, const char *text, size_t len,
+		    struct br_config **cfg_r, char **error_r)
+{
+	return parse(name, text, len, 0, false, cfg_r, error_r);
+}
+
+int br_config_load(const char *path, unsigned flags, struct br_config **cfg_r,
+		   char **error_r)
 {
 	struct stat st;
 	char *text;
@@ -396,14 +537,11 @@ int br_config_load(const char *path, struct br_config **cfg_r, char **error_r)
 		return -1;
 	if ((st.st_mode & 0007) != 0) {
 		*error_r = xasprintf(
-		    "%s: holds secrets but is %s by others (mode %04o); run "
-		    "chmod %o %s",
-		    path,
-		    (st.st_mode & 0004)	  ? "readable"
-		    : (st.st_mode & 0002) ? "writable"
-					  : "accessible",
+		    "%s: holds secrets but is %s (mode %04o); run chmod %o %s",
+		    path, mode_words(st.st_mode, 0007),
 		    (unsigned)(st.st_mode & 07777),
 		    (unsigned)(st.st_mode & 0640), path);
+		explicit_bzero(text, len);
 		free(text);
 		return -1;
 	}
@@ -412,7 +550,7 @@ int br_config_load(const char *path, struct br_config **cfg_r, char **error_r)
 			 "chmod %o %s",
 			 path, (unsigned)(st.st_mode & 07777),
 			 (unsigned)(st.st_mode & 0640), path);
-	int ret = br_config_parse(path, text, len, cfg_r, error_r);
+	int ret = parse(path, text, len, flags, true, cfg_r, error_r);
 	explicit_bzero(text, len);
 	free(text);
 	return ret;

@@ -83,7 +83,16 @@ const struct br_ini_setting br_config__settings[] = {
     {"mail", "master_user", BR_INI_STRING, F(master_user), 0, 0, 0, NULL, NULL,
      true, "Dovecot master user that tidings logs in as to read mailboxes."},
     {"mail", "master_password", BR_INI_SECRET, F(master_password), 0, 0, 0,
-     NULL, NULL, true, "Password of that master user."},
+     NULL, NULL, false,
+     "Password of that master user. Exactly one of master_password and "
+     "master_password_file is required."},
+    {"mail", "master_password_file", BR_INI_STRING, F(master_password_file), 0,
+     0, 0, NULL, NULL, false,
+     "File whose first line (without the line end) is the master password, "
+     "instead of master_password: an absolute path; it must be closed to "
+     "its group and others (chmod 600, owned by tidingsd's user). "
+     "tidings-auth never reads it, so tidings.conf can be readable by the "
+     "XMPP server's group without giving it the master password."},
     {"mail", "imap_workers", BR_INI_UINT, F(imap_workers), 0, 1, 16, NULL, "2",
      false, "IMAP connections used at the same time for reconciliation."},
     {"mail", "imap_timeout", BR_INI_MSECS, F(imap_timeout_msecs), 0, SECS(1),
@@ -93,7 +102,8 @@ const struct br_ini_setting br_config__settings[] = {
      0, NULL, NULL, false,
      "Dovecot's auth-master (userdb) socket, to learn which uid owns a "
      "mailbox and whether a user still exists (needed by trusted_users = "
-     "owner)."},
+     "owner, and by tidings-auth to tell ejabberd whether a user "
+     "exists)."},
     {"mail", "auth_client_socket", BR_INI_STRING, F(auth_client_socket), 0, 0,
      0, NULL, NULL, false,
      "Dovecot's auth-client socket, where tidings-auth (ejabberd's extauth "
@@ -215,6 +225,16 @@ void br_config_dump(const struct br_config *cfg, FILE *out)
 			fprintf(out, "\n[%s]\n", section);
 		}
 		dump_comment(out, s);
+		/* A password read from master_password_file is not written
+		   as master_password: the dump must read back, and one of the
+		   two is allowed. */
+		if (s->off == offsetof(struct br_config, master_password) &&
+		    cfg->master_password_file != NULL) {
+			fprintf(out,
+				"# %s = (hidden, in master_password_file)\n",
+				s->key);
+			continue;
+		}
 		bool unset =
 		    (s->type == BR_INI_STRING || s->type == BR_INI_SECRET) &&
 		    *(char *const *)((const char *)cfg + s->off) == NULL;

@@ -15,6 +15,9 @@
  * - [xmpp] domain, [domains], [mail] domain and username_format: which
  *   JIDs are served and which mailbox each is (bridge/br_jidmap.h), so
  *   that bob@chat.b.org logs in with bob@b.org's password.
+ * It never reads the master password: master_password_file is not opened
+ * (it is tidingsd's alone, mode 0600), and a master_password written in
+ * tidings.conf itself is wiped as soon as it is parsed.
  * Answers: auth is true only on Dovecot's OK for that very mailbox; isuser
  * only when the userdb knows it; setpass, tryregister, removeuser,
  * removeuser3, certauth and anything else are false (the mail system owns
@@ -447,7 +450,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	char *error = NULL;
-	if (br_config_load(config_path, &h->cfg, &error) < 0) {
+	if (br_config_load(config_path, BR_CONFIG_NO_MASTER_PASSWORD, &h->cfg,
+			   &error) < 0) {
 		ut_log(UT_LOG_ERROR, LOG_PREFIX, "%s", error);
 		free(error);
 		close(h->out_fd);
