@@ -241,7 +241,7 @@ def example_yml(ej):
     with open(EXAMPLE) as f:
         text = f.read()
     for old, new in (
-            ('"/usr/sbin/tidings-auth -c /etc/tidings/tidings.conf"',
+            ('"/usr/local/sbin/tidings-auth -c /etc/tidings/tidings.conf"',
              ejmod.q(ej.extauth_program)),
             ("port: 5347", "port: %d" % ej.component_port),
             ('"change-me"', ejmod.q(ej.component_secret))):
