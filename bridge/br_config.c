@@ -1,9 +1,9 @@
 /*
- * tidings' configuration: one typed table of settings, read through the INI
- * reader (br_ini.c) into struct br_config, checks across settings, the
- * file's mode check and the dump that `tidingsd -n` prints. Defaults go
- * through the same parsers as values read from the file, so a default can
- * never be something a file could not say.
+ * tidings' configuration: the table of settings (br_config_table.c) read
+ * through the INI reader (br_ini.c) into struct br_config, checks across
+ * settings, the file's mode check and the master password file. Defaults
+ * go through the same parsers as values read from the file, so a default
+ * can never be something a file could not say.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "br_config.h"
+#include "br_config_private.h"
 #include "br_ini.h"
 #include "ut_buf.h"
 #include "ut_parse.h"
@@ -24,171 +25,14 @@
 #include "ut_xalloc.h"
 
 #define FILE_MAX_BYTES (1024 * 1024)
-
-#define F(field) offsetof(struct br_config, field)
-#define SECS(n)	 ((uint64_t)(n)*1000)
-
-static const char *const tls_values[] = {"none", "starttls", "tls", NULL};
-static const char *const type_values[] = {"chat", "normal", "headline", NULL};
-static const char *const username_values[] = {"address", "localpart", NULL};
-/* As enum br_hold_when (br_settings.h). */
-static const char *const hold_values[] = {"never", "dnd", "away", NULL};
-
-/* The order here is the order of the dump and of the example file. */
-static const struct br_ini_setting settings[] = {
-    {"xmpp", "component", BR_INI_STRING, F(component), 0, 0, 0, NULL, NULL,
-     true,
-     "JID of the tidings component as declared in the XMPP server (e.g. "
-     "mail.example.org); users see it as their Mail contact."},
-    {"xmpp", "host", BR_INI_STRING, F(xmpp_host), 0, 0, 0, NULL, NULL, true,
-     "Host name or address of the XMPP server's component listener."},
-    {"xmpp", "port", BR_INI_PORT, F(xmpp_port), 0, 0, 0, NULL, "5347", false,
-     "Component port of the XMPP server (XEP-0114)."},
-    {"xmpp", "secret", BR_INI_SECRET, F(secret), 0, 0, 0, NULL, NULL, true,
-     "Component secret shared with the XMPP server."},
-    {"xmpp", "domain", BR_INI_STRING, F(xmpp_domain), 0, 0, 0, NULL, NULL, true,
-     "The XMPP host whose users are served (e.g. example.org)."},
-    {"xmpp", "reconnect_min", BR_INI_MSECS, F(reconnect_min_msecs), 0, 10,
-     SECS(60), NULL, "250ms", false,
-     "First wait before reconnecting after the stream dropped; it doubles "
-     "(with jitter) up to reconnect_max."},
-    {"xmpp", "reconnect_max", BR_INI_MSECS, F(reconnect_max_msecs), 0, SECS(1),
-     SECS(3600), NULL, "30s", false,
-     "Longest wait between two reconnection attempts."},
-    {"xmpp", "ping_timeout", BR_INI_MSECS, F(ping_timeout_msecs), 0, SECS(1),
-     SECS(600), NULL, "20s", false,
-     "A ping unanswered this long means the stream is dead: reconnect and "
-     "resend what was not confirmed."},
-    {"xmpp", "max_stanza_size", BR_INI_SIZE, F(max_stanza_bytes), 0, 64 * 1024,
-     64 * 1024 * 1024, NULL, "4M", false,
-     "Largest stanza taken from the server (as the server writes it, after "
-     "its escaping). A larger one is skipped and dropped (an IQ gets an "
-     "error); the stream stays up."},
-    {"xmpp", "max_stanza_depth", BR_INI_UINT, F(max_stanza_depth), 0, 8, 1000,
-     NULL, "64", false,
-     "Deepest nesting of elements taken in a stanza; a deeper stanza is "
-     "skipped and dropped like a too large one."},
-
-    {"mail", "domain", BR_INI_LIST, F(mail_domains), F(mail_domain_count), 0, 0,
-     NULL, NULL, true,
-     "Mail domains whose mailboxes map to JIDs, comma-separated."},
-    {"mail", "username_format", BR_INI_ENUM, F(username_format), 0, 0, 0,
-     username_values, "address", false,
-     "How Dovecot names users: address (bob@example.org) or localpart "
-     "(bob; needs exactly one [mail] domain)."},
-    {"mail", "imap_host", BR_INI_STRING, F(imap_host), 0, 0, 0, NULL, NULL,
-     true, "Host name or address of the Dovecot IMAP server."},
-    {"mail", "imap_port", BR_INI_PORT, F(imap_port), 0, 0, 0, NULL, "143",
-     false, "IMAP port of the Dovecot server."},
-    {"mail", "imap_tls", BR_INI_ENUM, F(imap_tls), 0, 0, 0, tls_values, "none",
-     false,
-     "TLS towards IMAP: none, starttls, or tls (implicit, usually port "
-     "993). The server's certificate must be valid for imap_host."},
-    {"mail", "imap_ca_file", BR_INI_STRING, F(imap_ca_file), 0, 0, 0, NULL,
-     NULL, false,
-     "CA certificates (PEM) that sign the IMAP server's certificate "
-     "(unset: the system's)."},
-    {"mail", "imap_allow_plaintext", BR_INI_BOOL, F(imap_allow_plaintext), 0, 0,
-     0, NULL, "no", false,
-     "Allow imap_tls = none towards a host that is not loopback (the master "
-     "password then crosses the network in clear)."},
-    {"mail", "master_user", BR_INI_STRING, F(master_user), 0, 0, 0, NULL, NULL,
-     true, "Dovecot master user that tidings logs in as to read mailboxes."},
-    {"mail", "master_password", BR_INI_SECRET, F(master_password), 0, 0, 0,
-     NULL, NULL, true, "Password of that master user."},
-    {"mail", "imap_workers", BR_INI_UINT, F(imap_workers), 0, 1, 16, NULL, "2",
-     false, "IMAP connections used at the same time for reconciliation."},
-    {"mail", "imap_timeout", BR_INI_MSECS, F(imap_timeout_msecs), 0, SECS(1),
-     SECS(600), NULL, "30s", false,
-     "Longest wait for an IMAP connect or answer."},
-    {"mail", "auth_master_socket", BR_INI_STRING, F(auth_master_socket), 0, 0,
-     0, NULL, NULL, false,
-     "Dovecot's auth-master (userdb) socket, to learn which uid owns a "
-     "mailbox and whether a user still exists (needed by trusted_users = "
-     "owner)."},
-    {"mail", "auth_client_socket", BR_INI_STRING, F(auth_client_socket), 0, 0,
-     0, NULL, NULL, false,
-     "Dovecot's auth-client socket, where tidings-auth (ejabberd's extauth "
-     "helper) checks passwords."},
-
-    {"events", "socket", BR_INI_STRING, F(events_socket), 0, 0, 0, NULL, NULL,
-     true,
-     "Datagram socket the Dovecot push script writes to (absolute path; "
-     "the same as Dovecot's plugin setting tidings_socket)."},
-    {"events", "socket_mode", BR_INI_MODE, F(socket_mode), 0, 0, 0, NULL,
-     "0660", false, "Permissions of the event socket."},
-    {"events", "socket_group", BR_INI_STRING, F(socket_group), 0, 0, 0, NULL,
-     NULL, false,
-     "Group given to the event socket, so that Dovecot's mail processes can "
-     "write to it (unset: tidingsd's own group)."},
-    {"events", "trusted_users", BR_INI_LIST, F(trusted_users),
-     F(trusted_user_count), 0, 0, NULL, "root", false,
-     "Who may send events, by the writer's uid: user names or numbers; "
-     "owner (the uid Dovecot's userdb gives the mailbox); root always; any "
-     "turns the check off. Other writers' events are dropped."},
-
-    {"state", "dir", BR_INI_STRING, F(state_dir), 0, 0, 0, NULL, NULL, true,
-     "Directory for durable state (the ledger, tidings.db); absolute path, "
-     "created 0700 if missing."},
-
-    {"notify", "message_type", BR_INI_WORD, F(message_type), 0, 0, 0,
-     type_values, "chat", false,
-     "Type of notification messages: chat (shown by every client, stored "
-     "offline and archived), normal, or headline (never stored offline)."},
-    {"notify", "burst_max", BR_INI_UINT, F(burst_max), 0, 0, 1000, NULL, "3",
-     false,
-     "Mails notified one by one per user within burst_window; the rest of "
-     "the burst collapses into one digest (0: always a digest)."},
-    {"notify", "burst_window", BR_INI_MSECS, F(burst_window_msecs), 0, 0,
-     SECS(3600), NULL, "10s", false, "The window burst_max counts in."},
-    {"notify", "digest_list_max", BR_INI_UINT, F(digest_list_max), 0, 10, 1000,
-     NULL, "15", false,
-     "Mails listed by sender and subject in a digest (at least 10); more are "
-     "counted."},
-    {"notify", "snippet_max", BR_INI_UINT, F(snippet_max), 0, 0, 4096, NULL,
-     "160", false,
-     "Bytes of the mail's text shown in a notification (0: no snippet)."},
-    {"notify", "mailboxes", BR_INI_LIST, F(mailboxes), F(mailbox_count), 0, 0,
-     NULL, "INBOX", false,
-     "Mailboxes whose new mail is notified, comma-separated (INBOX in any "
-     "case)."},
-    {"notify", "reconcile_list_max", BR_INI_UINT, F(reconcile_list_max), 0, 1,
-     10000, NULL, "50", false,
-     "Mails fetched per mailbox when catching up after a gap or a restart; "
-     "beyond that only a count is reported."},
-    {"notify", "gap_delay", BR_INI_MSECS, F(gap_delay_msecs), 0, 0, SECS(60),
-     NULL, "2s", false,
-     "Wait before fetching mails whose events were missed (a UID gap), as "
-     "their events may still arrive."},
-
-    {"defaults", "notify", BR_INI_BOOL, F(default_notify), 0, 0, 0, NULL, "yes",
-     false,
-     "Users' setting notify until they change it: a message for each new "
-     "mail."},
-    {"defaults", "summary_on_login", BR_INI_BOOL, F(default_summary_on_login),
-     0, 0, 0, NULL, "yes", false,
-     "Users' setting summary_on_login: a summary of the mailbox when they "
-     "come online."},
-    {"defaults", "hold_when", BR_INI_ENUM, F(default_hold_when), 0, 0, 0,
-     hold_values, "dnd", false,
-     "Users' setting hold_when: never, dnd, or away (also xa and dnd): "
-     "notifications are held while the user's presence says so, and a "
-     "summary follows when they are back."},
-
-    {"log", "level", BR_INI_LOGLEVEL, F(log_level), 0, 0, 0, NULL, "info",
-     false, "error, warn, info, debug or trace."},
-    {"log", "trace", BR_INI_TRACE, F(trace_mask), 0, 0, 0, NULL, "none", false,
-     "With level = trace: comma-separated xmpp, imap, events, ledger, or "
-     "all, or none."},
-};
-
-#define N_SETTINGS UT_N_ELEMENTS(settings)
+/* A password file holds one line; anything larger is not one. */
+#define PASSWORD_FILE_MAX_BYTES 4096
 
 /* A parse in progress: the result, where each setting was set, the error. */
 struct ctx {
 	const char *name;
 	struct br_config *cfg;
-	unsigned set_line[N_SETTINGS]; /* 0: not in the file */
+	unsigned *set_line; /* per setting; 0: not in the file */
 	char *error;
 };
 
@@ -213,16 +57,15 @@ fail(struct ctx *c, unsigned line, const char *fmt, ...)
 static const struct br_ini_setting *find_setting(const char *section,
 						 const char *key)
 {
-	for (size_t i = 0; i < N_SETTINGS; i++) {
-		if (strcmp(settings[i].section, section) == 0 &&
-		    strcmp(settings[i].key, key) == 0)
-			return &settings[i];
+	for (size_t i = 0; i < br_config__setting_count; i++) {
+		if (strcmp(br_config__settings[i].section, section) == 0 &&
+		    strcmp(br_config__settings[i].key, key) == 0)
+			return &br_config__settings[i];
 	}
 	return NULL;
 }
 
-/* The section of free-form "mail domain = XMPP domain" lines. */
-#define DOMAINS_SECTION "domains"
+#define DOMAINS_SECTION BR_CONFIG_DOMAINS_SECTION
 
 static char *section_cb(const char *section, unsigned line, void *ctx)
 {
@@ -230,8 +73,8 @@ static char *section_cb(const char *section, unsigned line, void *ctx)
 	(void)ctx;
 	if (strcmp(section, DOMAINS_SECTION) == 0)
 		return NULL;
-	for (size_t i = 0; i < N_SETTINGS; i++) {
-		if (strcmp(settings[i].section, section) == 0)
+	for (size_t i = 0; i < br_config__setting_count; i++) {
+		if (strcmp(br_config__settings[i].section, section) == 0)
 			return NULL;
 	}
 	return xasprintf("unknown section [%s]", section);
@@ -276,7 +119,7 @@ static char *key_cb(const char *section, const char *key, const char *value,
 
 	if (s == NULL)
 		return xasprintf("unknown key '%s' in [%s]", key, section);
-	size_t idx = (size_t)(s - settings);
+	size_t idx = (size_t)(s - br_config__settings);
 	if (c->set_line[idx] != 0)
 		return xasprintf("duplicate key [%s] %s (first set on line %u)",
 				 section, key, c->set_line[idx]);
@@ -315,7 +158,7 @@ static unsigned line_of(const struct ctx *c, const char *section,
 			const char *key)
 {
 	const struct br_ini_setting *s = find_setting(section, key);
-	return s != NULL ? c->set_line[s - settings] : 0;
+	return s != NULL ? c->set_line[s - br_config__settings] : 0;
 }
 
 /*
@@ -441,17 +284,41 @@ static void resolve_trusted(struct ctx *c)
 		     "mailbox it is)");
 }
 
+/* Exactly one of [mail] master_password and master_password_file. */
+static void check_master_password(struct ctx *c)
+{
+	unsigned pw_line = line_of(c, "mail", "master_password");
+	unsigned file_line = line_of(c, "mail", "master_password_file");
+
+	if (pw_line == 0 && file_line == 0)
+		fail(c, 0,
+		     "missing required key [mail] master_password (or "
+		     "master_password_file)");
+	else if (pw_line != 0 && file_line != 0)
+		fail(c, pw_line > file_line ? pw_line : file_line,
+		     "[mail] master_password and master_password_file are "
+		     "both set (lines %u and %u): keep one",
+		     pw_line < file_line ? pw_line : file_line,
+		     pw_line > file_line ? pw_line : file_line);
+	else if (file_line != 0 && c->cfg->master_password_file[0] != '/')
+		fail(c, file_line,
+		     "[mail] master_password_file: must be an absolute path");
+}
+
 /* Checks that involve a whole value or several settings. */
 static void validate(struct ctx *c)
 {
 	const struct br_config *cfg = c->cfg;
 
-	for (size_t i = 0; i < N_SETTINGS && c->error == NULL; i++) {
-		const struct br_ini_setting *s = &settings[i];
+	for (size_t i = 0; i < br_config__setting_count && c->error == NULL;
+	     i++) {
+		const struct br_ini_setting *s = &br_config__settings[i];
 		if (s->required && c->set_line[i] == 0)
 			fail(c, 0, "missing required key [%s] %s", s->section,
 			     s->key);
 	}
+	if (c->error == NULL)
+		check_master_password(c);
 	if (c->error != NULL)
 		return;
 	if (!domain_ok(cfg->component))
@@ -516,21 +383,133 @@ static void validate(struct ctx *c)
 		resolve_trusted(c);
 }
 
-int br_config_parse(const char *name, const char *text, size_t len,
-		    struct br_config **cfg_r, char **error_r)
+/* "readable by others", "writable by its group", ...: the first bit of
+   mask set in mode, as words. */
+static const char *mode_words(mode_t mode, mode_t mask)
+{
+	static const struct {
+		mode_t bit;
+		const char *words;
+	} bits[] = {
+	    {0004, "readable by others"},    {0002, "writable by others"},
+	    {0001, "accessible by others"},  {0040, "readable by its group"},
+	    {0020, "writable by its group"}, {0010, "accessible by its group"},
+	};
+	for (size_t i = 0; i < UT_N_ELEMENTS(bits); i++) {
+		if ((mode & mask & bits[i].bit) != 0)
+			return bits[i].words;
+	}
+	return "open";
+}
+
+/* The name of the user this process runs as, for advice (xmalloc'ed). */
+static char *own_user_name(void)
+{
+	long size = sysconf(_SC_GETPW_R_SIZE_MAX);
+	size_t len = size > 0 ? (size_t)size : 16384;
+	char *buf = xmalloc(len);
+	struct passwd pw, *found = NULL;
+	char *name;
+
+	getpwuid_r(geteuid(), &pw, buf, len, &found);
+	name = found != NULL ? xstrdup(found->pw_name)
+			     : xasprintf("%u", (unsigned)geteuid());
+	free(buf);
+	return name;
+}
+
+/*
+ * [mail] master_password_file: its first line, without the line end ("\n"
+ * or "\r\n"), becomes master_password. The file must be closed to its
+ * group and others: tidings.conf itself may be readable by a group (the
+ * one that lets ejabberd's tidings-auth read it), the password file only
+ * by tidingsd's user.
+ */
+static void read_master_password(struct ctx *c)
+{
+	struct br_config *cfg = c->cfg;
+	const char *path = cfg->master_password_file;
+	unsigned line = line_of(c, "mail", "master_password_file");
+	struct stat st;
+	char *text, *error;
+	size_t len;
+
+	if (br_ini_read_file(path, PASSWORD_FILE_MAX_BYTES, &text, &len, &st,
+			     &error) < 0) {
+		fail(c, line, "[mail] master_password_file: %s", error);
+		free(error);
+		return;
+	}
+	size_t n = 0;
+	while (n < len && text[n] != '\n' && text[n] != '\0')
+		n++;
+	bool nul = n < len && text[n] == '\0';
+	if (n > 0 && text[n - 1] == '\r')
+		n--;
+	if ((st.st_mode & 0077) != 0) {
+		char *user = geteuid() != 0 ? own_user_name() : NULL;
+		fail(c, line,
+		     "[mail] master_password_file: %s: holds the master "
+		     "password but is %s (mode %04o); run chmod 600 %s and "
+		     "chown %s %s (%s)",
+		     path, mode_words(st.st_mode, 0077),
+		     (unsigned)(st.st_mode & 07777), path,
+		     user != NULL ? user : "tidings", path,
+		     user != NULL ? "the user tidingsd runs as"
+				  : "or whichever user runs tidingsd");
+		free(user);
+	} else if (nul) {
+		fail(c, line,
+		     "[mail] master_password_file: %s: NUL byte in the first "
+		     "line",
+		     path);
+	} else if (n == 0) {
+		fail(c, line,
+		     "[mail] master_password_file: %s: the first line is "
+		     "empty (it must hold the password)",
+		     path);
+	} else {
+		cfg->master_password = xstrndup(text, n);
+	}
+	explicit_bzero(text, len);
+	free(text);
+}
+
+/* Drops a master password read from the file itself (flag
+   BR_CONFIG_NO_MASTER_PASSWORD), wiping it first. */
+static void drop_master_password(struct br_config *cfg)
+{
+	if (cfg->master_password == NULL)
+		return;
+	explicit_bzero(cfg->master_password, strlen(cfg->master_password));
+	ut_free(&cfg->master_password);
+}
+
+/* br_config_parse(), and with from_file, what br_config_load() does with
+   the result (flags, the master password file). */
+static int parse(const char *name, const char *text, size_t len, unsigned flags,
+		 bool from_file, struct br_config **cfg_r, char **error_r)
 {
 	static const struct br_ini_callbacks cbs = {section_cb, key_cb};
 	struct ctx c = {.name = name, .cfg = xcalloc(1, sizeof(*c.cfg))};
 
+	c.set_line = xcalloc(br_config__setting_count, sizeof(*c.set_line));
 	c.cfg->path = xstrdup(name);
-	for (size_t i = 0; i < N_SETTINGS; i++) {
+	for (size_t i = 0; i < br_config__setting_count; i++) {
 		/* A default that does not parse is a bug in the table. */
-		if (settings[i].def != NULL)
-			ut_assert(br_ini_set_value(c.cfg, &settings[i],
-						   settings[i].def) == NULL);
+		if (br_config__settings[i].def != NULL)
+			ut_assert(br_ini_set_value(
+				      c.cfg, &br_config__settings[i],
+				      br_config__settings[i].def) == NULL);
 	}
 	if (br_ini_parse(name, text, len, &cbs, &c, &c.error) == 0)
 		validate(&c);
+	if (c.error == NULL && (flags & BR_CONFIG_NO_MASTER_PASSWORD) != 0)
+		drop_master_password(c.cfg);
+	else if (c.error == NULL && from_file &&
+		 c.cfg->master_password_file != NULL)
+		read_master_password(&c);
+	free(c.set_line);
 	if (c.error != NULL) {
 		br_config_free(&c.cfg);
 		*error_r = c.error;
@@ -540,7 +519,14 @@ int br_config_parse(const char *name, const char *text, size_t len,
 	return 0;
 }
 
-int br_config_load(const char *path, struct br_config **cfg_r, char **error_r)
+int br_config_parse(const char *name, const char *text, size_t len,
+		    struct br_config **cfg_r, char **error_r)
+{
+	return parse(name, text, len, 0, false, cfg_r, error_r);
+}
+
+int br_config_load(const char *path, unsigned flags, struct br_config **cfg_r,
+		   char **error_r)
 {
 	struct stat st;
 	char *text;
@@ -551,14 +537,11 @@ int br_config_load(const char *path, struct br_config **cfg_r, char **error_r)
 		return -1;
 	if ((st.st_mode & 0007) != 0) {
 		*error_r = xasprintf(
-		    "%s: holds secrets but is %s by others (mode %04o); run "
-		    "chmod %o %s",
-		    path,
-		    (st.st_mode & 0004)	  ? "readable"
-		    : (st.st_mode & 0002) ? "writable"
-					  : "accessible",
+		    "%s: holds secrets but is %s (mode %04o); run chmod %o %s",
+		    path, mode_words(st.st_mode, 0007),
 		    (unsigned)(st.st_mode & 07777),
 		    (unsigned)(st.st_mode & 0640), path);
+		explicit_bzero(text, len);
 		free(text);
 		return -1;
 	}
@@ -567,7 +550,7 @@ int br_config_load(const char *path, struct br_config **cfg_r, char **error_r)
 			 "chmod %o %s",
 			 path, (unsigned)(st.st_mode & 07777),
 			 (unsigned)(st.st_mode & 0640), path);
-	int ret = br_config_parse(path, text, len, cfg_r, error_r);
+	int ret = parse(path, text, len, flags, true, cfg_r, error_r);
 	explicit_bzero(text, len);
 	free(text);
 	return ret;
@@ -583,14 +566,14 @@ void br_config_free(struct br_config **cfgp)
 	for (size_t i = 0; i < cfg->mail_domain_count && cfg->xmpp_domains; i++)
 		free(cfg->xmpp_domains[i]);
 	free(cfg->xmpp_domains);
-	for (size_t i = 0; i < N_SETTINGS; i++) {
-		if (settings[i].type == BR_INI_SECRET) {
-			char *secret =
-			    *(char **)((char *)cfg + settings[i].off);
+	for (size_t i = 0; i < br_config__setting_count; i++) {
+		if (br_config__settings[i].type == BR_INI_SECRET) {
+			char *secret = *(char **)((char *)cfg +
+						  br_config__settings[i].off);
 			if (secret != NULL)
 				explicit_bzero(secret, strlen(secret));
 		}
-		br_ini_free_value(cfg, &settings[i]);
+		br_ini_free_value(cfg, &br_config__settings[i]);
 	}
 	for (size_t i = 0; i < cfg->domain_map_count; i++) {
 		free(cfg->domain_maps[i].mail);
@@ -600,79 +583,6 @@ void br_config_free(struct br_config **cfgp)
 	free(cfg->trusted_uids);
 	free(cfg->path);
 	ut_free(cfgp);
-}
-
-/* Prints the description of s, wrapped as "# " lines of at most 78
-   columns, with whether it is required or its default. */
-static void dump_comment(FILE *out, const struct br_ini_setting *s)
-{
-	char *text = s->required ? xasprintf("%s Required.", s->desc)
-		     : s->def != NULL
-			 ? xasprintf("%s Default: %s.", s->desc, s->def)
-			 : xstrdup(s->desc);
-	const char *p = text;
-
-	while (*p != '\0') {
-		size_t len = strlen(p);
-		if (len > 76) {
-			/* Break at the last space that fits, if any. */
-			len = 76;
-			while (len > 0 && p[len] != ' ')
-				len--;
-			if (len == 0)
-				len = strcspn(p, " ");
-		}
-		fprintf(out, "# %.*s\n", (int)len, p);
-		p += len;
-		while (*p == ' ')
-			p++;
-	}
-	free(text);
-}
-
-void br_config_dump(const struct br_config *cfg, FILE *out)
-{
-	const char *section = NULL;
-
-	fprintf(out,
-		"# tidings configuration read from %s,\n"
-		"# defaults included, secrets hidden.\n",
-		cfg->path);
-	for (size_t i = 0; i < N_SETTINGS; i++) {
-		const struct br_ini_setting *s = &settings[i];
-		if (section == NULL || strcmp(section, s->section) != 0) {
-			section = s->section;
-			fprintf(out, "\n[%s]\n", section);
-		}
-		dump_comment(out, s);
-		bool unset =
-		    (s->type == BR_INI_STRING || s->type == BR_INI_SECRET) &&
-		    *(char *const *)((const char *)cfg + s->off) == NULL;
-		if (unset) {
-			fprintf(out, "# %s = (unset)\n", s->key);
-			continue;
-		}
-		/* "key = value", or "key=value" where the spaces would make
-		   the line too long to read back. */
-		char *value = NULL;
-		size_t value_len = 0;
-		FILE *mem = open_memstream(&value, &value_len);
-		ut_assert(mem != NULL);
-		br_ini_print_value(mem, cfg, s);
-		fclose(mem);
-		bool tight = strlen(s->key) + 3 + value_len > BR_INI_LINE_MAX;
-		fprintf(out, "%s%s%s\n", s->key, tight ? "=" : " = ", value);
-		free(value);
-	}
-	fprintf(out, "\n[%s]\n", DOMAINS_SECTION);
-	dump_comment(out,
-		     &(const struct br_ini_setting){
-			 .desc = "mail domain = XMPP domain, for each mail "
-				 "domain whose users are not on [xmpp] "
-				 "domain."});
-	for (size_t i = 0; i < cfg->domain_map_count; i++)
-		fprintf(out, "%s = %s\n", cfg->domain_maps[i].mail,
-			cfg->domain_maps[i].xmpp);
 }
 
 bool br_config_mailbox_notified(const struct br_config *cfg,

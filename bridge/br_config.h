@@ -54,11 +54,16 @@ struct br_config {
 	enum br_username_format username_format; /* default address */
 	char *imap_host;			 /* required */
 	uint16_t imap_port;			 /* default 143 */
-	enum br_imap_tls imap_tls;   /* none|starttls|tls, default none */
-	char *imap_ca_file;	     /* default unset: the system's CAs */
-	bool imap_allow_plaintext;   /* none to a non-loopback host */
-	char *master_user;	     /* required */
-	char *master_password;	     /* required, secret */
+	enum br_imap_tls imap_tls; /* none|starttls|tls, default none */
+	char *imap_ca_file;	   /* default unset: the system's CAs */
+	bool imap_allow_plaintext; /* none to a non-loopback host */
+	char *master_user;	   /* required */
+	/* Secret. Set in the file, or read by br_config_load() from the
+	   first line of master_password_file (exactly one of the two is in
+	   the file). NULL after br_config_parse() of a file that names
+	   master_password_file, and with BR_CONFIG_NO_MASTER_PASSWORD. */
+	char *master_password;
+	char *master_password_file;  /* absolute path, or NULL */
 	unsigned imap_workers;	     /* default 2, 1..16 */
 	uint64_t imap_timeout_msecs; /* default 30000 */
 	char *auth_master_socket;    /* Dovecot's auth-master/userdb socket */
@@ -111,20 +116,41 @@ struct br_config {
 	unsigned trace_mask;	     /* default none */
 };
 
+/* Flags of br_config_load(). */
+enum br_config_load_flags {
+	/*
+	 * For a program that has no use for the master password and must not
+	 * hold it: tidings-auth, which runs as the XMPP server's user.
+	 * master_password_file is neither opened nor checked (its path is
+	 * kept, so the caller can tell the two forms apart), and a
+	 * master_password set in the file itself is wiped once parsed: either
+	 * way cfg->master_password is NULL. The file must still be a valid
+	 * configuration for tidingsd (exactly one of the two keys).
+	 */
+	BR_CONFIG_NO_MASTER_PASSWORD = 1u << 0,
+};
+
 /*
  * Reads path. Refuses a file that other users can read or write (it holds
- * secrets): the error says which mode to set. Returns 0, or -1 with an
- * xmalloc'ed "file:line: message" (or "file: message") in *error_r. The
- * file's text is wiped from memory once parsed; br_config_free() wipes the
- * secrets.
+ * secrets): the error says which mode to set. Unless flags say otherwise,
+ * reads the master password from [mail] master_password_file, refusing a
+ * file its group or others may access (the error says the chmod and chown
+ * to run). Returns 0, or -1 with an xmalloc'ed "file:line: message" (or
+ * "file: message") in *error_r. The files' text is wiped from memory once
+ * parsed; br_config_free() wipes the secrets. flags: enum
+ * br_config_load_flags or 0.
  */
-int br_config_load(const char *path, struct br_config **cfg_r, char **error_r);
+int br_config_load(const char *path, unsigned flags, struct br_config **cfg_r,
+		   char **error_r);
 /* Parses text as if read from a file named name, without the mode check
-   (tests, fuzzing). Same return convention. */
+   and without opening master_password_file (tests, fuzzing). Same return
+   convention. */
 int br_config_parse(const char *name, const char *text, size_t len,
 		    struct br_config **cfg_r, char **error_r);
 void br_config_free(struct br_config **cfg);
-/* Writes the effective settings as INI, secrets as "(hidden)". */
+/* Writes the effective settings as INI, secrets as "(hidden)"; with
+   master_password_file, master_password is a comment (so that the dump
+   reads back). */
 void br_config_dump(const struct br_config *cfg, FILE *out);
 /* True if mailbox is one of cfg->mailboxes (exact match; "INBOX" any case). */
 bool br_config_mailbox_notified(const struct br_config *cfg,

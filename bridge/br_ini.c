@@ -223,6 +223,9 @@ int br_ini_read_file(const char *path, size_t max_bytes, char **text_r,
 	return 0;
 fail:
 	close(fd);
+	/* What was read may hold secrets (a config, a password file). */
+	if (text.data != NULL)
+		explicit_bzero(text.data, text.len);
 	ut_buf_free(&text);
 	return -1;
 }

@@ -15,6 +15,10 @@
  * - [xmpp] domain, [domains], [mail] domain and username_format: which
  *   JIDs are served and which mailbox each is (bridge/br_jidmap.h), so
  *   that bob@chat.b.org logs in with bob@b.org's password.
+ * It never reads the master password: master_password_file is not opened
+ * (it is tidingsd's alone, mode 0600), and a master_password written in
+ * tidings.conf itself is wiped as soon as it is parsed, with one warning
+ * when the XMPP server's user can read it (see warn_master_password()).
  * Answers: auth is true only on Dovecot's OK for that very mailbox; isuser
  * only when the userdb knows it; setpass, tryregister, removeuser,
  * removeuser3, certauth and anything else are false (the mail system owns
@@ -37,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "br_config.h"
@@ -371,6 +376,42 @@ static int start(struct helper *h, unsigned timeout_msecs)
 	return 0;
 }
 
+/*
+ * A master password written in tidings.conf, which this helper could read,
+ * is readable by the XMPP server's user (the helper runs as that user), and
+ * so by whoever takes the server over: with it, every mailbox. Worth one
+ * warning at start, not a refusal: refusing would not take the password
+ * out of the file that user can already read, it would only make every
+ * XMPP login fail. As root (the XMPP server itself running as root, which
+ * could read anything), a file its group can read is worth the same
+ * warning, as that group is presumably there for the XMPP server.
+ */
+static void warn_master_password(const struct br_config *cfg)
+{
+	struct stat st;
+
+	if (cfg->master_password_file != NULL || stat(cfg->path, &st) < 0)
+		return;
+	if (geteuid() != 0)
+		ut_log(UT_LOG_WARN, LOG_PREFIX,
+		       "%s holds [mail] master_password and this helper, "
+		       "running as the XMPP server's user (uid %u), can read "
+		       "it: whoever takes over the XMPP server can read every "
+		       "mailbox. tidings-auth does not need it: move it to "
+		       "[mail] master_password_file, a file only tidingsd's "
+		       "user can read (chmod 600)",
+		       cfg->path, (unsigned)geteuid());
+	else if ((st.st_mode & 0040) != 0)
+		ut_log(UT_LOG_WARN, LOG_PREFIX,
+		       "%s holds [mail] master_password and its group (gid %u) "
+		       "can read it: if that is for the XMPP server, whoever "
+		       "takes the server over can read every mailbox. "
+		       "tidings-auth does not need it: move it to [mail] "
+		       "master_password_file, a file only tidingsd's user can "
+		       "read (chmod 600)",
+		       cfg->path, (unsigned)st.st_gid);
+}
+
 /* Keeps fd 1 for the replies only: the replies get a private copy, and
    fd 1 becomes a copy of stderr for anything else. */
 static int take_stdout(struct helper *h)
@@ -447,7 +488,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	char *error = NULL;
-	if (br_config_load(config_path, &h->cfg, &error) < 0) {
+	if (br_config_load(config_path, BR_CONFIG_NO_MASTER_PASSWORD, &h->cfg,
+			   &error) < 0) {
 		ut_log(UT_LOG_ERROR, LOG_PREFIX, "%s", error);
 		free(error);
 		close(h->out_fd);
@@ -455,6 +497,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	ut_log_set_level(debug ? UT_LOG_DEBUG : h->cfg->log_level);
+	warn_master_password(h->cfg);
 	xm_extauth_decoder_init(&h->dec);
 	uv_loop_init(&h->loop);
 

@@ -405,7 +405,7 @@ int main(int argc, char **argv)
 
 	struct daemon d = {0};
 	char *error = NULL;
-	if (br_config_load(config_path, &d.cfg, &error) < 0) {
+	if (br_config_load(config_path, 0, &d.cfg, &error) < 0) {
 		fprintf(stderr, "%s\n", error);
 		free(error);
 		return 1;

@@ -20,7 +20,9 @@ The helper runs under a small shell wrapper that appends "PID start" and
 "PID exit CODE" lines to `helper_exits_path`, so that a test can check that
 every tidings-auth ejabberd started ended with exit code 0; the helper's
 stderr (and any sanitizer report) lands in `stdout_path` with ejabberd's
-own console output.
+own console output. ejabberd runs as root here; with `helper_user` the
+wrapper starts the helper as that user and its primary group, with no
+other groups (setpriv), as Debian's ejabberd (user ejabberd) would.
 
     ej = Ejabberd(tmpdir, "example.org", "mail.example.org", "secret",
                   helper_cmd=[".../tidings-auth", "-c", ".../tidings.conf"])
@@ -32,6 +34,7 @@ own console output.
 
 import json
 import os
+import pwd
 import shlex
 import shutil
 import subprocess
@@ -113,13 +116,14 @@ class Ejabberd:
     names to their options (dicts, written as JSON flow maps).
     `tidings_yml_text`: the tidings part as text, or a function of this
     object returning it (it may use c2s_port, component_port and
-    extauth_program); None: tidings_yml() for this server.
+    extauth_program); None: tidings_yml() for this server. `helper_user`:
+    run the helper as this user (see the module docstring).
     """
 
     def __init__(self, tmpdir, domain, component_jid, component_secret,
                  helper_cmd, c2s_port=None, component_port=None,
                  extra_domains=(), extra_modules=None, tidings_yml_text=None,
-                 loglevel="info"):
+                 loglevel="info", helper_user=None):
         self.dir = os.path.join(str(tmpdir), "ejabberd")
         self.etc = os.path.join(self.dir, "etc")
         self.spool = os.path.join(self.dir, "spool")
@@ -131,6 +135,7 @@ class Ejabberd:
         self.component_jid = component_jid
         self.component_secret = component_secret
         self.helper_cmd = list(helper_cmd)
+        self.helper_user = helper_user
         self.c2s_port = c2s_port or free_port()
         self.component_port = component_port or free_port()
         self.extra_modules = dict(extra_modules or {})
@@ -159,15 +164,22 @@ class Ejabberd:
                         for a in [self.wrapper_path] + self.helper_cmd)
 
     def _write_wrapper(self):
+        run = ""
+        if self.helper_user is not None:
+            pw = pwd.getpwnam(self.helper_user)
+            run = "%s --reuid=%d --regid=%d --clear-groups " % (
+                shutil.which("setpriv") or "/usr/bin/setpriv", pw.pw_uid,
+                pw.pw_gid)
         with open(self.wrapper_path, "w") as f:
             f.write("#!/bin/sh\n"
                     "# Written by tests/integration/ejabberd.py: runs "
                     "tidings-auth, records its exit code.\n"
                     "echo \"$$ start\" >> %(x)s\n"
-                    "\"$@\"\n"
+                    "%(run)s\"$@\"\n"
                     "rc=$?\n"
                     "echo \"$$ exit $rc\" >> %(x)s\n"
-                    "exit $rc\n" % {"x": shlex.quote(self.helper_exits_path)})
+                    "exit $rc\n" % {"x": shlex.quote(self.helper_exits_path),
+                                    "run": run})
         os.chmod(self.wrapper_path, 0o755)
 
     def _write_config(self):
@@ -268,6 +280,29 @@ class Ejabberd:
     def helper_starts(self):
         """How many tidings-auth processes ejabberd started."""
         return len(self._helper_lines()[0])
+
+    def helper_uids(self):
+        """The real and effective uids of the helpers running now (the
+        children of the wrappers that have not exited), as
+        {pid: (ruid, euid)}."""
+        starts, exits = self._helper_lines()
+        gone = {x.split()[0] for x in exits}
+        out = {}
+        for w in (x.split()[0] for x in starts):
+            if w in gone:
+                continue
+            try:
+                with open("/proc/%s/task/%s/children" % (w, w)) as f:
+                    kids = f.read().split()
+            except FileNotFoundError:
+                continue
+            for pid in kids:
+                with open("/proc/%s/status" % pid) as f:
+                    for line in f:
+                        if line.startswith("Uid:"):
+                            ids = line.split()[1:3]
+                            out[int(pid)] = (int(ids[0]), int(ids[1]))
+        return out
 
     def helper_exit_codes(self):
         """The exit codes of the tidings-auth processes that ended, and

@@ -16,9 +16,13 @@ CA made at start (prosody.py); the banner says how to trust it.
 
 import argparse
 import email.utils
+import grp
 import inspect
 import os
+import pwd
+import re
 import secrets
+import shutil
 import signal
 import smtplib
 import sys
@@ -95,16 +99,28 @@ class Stack:
     ejabberd_kw: more keyword arguments for ejabberd.Ejabberd (e.g.
     extra_modules, tidings_yml_text). The server object is `xmpp_server`
     (`prosody` or `ejabberd`; the other is None).
+    helper_user (ejabberd only): run tidings-auth as this user (e.g.
+    "ejabberd") and its primary group, as a deployment does: tidings.conf
+    is then 0640 with that group, and Dovecot gets the listeners the
+    README gives ejabberd (part 4 of examples/dovecot/90-tidings.conf:
+    tidings-client for the user, tidings-userdb for the group).
+    master_password_file: True to put the master password into
+    <dir>/master-password (0600, root's: tidingsd's user here) and name
+    it in tidings.conf as [mail] master_password_file.
     """
 
     def __init__(self, tmpdir, domain="example.org", users=None,
                  notify=None, log=None, ports=None, privileged=True,
                  extra_users=None, mail_domain=None, dovecot_conf="",
                  tls="offer", dovecot_kw=None, extra_xmpp_domains=(),
-                 xmpp_server="prosody", ejabberd_kw=None):
+                 xmpp_server="prosody", ejabberd_kw=None, helper_user=None,
+                 master_password_file=False):
         from dovecot import Dovecot  # another helper's file
         if xmpp_server not in ("prosody", "ejabberd"):
             raise ValueError("xmpp_server: prosody or ejabberd")
+        if helper_user is not None and xmpp_server != "ejabberd":
+            raise ValueError("helper_user: tidings-auth runs for ejabberd")
+        self.helper_user = helper_user
         self.server_kind = xmpp_server
         self._ejabberd_kw = dict(ejabberd_kw or {})
         self.dir = str(tmpdir)
@@ -116,12 +132,22 @@ class Stack:
         self.master_password = secrets.token_hex(12)
         self.secret = secrets.token_hex(12)
         self.events_socket = os.path.join(self.dir, "events.sock")
+        self.master_password_file = None
+        if master_password_file:
+            self.master_password_file = os.path.join(self.dir,
+                                                     "master-password")
+            fd = os.open(self.master_password_file,
+                         os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(self.master_password + "\n")
         ports = dict(ports or {})
         dv_users = {"%s@%s" % (u, self.mail_domain): p
                     for u, p in self.users.items()}
         dv_users.update(extra_users or {})
         kw = dict(dovecot_kw or {})
-        if xmpp_server == "ejabberd":
+        if helper_user is not None:
+            dovecot_conf += helper_listeners(helper_user)
+        elif xmpp_server == "ejabberd":
             # tidings-auth answers isuser from Dovecot's userdb.
             kw.setdefault("auth_master_listener", "tidings-userdb")
         params = inspect.signature(Dovecot).parameters
@@ -167,7 +193,16 @@ class Stack:
                        "socket_group": "mail", "trusted_users": "mail"},
             "state": {"dir": os.path.join(self.dir, "state")},
         }
-        if self.server_kind == "ejabberd":
+        if self.master_password_file is not None:
+            del s["mail"]["master_password"]
+            s["mail"]["master_password_file"] = self.master_password_file
+        if self.helper_user is not None:
+            run = self.dovecot.base_dir
+            s["mail"]["auth_client_socket"] = os.path.join(run,
+                                                           "tidings-client")
+            s["mail"]["auth_master_socket"] = os.path.join(run,
+                                                           "tidings-userdb")
+        elif self.server_kind == "ejabberd":
             s["mail"]["auth_client_socket"] = self.dovecot.auth_client_socket
             s["mail"]["auth_master_socket"] = self.dovecot.auth_master_socket
         if self.notify:
@@ -209,14 +244,23 @@ class Stack:
             kw.setdefault("component_port", self._ports.get("component"))
             kw.setdefault("extra_domains", self._extra_xmpp_domains)
             tidings_dir = os.path.join(self.dir, "tidingsd")
-            helper = [tidings_auth_binary(), "-c",
-                      os.path.join(tidings_dir, "tidings.conf")]
+            binary = tidings_auth_binary()
+            if self.helper_user is not None:
+                kw["helper_user"] = self.helper_user
+                # The build tree may not be reachable for that user.
+                binary = os.path.join(self.dir, "tidings-auth")
+                shutil.copy2(tidings_auth_binary(), binary)
+                os.chmod(binary, 0o755)
+            helper = [binary, "-c", os.path.join(tidings_dir, "tidings.conf")]
             self.ejabberd = Ejabberd(self.dir, self.domain, self.component,
                                      self.secret, td.wrapper() + helper,
                                      **kw)
             self.tidingsd = td.Tidingsd(self.dir, self.config_sections())
-            td.write_config(self.tidingsd.config_path,
-                            self.tidingsd.sections)
+            if self.helper_user is not None:
+                self.tidingsd.config_mode = 0o640
+                self.tidingsd.config_gid = pwd.getpwnam(
+                    self.helper_user).pw_gid
+            self.tidingsd.write_config()
             self.ejabberd.start()
             if tidings:
                 self.tidingsd.start()
@@ -288,6 +332,30 @@ class Stack:
                 return
             n = m
             time.sleep(quiet * td.SLOW)
+
+
+DOVECOT_EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(HERE)),
+                               "examples", "dovecot", "90-tidings.conf")
+
+
+def helper_listeners(user):
+    """Dovecot's listeners for a tidings-auth running as `user`: part 4
+    of examples/dovecot/90-tidings.conf, uncommented, with `user` for
+    ejabberd, root for tidings (tidingsd runs as root here) and `user`'s
+    primary group for the group tidings."""
+    text = open(DOVECOT_EXAMPLE).read()
+    m = re.search(r"#@ejabberd-begin\n(.*?)#@ejabberd-end", text, re.S)
+    if m is None:
+        raise RuntimeError("%s lost its ejabberd block" % DOVECOT_EXAMPLE)
+    block = "".join(line[1:] + "\n" for line in m.group(1).splitlines())
+    group = grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
+    for old, new in (("user = ejabberd", "user = %s" % user),
+                     ("user = tidings", "user = root"),
+                     ("group = tidings", "group = %s" % group)):
+        if block.count(old) != 1:
+            raise RuntimeError("the ejabberd block no longer has %r" % old)
+        block = block.replace(old, new)
+    return "\n" + block
 
 
 # -- the demo --------------------------------------------------------------

@@ -12,6 +12,8 @@ both server families stay covered side by side.
 """
 
 import os
+import pwd
+import subprocess
 import time
 import xml.etree.ElementTree as ET
 
@@ -230,6 +232,64 @@ def test_offline_storage_asks_isuser(ej_stack):
     assert m.frm.startswith("alice@example.org")
 
 
+def test_master_password_file_and_the_ejabberd_user(ej_stack):
+    """The deployment the README describes: the master password in
+    [mail] master_password_file (0600, tidingsd's: root here), tidings.conf
+    readable by the ejabberd user through its group, and tidings-auth
+    running as that user, who cannot read the password file. tidingsd
+    reads it (a mail delivered while it was down is found over IMAP, as
+    the master user, once it is back); the helper never opens it: logins
+    and isuser work, and nothing is logged about a master password."""
+    try:
+        ej_pw = pwd.getpwnam("ejabberd")
+    except KeyError:
+        pytest.fail("no ejabberd user (Debian's ejabberd package)")
+    st = ej_stack(helper_user="ejabberd", master_password_file=True)
+    pw_file = st.master_password_file
+    info = os.stat(pw_file)
+    assert (info.st_uid, info.st_mode & 0o777) == (0, 0o600)
+    conf = st.tidingsd.config_path
+    info = os.stat(conf)
+    assert (info.st_gid, info.st_mode & 0o777) == (ej_pw.pw_gid, 0o640)
+    with open(conf) as f:
+        text = f.read()
+    assert "master_password_file = %s\n" % pw_file in text
+    assert st.master_password not in text
+    # The helper's user cannot read the password file.
+    cat = subprocess.run(
+        ["setpriv", "--reuid=%d" % ej_pw.pw_uid,
+         "--regid=%d" % ej_pw.pw_gid, "--clear-groups", "cat", pw_file],
+        capture_output=True)
+    assert cat.returncode != 0 and cat.stdout == b"", cat
+
+    bob = st.client("bob")
+    login_fails(st, "bob", "wrong")
+    ej = st.ejabberd
+    uids = ej.helper_uids()
+    assert uids and set(uids.values()) == {(ej_pw.pw_uid, ej_pw.pw_uid)}, \
+        uids
+    # isuser: a chat for a JID without a mailbox bounces.
+    bob.send_message("ghost@example.org", "anyone?")
+    err = bob.wait_for_message(
+        lambda n: n.type == "error" and n.frm.startswith("ghost@"),
+        10.0 * SLOW)
+    assert err is not None, bob.messages
+
+    st.mail("bob", subject="Password from a file")
+    n = bob.wait_for_message(lambda n: n.mail is not None, 10.0 * SLOW)
+    assert n is not None, "no notification:\n" + st.tidingsd.tail()
+    assert n.mail["subject"] == "Password from a file"
+    # tidingsd logs in to IMAP as the master user with the file's password.
+    assert st.tidingsd.stop() == 0
+    st.mail("bob", subject="While tidingsd was down")
+    st.tidingsd.start()
+    n = bob.wait_for_message(
+        lambda n: n.mail is not None and
+        n.mail["subject"] == "While tidingsd was down", 20.0 * SLOW)
+    assert n is not None, "not caught up:\n" + st.tidingsd.tail()
+    assert "master_password" not in ej.console()
+
+
 EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "examples", "ejabberd", "tidings.yml")
 
@@ -241,7 +301,7 @@ def example_yml(ej):
     with open(EXAMPLE) as f:
         text = f.read()
     for old, new in (
-            ('"/usr/sbin/tidings-auth -c /etc/tidings/tidings.conf"',
+            ('"/usr/local/sbin/tidings-auth -c /etc/tidings/tidings.conf"',
              ejmod.q(ej.extauth_program)),
             ("port: 5347", "port: %d" % ej.component_port),
             ('"change-me"', ejmod.q(ej.component_secret))):
@@ -252,11 +312,15 @@ def example_yml(ej):
 
 def test_example_snippet(ej_stack):
     """The snippet an admin adds (examples/ejabberd/tidings.yml), included
-    from a minimal ejabberd.yml: tidingsd connects as the component and
-    gets its privileges, users log in with their mailbox passwords, new
-    mail is notified."""
+    from a minimal ejabberd.yml, in the deployment the README describes
+    (the helper as the ejabberd user, Dovecot's listeners from part 4 of
+    examples/dovecot/90-tidings.conf, the master password in
+    master_password_file): tidingsd connects as the component and gets its
+    privileges, users log in with their mailbox passwords, new mail is
+    notified."""
     st = ej_stack(ejabberd_kw={"tidings_yml_text": example_yml},
-                  log={"level": "trace", "trace": "xmpp"})
+                  log={"level": "trace", "trace": "xmpp"},
+                  helper_user="ejabberd", master_password_file=True)
     ej = st.ejabberd
     assert open(ej.tidings_yml_path).read() == example_yml(ej)
     ej.wait_log("Accepted external component handshake authentication for "
@@ -304,9 +368,16 @@ def test_password_changed_in_the_mail_system(cache, ej_stack):
                                "extra_modules": {"mod_register": {}}})
     old = st.users["bob"]
     bob = st.client("bob")
+    logged_in = time.time()
     st.users["bob"] = st.dovecot.users["bob@example.org"] = "changed-pw"
     st.dovecot.reload()
     wait_dovecot_password(st, "bob@example.org")
+    # The helper's connection stays with the auth process that answered
+    # bob's login (a reload leaves it running), and Dovecot's passwd-file
+    # driver looks at the file again at most once per second of its clock:
+    # in the same second it would still hold the old password.
+    while int(time.time()) == int(logged_in):
+        time.sleep(0.05)
     if cache:
         assert st.client("bob", resource="stale", password=old).connected
         login_fails(st, "bob", "changed-pw")

@@ -179,7 +179,9 @@ auth_failure_delay = 0
 
 
 def write_conf(path, dv, mode=0o600, client_socket=None, master_socket=None,
-               omit=()):
+               omit=(), master_password_file=None):
+    """tidings.conf for the helper; with master_password_file, that key
+    instead of a master_password in the file."""
     sections = {
         "xmpp": {"component": "mail.example.org", "host": "127.0.0.1",
                  "secret": "s3cret-component", "domain": "example.org"},
@@ -195,9 +197,15 @@ def write_conf(path, dv, mode=0o600, client_socket=None, master_socket=None,
         "domains": {"b.org": "chat.b.org"},
         "log": {"level": "info"},
     }
+    if master_password_file is not None:
+        del sections["mail"]["master_password"]
+        sections["mail"]["master_password_file"] = master_password_file
     for key in omit:
         del sections["mail"][key]
     return td.write_config(path, sections, mode)
+
+
+MASTER_PW_WARNING = "holds [mail] master_password and"
 
 
 @pytest.fixture(scope="module")
@@ -294,6 +302,8 @@ def test_answers(conf):
     assert ("auth bob*mt@example.org: refused: Dovecot accepted the "
             "password for another user (bob)") in err
     assert "a malformed request" in err
+    # Root reading a 0600 file: nobody else can read the master password.
+    assert MASTER_PW_WARNING not in err
 
 
 def test_requests_in_pieces(conf):
@@ -372,6 +382,14 @@ def test_config_checks(workdir, dv):
                            timeout=30)
         assert r.returncode == 1 and r.stdout == b""
         assert b"auth_client_socket" in r.stderr
+    # As root, a master password its group can read is worth the same
+    # warning (that group is presumably there for the XMPP server).
+    c = write_conf(os.path.join(d, "group.conf"), dv, mode=0o640)
+    out, err = run_helper(c, frame("isuser:bob:example.org"))
+    assert out == YES
+    assert err.count(MASTER_PW_WARNING) == 1, err
+    assert ("%s holds [mail] master_password and its group (gid 0) can "
+            "read it" % c) in err, err
     # Bad options.
     for args in (["-t", "99"], ["-t", "30000"], ["-t", "1x"], ["extra"]):
         r = subprocess.run(helper_cmd(c, *args), input=b"",
@@ -414,9 +432,56 @@ def test_as_the_ejabberd_user_through_a_group(workdir, dv):
         frame("auth:bob:example.org:wrong") + \
         frame("isuser:bob:example.org") + frame("isuser:ghost:example.org")
     r = run_as(c, data)
-    check_stderr(r.stderr.decode("utf-8", "replace"))
+    err = r.stderr.decode("utf-8", "replace")
+    check_stderr(err)
     assert r.returncode == 0, r.stderr
     assert r.stdout == YES + NO + YES + NO, r.stderr
+    # The master password written in tidings.conf is readable by the
+    # ejabberd user: one warning, naming the way out.
+    assert err.count(MASTER_PW_WARNING) == 1, err
+    assert ("tidings-auth: %s holds [mail] master_password and this helper, "
+            "running as the XMPP server's user (uid %d), can read it"
+            % (c, ej.pw_uid)) in err, err
+    assert "master_password_file" in err
+    # With the password in master_password_file, which only root (here:
+    # tidingsd's user) can read, the helper works the same and says
+    # nothing: it never opens that file.
+    pw_file = os.path.join(d, "master-password")
+    with open(pw_file, "w") as f:
+        f.write(MASTER_PW + "\n")
+    os.chmod(pw_file, 0o600)
+    cf = write_conf(os.path.join(d, "pw-file.conf"), dv, mode=0o640,
+                    client_socket=os.path.join(dv.base_dir,
+                                               "tidings-client"),
+                    master_socket=os.path.join(dv.base_dir,
+                                               "ejabberd-userdb"),
+                    master_password_file=pw_file)
+    os.chown(cf, 0, ej.pw_gid)
+    denied = subprocess.run(
+        ["setpriv", "--reuid=%d" % ej.pw_uid, "--regid=%d" % ej.pw_gid,
+         "--clear-groups", "cat", pw_file], capture_output=True)
+    assert denied.returncode != 0 and denied.stdout == b"", denied
+    r = run_as(cf, data)
+    err = r.stderr.decode("utf-8", "replace")
+    check_stderr(err)
+    assert r.returncode == 0, err
+    assert r.stdout == YES + NO + YES + NO, err
+    assert MASTER_PW_WARNING not in err, err
+    # tidingsd (root here) reads it.
+    cp = td.check_config(cf)
+    assert cp.returncode == 0, cp.stderr
+    assert "\nmaster_password_file = %s\n" % pw_file in cp.stdout
+    assert MASTER_PW not in cp.stdout
+    # ... but not once its group may read it, as tidings.conf's may.
+    os.chmod(pw_file, 0o640)
+    cp = td.check_config(cf)
+    assert cp.returncode == 1 and cp.stdout == "", cp.stdout
+    assert ("%s: holds the master password but is readable by its group "
+            "(mode 0640); run chmod 600 %s" % (pw_file, pw_file)) \
+        in cp.stderr, cp.stderr
+    # The helper does not care: it never opens the file.
+    r = run_as(cf, data)
+    assert r.returncode == 0 and r.stdout == YES + NO + YES + NO, r.stderr
     # Root's own sockets are closed to it: every check fails, cleanly.
     c2 = write_conf(os.path.join(d, "root-sockets.conf"), dv, mode=0o640)
     os.chown(c2, 0, ej.pw_gid)

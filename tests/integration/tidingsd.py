@@ -86,9 +86,13 @@ class Tidingsd:
     """One tidingsd process with its config, state and log in `tmpdir`.
 
     `sections` is the config as {section: {key: value}}; it is written to
-    <tmpdir>/tidingsd/tidings.conf (mode 0600) on start(). Its stderr is
+    <tmpdir>/tidingsd/tidings.conf on start(), with mode `config_mode`
+    (0600) and, when `config_gid` is set, that group. Its stderr is
     appended to <tmpdir>/tidingsd/tidingsd.log across restarts.
     """
+
+    config_mode = 0o600
+    config_gid = None
 
     def __init__(self, tmpdir, sections):
         self.dir = os.path.join(str(tmpdir), "tidingsd")
@@ -103,6 +107,12 @@ class Tidingsd:
     def events_socket(self):
         return self.sections["events"]["socket"]
 
+    def write_config(self):
+        """Write tidings.conf (start() does)."""
+        write_config(self.config_path, self.sections, self.config_mode)
+        if self.config_gid is not None:
+            os.chown(self.config_path, 0, self.config_gid)
+
     # -- process control ---------------------------------------------------
 
     def start(self, wait_connected=True, timeout=10.0):
@@ -110,7 +120,7 @@ class Tidingsd:
         component handshake). Returns the log offset at start."""
         if self.running:
             raise RuntimeError("tidingsd already running")
-        write_config(self.config_path, self.sections)
+        self.write_config()
         offset = self.log_size()
         with open(self.log_path, "ab") as log:
             log.write(b"==== tidingsd start ====\n")

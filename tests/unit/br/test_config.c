@@ -274,7 +274,7 @@ static void test_validation(void)
 {
 	check_line_err(10, "",
 		       "t.conf: missing required key [mail] "
-		       "master_password");
+		       "master_password (or master_password_file)");
 	check_line_err(2, "", "t.conf: missing required key [xmpp] component");
 	check_line_err(14, "; no dir\n",
 		       "t.conf: missing required key [state] dir");
@@ -400,6 +400,50 @@ static void test_validation(void)
 	ut_buf_free(&b);
 }
 
+/* Exactly one of master_password and master_password_file. Parsing
+   never opens the file (br_config_load() does: test_config_file.c). */
+static void test_master_password_file(void)
+{
+	struct br_config *cfg = NULL;
+	char *error = line_err(
+	    10, "master_password_file = /no/such/dir/master-password\n");
+	T_CHECK(error == NULL);
+	free(error);
+	cfg = parse_ok("[xmpp]\ncomponent = m.x\nhost = h\nsecret = s\n"
+		       "domain = x\n[mail]\ndomain = x\nimap_host = localhost\n"
+		       "master_user = u\n"
+		       "master_password_file = \"/etc/tidings/master pw\"\n"
+		       "[events]\nsocket = /s\n[state]\ndir = /\n");
+	if (cfg != NULL) {
+		T_CHECK_STR(cfg->master_password_file,
+			    "/etc/tidings/master pw");
+		T_CHECK(cfg->master_password == NULL);
+	}
+	br_config_free(&cfg);
+	cfg = parse_ok(minimal);
+	if (cfg != NULL)
+		T_CHECK(cfg->master_password_file == NULL);
+	br_config_free(&cfg);
+
+	check_err("[mail]\nmaster_password_file = /etc/tidings/mpw\n",
+		  "t.conf:16: [mail] master_password and master_password_file "
+		  "are both set (lines 10 and 16): keep one");
+	check_line_err(10, "master_password_file = /a\nmaster_password = p\n",
+		       "t.conf:11: [mail] master_password and "
+		       "master_password_file are both set (lines 10 and 11): "
+		       "keep one");
+	check_line_err(10, "master_password_file = etc/tidings/mpw\n",
+		       "t.conf:10: [mail] master_password_file: must be an "
+		       "absolute path");
+	check_line_err(10, "master_password_file =\n",
+		       "t.conf:10: master_password_file: empty value (leave "
+		       "the key out to get its default)");
+	check_err("[mail]\nmaster_password_file = /a\nmaster_password_file "
+		  "= /b\n",
+		  "t.conf:17: duplicate key [mail] master_password_file "
+		  "(first set on line 16)");
+}
+
 int main(void)
 {
 	T_RUN(test_minimal_defaults);
@@ -407,5 +451,6 @@ int main(void)
 	T_RUN(test_syntax_errors);
 	T_RUN(test_value_errors);
 	T_RUN(test_validation);
+	T_RUN(test_master_password_file);
 	return T_DONE();
 }

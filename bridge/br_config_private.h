@@ -1,0 +1,21 @@
+#ifndef BR_CONFIG_PRIVATE_H
+#define BR_CONFIG_PRIVATE_H
+
+/*
+ * Internal to br_config*.c: the table of settings (br_config_table.c),
+ * which the reader (br_config.c) fills struct br_config from and the dump
+ * prints.
+ */
+
+#include <stddef.h>
+
+#include "br_ini.h"
+
+/* The section of free-form "mail domain = XMPP domain" lines. */
+#define BR_CONFIG_DOMAINS_SECTION "domains"
+
+/* Every setting, in the order of the dump and of the example file. */
+extern const struct br_ini_setting br_config__settings[];
+extern const size_t br_config__setting_count;
+
+#endif
