@@ -69,15 +69,9 @@ static void set_setting(const struct br_inbound_deps *d, const char *key,
 			   ? xstrdup("Sorry, that could not be saved.")
 			   : xasprintf("%s is back to the default.", c->name);
 	} else if (br_setting_parse(id, c->value, &v) < 0) {
-		const struct br_setting_info *in = br_setting_info(id);
-		struct ut_buf b = UT_BUF_INIT;
-		if (in->values == NULL)
-			ut_buf_append_str(&b, "yes or no");
-		for (size_t i = 0; in->values != NULL && in->values[i]; i++)
-			ut_buf_appendf(&b, "%s%s", i == 0 ? "" : ", ",
-				       in->values[i]);
-		text = xasprintf("%s takes %s.", c->name, ut_buf_str(&b));
-		ut_buf_free(&b);
+		char *choices = br_setting_choices(id);
+		text = xasprintf("%s takes %s.", c->name, choices);
+		free(choices);
 	} else if (br_settings_set(d->ledger, key, id, v) < 0) {
 		text = xstrdup("Sorry, that could not be saved.");
 	} else {

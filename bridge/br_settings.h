@@ -40,6 +40,8 @@ struct br_setting_info {
 	const char *name;	   /* as in commands, forms and [defaults] */
 	const char *label;	   /* for forms */
 	const char *const *values; /* enum names; NULL: a boolean */
+	/* For forms: a label for each of values (same order), or NULL. */
+	const char *const *value_labels;
 };
 
 const struct br_setting_info *br_setting_info(enum br_setting_id id);
@@ -53,6 +55,11 @@ int br_setting_lookup(const char *name);
 int br_setting_parse(enum br_setting_id id, const char *text, int64_t *v_r);
 /* The value as text ("yes"/"no", or the enum's name). */
 const char *br_setting_format(enum br_setting_id id, int64_t v);
+/* The values setting id takes, for a reply: "yes or no", "never, dnd or
+   away" (xmalloc'ed). */
+char *br_setting_choices(enum br_setting_id id);
+/* The organisation's default of setting id ([defaults] in cfg). */
+int64_t br_setting_default(const struct br_config *cfg, enum br_setting_id id);
 
 /* The user's settings: the ledger's, else cfg's defaults. */
 void br_settings_load(const struct br_config *cfg, struct br_ledger *l,
@@ -64,5 +71,30 @@ int br_settings_set(struct br_ledger *l, const char *user,
 /* Forgets the user's choice: back to the default. */
 int br_settings_reset(struct br_ledger *l, const char *user,
 		      enum br_setting_id id);
+
+/* Several changes at once (the settings form). */
+enum br_setting_op {
+	BR_SETTING_KEEP = 0, /* leave it as it is */
+	BR_SETTING_SET,	     /* store v (the user chose it) */
+	BR_SETTING_RESET,    /* forget the user's choice: the default */
+};
+
+struct br_settings_change {
+	enum br_setting_op op[BR_SETTING_COUNT];
+	int64_t v[BR_SETTING_COUNT]; /* for BR_SETTING_SET */
+};
+
+/* Some op is not BR_SETTING_KEEP. */
+bool br_settings_change_any(const struct br_settings_change *ch);
+/*
+ * Applies ch to the user's settings, before being what br_settings_load()
+ * gave before. Returns 0, or -1 when the ledger refused a change; then the
+ * changes made so far are undone, back to before, as far as the ledger
+ * takes the undo. (While writes fail, br_ledger.h keeps settings in memory
+ * and counts them as made, so today that does not happen.)
+ */
+int br_settings_apply(struct br_ledger *l, const char *user,
+		      const struct br_settings *before,
+		      const struct br_settings_change *ch);
 
 #endif

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "br_adhoc.h"
 #include "br_config.h"
 #include "br_contact.h"
 #include "br_inbound.h"
@@ -49,6 +50,7 @@ struct daemon {
 	struct br_router *router;
 	struct br_contact *contact;
 	struct br_online *online;
+	struct br_adhoc *adhoc; /* commands on xmpp's helper; freed after it */
 	uv_signal_t sigterm, sigint, sighup;
 	uv_timer_t stats_timer;
 	uv_timer_t drain_timer;
@@ -176,6 +178,7 @@ static void finish_stop(struct daemon *d)
 	ms_authmaster_free(&d->authmaster);
 	if (d->xmpp != NULL)
 		xm_component_close(&d->xmpp, NULL, NULL);
+	br_adhoc_free(&d->adhoc);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sighup, NULL);
@@ -319,6 +322,11 @@ static int start(struct daemon *d)
 	    .imap = d->imap,
 	};
 	d->router = br_router_new(&deps);
+	struct br_adhoc_deps ad = {cfg, d->ledger, d->router};
+	if (br_adhoc_new(xm_component_adhoc(d->xmpp), &ad, &d->adhoc) < 0) {
+		log_error("xmpp: cannot register the ad-hoc commands");
+		return -1;
+	}
 
 	struct br_contact_deps cd = {
 	    .loop = d->loop,

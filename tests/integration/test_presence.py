@@ -99,7 +99,7 @@ def test_text_commands_and_settings_survive_a_restart(make_stack):
     assert "notify = yes (default)" in n.body
     assert "hold_when = dnd (default)" in n.body
     say(bob, "set notify off", "notify is now no.")
-    say(bob, "set hold_when sometimes", "hold_when takes never, dnd, away.")
+    say(bob, "set hold_when sometimes", "hold_when takes never, dnd or away.")
     say(bob, "set colour blue", 'There is no setting "colour"')
     say(bob, "frobnicate", 'I do not know "frobnicate"')
     # notify off: no message per mail while online.

@@ -23,11 +23,16 @@ import time
 import xml.etree.ElementTree as ET
 
 import slixmpp
+from slixmpp.exceptions import IqError
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import StanzaPath
 
 NS_MAIL = "urn:x-tidings:mail:0"
 NS_DELAY = "urn:xmpp:delay"
+NS_COMMANDS = "http://jabber.org/protocol/commands"
+NS_DATA = "jabber:x:data"
+NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items"
+NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 
 _loop = None
 _loop_lock = threading.Lock()
@@ -161,6 +166,70 @@ class Notice:
         return "<Notice from=%r type=%r body=%r mail=%r digest=%r " \
             "summary=%r>" % (self.frm, self.type, self.body, self.mail,
                              self.digest, self.summary)
+
+
+class IqReply:
+    """The answer to an IQ: type ("result" or "error"), the error's
+    condition and text (None for a result), and the element (xml)."""
+
+    def __init__(self, xml):
+        self.xml = xml
+        self.type = xml.get("type")
+        self.condition = None
+        self.error_text = None
+        err = xml.find("{jabber:client}error")
+        if err is not None:
+            for c in err:
+                if c.tag == "{%s}text" % NS_STANZAS:
+                    self.error_text = c.text
+                elif c.tag.startswith("{%s}" % NS_STANZAS) and \
+                        self.condition is None:
+                    self.condition = c.tag.split("}", 1)[1]
+        self.text = ET.tostring(xml, encoding="unicode")
+
+
+class CommandReply(IqReply):
+    """The answer to a XEP-0050 command: also status, sessionid, notes
+    [(type, text)], actions (names, default first when given), form_type
+    and fields {var: {"type", "label", "values", "options"}} of its data
+    form (empty without one)."""
+
+    def __init__(self, xml):
+        super().__init__(xml)
+        cmd = xml.find("{%s}command" % NS_COMMANDS)
+        self.command = cmd
+        self.status = cmd.get("status") if cmd is not None else None
+        self.sessionid = cmd.get("sessionid") if cmd is not None else None
+        self.notes = [(n.get("type", "info"), n.text or "")
+                      for n in (cmd.findall("{%s}note" % NS_COMMANDS)
+                                if cmd is not None else [])]
+        self.actions = []
+        a = cmd.find("{%s}actions" % NS_COMMANDS) if cmd is not None \
+            else None
+        if a is not None:
+            if a.get("execute"):
+                self.actions.append(a.get("execute"))
+            self.actions += [c.tag.split("}", 1)[1] for c in a
+                             if c.tag.split("}", 1)[1] not in self.actions]
+        x = cmd.find("{%s}x" % NS_DATA) if cmd is not None else None
+        self.form_type = x.get("type") if x is not None else None
+        self.fields = {}
+        for f in (x.findall("{%s}field" % NS_DATA) if x is not None
+                  else []):
+            self.fields[f.get("var")] = {
+                "type": f.get("type"),
+                "label": f.get("label"),
+                "values": [v.text or "" for v in
+                           f.findall("{%s}value" % NS_DATA)],
+                "options": [(o.get("label"),
+                             o.findtext("{%s}value" % NS_DATA))
+                            for o in f.findall("{%s}option" % NS_DATA)],
+            }
+
+    def value(self, var):
+        """The first value of field var, or None."""
+        f = self.fields.get(var)
+        return f["values"][0] if f and f["values"] else None
 
 
 class _ClientXMPP(slixmpp.ClientXMPP):
@@ -345,6 +414,54 @@ class Client:
     def send_message(self, to, body, mtype="chat"):
         shared_loop().call_soon_threadsafe(
             lambda: self.xmpp.send_message(mto=to, mbody=body, mtype=mtype))
+
+    def iq(self, to, payload, itype="get", timeout=10.0):
+        """Send an IQ of type itype to `to` with payload (XML text) as its
+        only child; return its answer as an IqReply (a result or an error;
+        raises on timeout)."""
+        el = ET.fromstring(payload)
+
+        async def go():
+            iq = self.xmpp.Iq()
+            iq["type"] = itype
+            iq["to"] = to
+            iq.xml.append(el)
+            try:
+                r = await iq.send(timeout=timeout)
+            except IqError as e:
+                r = e.iq
+            return r.xml
+        return IqReply(_run(go(), timeout + 2))
+
+    def disco_items(self, to, node=None, timeout=10.0):
+        """XEP-0030 items of `to` (at node): (reply, [(jid, node, name)])."""
+        q = ET.Element("{%s}query" % NS_DISCO_ITEMS)
+        if node is not None:
+            q.set("node", node)
+        r = self.iq(to, ET.tostring(q, encoding="unicode"), "get", timeout)
+        q = r.xml.find("{%s}query" % NS_DISCO_ITEMS)
+        items = [(i.get("jid"), i.get("node"), i.get("name"))
+                 for i in (q.findall("{%s}item" % NS_DISCO_ITEMS)
+                           if q is not None else [])]
+        return r, items
+
+    def command(self, to, node, action="execute", sessionid=None,
+                fields=None, timeout=10.0):
+        """A XEP-0050 command stage: `fields` ({var: value or [values]})
+        goes as a submitted data form. Returns a CommandReply."""
+        cmd = ET.Element("{%s}command" % NS_COMMANDS,
+                         {"node": node, "action": action})
+        if sessionid is not None:
+            cmd.set("sessionid", sessionid)
+        if fields is not None:
+            x = ET.SubElement(cmd, "{%s}x" % NS_DATA, {"type": "submit"})
+            for var, value in fields.items():
+                f = ET.SubElement(x, "{%s}field" % NS_DATA, {"var": var})
+                for v in value if isinstance(value, list) else [value]:
+                    ET.SubElement(f, "{%s}value" % NS_DATA).text = v
+        r = self.iq(to, ET.tostring(cmd, encoding="unicode"), "set",
+                    timeout)
+        return CommandReply(r.xml)
 
     def disconnect(self, timeout=5.0):
         """Close the stream politely and wait until it is closed."""
