@@ -17,7 +17,9 @@ static const char help_text[] =
     "settings \xE2\x80\x94 show your settings\n"
     "set <name> <value> \xE2\x80\x94 change one, e.g. set notify off, "
     "set hold_when away (set <name> default: the organisation's)\n"
-    "check \xE2\x80\x94 a summary of your mailbox now";
+    "check \xE2\x80\x94 a summary of your mailbox now\n"
+    "Clients with ad-hoc commands also list \"Mail notification settings\", a "
+    "form for the same.";
 
 /* Replies to msg (to its from, from the component) with text. */
 static void reply(const struct br_inbound_deps *d, xmpp_stanza_t *msg,

@@ -24,15 +24,20 @@ struct domain {
 	const char *name;  /* cfg's */
 	bool advertised;   /* on this connection */
 	bool presence;	   /* presence permission on this connection */
-	bool had_presence; /* ... on the previous one */
+	bool complete;	   /* ... and the server says who is online at once */
+	bool had_complete; /* complete on the previous connection */
 	char *logged;	   /* the grants last logged, NULL: none */
 	bool warned_none;  /* "no advertisement" logged */
 };
 
+/* A user whose presence came. Without resources (offline) it is kept only
+   in domains that are not complete: there, that is knowledge the server
+   will not give again. */
 struct tracked {
 	char *key, *bare;
 	struct xm_presence pres;
 	unsigned epoch; /* p->epoch of its last presence */
+	bool known;	/* pres is the user's presence (not just created) */
 };
 
 struct br_online {
@@ -84,11 +89,19 @@ static void tracked_free(struct tracked *t)
 }
 
 /* Forgets t (removed from the table by the caller) and tells the router
-   the user is offline. */
-static void gone(struct br_online *p, struct tracked *t)
+   the user is offline now, or unknown. */
+static void gone(struct br_online *p, struct tracked *t, enum br_presence now)
 {
-	br_router_presence(p->d.router, t->bare, BR_PRESENCE_OFFLINE);
+	br_router_presence(p->d.router, t->bare, now);
 	tracked_free(t);
+}
+
+enum br_presence br_online_presence_of(void *ctx, const char *key)
+{
+	struct br_online *p = ctx;
+	const struct tracked *t = ut_hash_get(p->users, key);
+	return t != NULL && t->known ? aggregate(xm_presence_show(&t->pres))
+				     : BR_PRESENCE_UNKNOWN;
 }
 
 /* ---- presence stanzas ---- */
@@ -128,15 +141,17 @@ void br_online_stanza(struct br_online *p, xmpp_stanza_t *st)
 	if (br_jidmap_sender(p->d.cfg, xmpp_stanza_get_from(st), &key, &bare) <
 	    0)
 		return;
+	const struct domain *dom = domain_of(p, bare);
+	bool keep_offline = dom != NULL && !dom->complete;
 	struct tracked *t = ut_hash_get(p->users, key);
 	if (t == NULL) {
-		if (type != NULL) {
+		if (ut_hash_count(p->users) >= BR_ONLINE_USERS_MAX) {
+			untracked(p, bare, st);
+		} else if (type != NULL && !keep_offline) {
 			/* Not online as far as we know: say so (a probe's
 			   answer, or the end of an untracked user). */
 			br_router_presence(p->d.router, bare,
 					   BR_PRESENCE_OFFLINE);
-		} else if (ut_hash_count(p->users) >= BR_ONLINE_USERS_MAX) {
-			untracked(p, bare, st);
 		} else {
 			t = xcalloc(1, sizeof(*t));
 			t->key = key;
@@ -145,19 +160,26 @@ void br_online_stanza(struct br_online *p, xmpp_stanza_t *st)
 			xm_presence_init(&t->pres);
 			ut_hash_put(p->users, t->key, t);
 		}
+	} else if (t->known) {
+		/* The router asks br_online_presence_of() for a user it
+		   does not hold: let it hold this one as it was before. */
+		br_router_presence(p->d.router, t->bare,
+				   aggregate(xm_presence_show(&t->pres)));
 	}
 	if (t != NULL && xm_presence_update(&t->pres, st, &changes) == 0) {
 		t->epoch = p->epoch;
-		if (changes != 0)
+		if (changes != 0 || !t->known)
 			br_router_presence(
 			    p->d.router, t->bare,
 			    aggregate(xm_presence_show(&t->pres)));
+		t->known = true;
 		if ((changes & XM_PRESENCE_CAME_ONLINE) != 0 &&
 		    p->d.contact != NULL)
 			br_contact_user_online(p->d.contact, t->key, t->bare);
-		if (xm_presence_resource_count(&t->pres) == 0) {
+		if (xm_presence_resource_count(&t->pres) == 0 &&
+		    !keep_offline) {
 			ut_hash_remove(p->users, t->key);
-			gone(p, t);
+			gone(p, t, BR_PRESENCE_OFFLINE);
 		}
 	}
 	free(key);
@@ -175,10 +197,10 @@ static bool all_advertised(const struct br_online *p)
 	return true;
 }
 
-static bool presence_everywhere(const struct br_online *p)
+static bool complete_everywhere(const struct br_online *p)
 {
 	for (size_t i = 0; i < p->n_domains; i++) {
-		if (!p->domains[i].presence)
+		if (!p->domains[i].complete)
 			return false;
 	}
 	return true;
@@ -207,6 +229,10 @@ bool br_online_advertisement(struct br_online *p, xmpp_stanza_t *msg)
 		return false;
 	dom->advertised = true;
 	dom->presence = priv.presence != XM_PRIV_PRESENCE_NONE;
+	/* Prosody's mod_privilege (urn:xmpp:privilege:2) sends the presence
+	   of every session right after this; ejabberd 23.01's (:1) sends
+	   only changes from now on (FIELD-NOTES.md). */
+	dom->complete = dom->presence && priv.version == XM_PRIVILEGE_V2;
 	char *grants = xasprintf(
 	    "roster %s, message %s, presence %s (%s)",
 	    xm_privilege_types_str(priv.roster),
@@ -216,9 +242,13 @@ bool br_online_advertisement(struct br_online *p, xmpp_stanza_t *msg)
 					    : XM_NS_PRIVILEGE_2);
 	if (dom->logged == NULL || strcmp(dom->logged, grants) != 0) {
 		log_info("%s grants the component %s%s", dom->name, grants,
-			 dom->presence ? ": presence permission, mail "
+			 dom->complete ? ": presence permission, mail "
 					 "follows who is online"
-				       : "");
+			 : dom->presence
+			     ? ": presence permission, mail follows who is "
+			       "online once their presence changes (this "
+			       "server does not say who is online now)"
+			     : "");
 		free(dom->logged);
 		dom->logged = grants;
 	} else {
@@ -227,7 +257,7 @@ bool br_online_advertisement(struct br_online *p, xmpp_stanza_t *msg)
 	if (p->d.contact != NULL)
 		br_contact_privilege(p->d.contact, dom->name, &priv);
 	xm_privilege_clear(&priv);
-	br_router_presence_known(p->d.router, presence_everywhere(p));
+	br_router_presence_known(p->d.router, complete_everywhere(p));
 	if (all_advertised(p))
 		uv_timer_start(&p->timer, timer_cb, SETTLE_MSECS, 0);
 	return true;
@@ -257,15 +287,19 @@ static void settle(struct br_online *p)
 			br_contact_privilege(p->d.contact, dom->name, NULL);
 	}
 	br_router_presence_known(p->d.router,
-				 p->connected && presence_everywhere(p));
-	/* Whom the server did not mention again went offline meanwhile. */
+				 p->connected && complete_everywhere(p));
+	/* Whom the server did not mention again went offline meanwhile
+	   (complete domains), or may have come and gone (the others). */
 	ut_hash_iter_init(&it, p->users);
 	while (p->connected && ut_hash_iter_next(&it, &key, &value)) {
 		struct tracked *t = value;
 		if (t->epoch == p->epoch)
 			continue;
+		const struct domain *dom = domain_of(p, t->bare);
 		ut_hash_iter_remove(&it);
-		gone(p, t);
+		gone(p, t,
+		     dom != NULL && dom->complete ? BR_PRESENCE_OFFLINE
+						  : BR_PRESENCE_UNKNOWN);
 	}
 	if (!p->settled_once) {
 		p->settled_once = true;
@@ -278,8 +312,9 @@ static void timer_cb(uv_timer_t *timer)
 	settle(timer->data);
 }
 
-/* Probes the users of domains that granted no presence permission last
-   time: their subscription answers with their presence again. */
+/* Probes the users of domains that did not say who is online last time:
+   where they share a presence subscription with the Mail contact, the
+   server answers with their presence now. */
 static void probe_subscribed(struct br_online *p)
 {
 	struct ut_hash_iter it;
@@ -290,7 +325,7 @@ static void probe_subscribed(struct br_online *p)
 	while (ut_hash_iter_next(&it, &key, &value)) {
 		struct tracked *t = value;
 		struct domain *dom = domain_of(p, t->bare);
-		if (dom == NULL || dom->had_presence)
+		if (dom == NULL || dom->had_complete)
 			continue;
 		xmpp_stanza_t *pr = xm_elem_new(p->d.sctx, "presence", NULL);
 		xm_elem_set_attr(pr, "type", "probe");
@@ -310,9 +345,10 @@ void br_online_xmpp_state(struct br_online *p, bool online)
 	}
 	for (size_t i = 0; i < p->n_domains; i++) {
 		struct domain *dom = &p->domains[i];
-		dom->had_presence = dom->presence;
+		dom->had_complete = dom->complete;
 		dom->advertised = false;
 		dom->presence = false;
+		dom->complete = false;
 	}
 	p->epoch++;
 	probe_subscribed(p);

@@ -12,24 +12,33 @@
  * br_contact.
  *
  * Presence is known for everyone (br_router_presence_known) while every
- * served domain granted the presence permission on this connection; else
- * only for the users whose presence came.
+ * served domain is complete (below) on this connection; else only for the
+ * users whose presence came. The router asks br_online_presence_of() for
+ * users it does not hold.
  *
- * Settling. Right after the component connects, the server sends its
- * advertisement and then the presence of everyone online (Prosody and
- * ejabberd both do). SETTLE_MSECS after the last domain's advertisement,
- * or NO_ADVERTISEMENT_MSECS after connecting when some domain sent none,
- * what came is the picture:
+ * A domain is complete when, right after the component connects, its
+ * server sends the advertisement and then the presence of everyone online:
+ * Prosody's mod_privilege (urn:xmpp:privilege:2) does; ejabberd 23.01's
+ * (:1) grants the permission but sends only later changes. In a complete
+ * domain a user without a resource is offline; elsewhere, unknown (mail
+ * is notified as before presence) until their presence comes, and a user
+ * seen going offline stays tracked as offline (that knowledge would not
+ * come again).
+ *
+ * Settling. SETTLE_MSECS after the last domain's advertisement, or
+ * NO_ADVERTISEMENT_MSECS after connecting when some domain sent none, what
+ * came is the picture:
  * - the first time, br_router_presence_settled() (the start-up walk);
  * - on every connection, users the server did not mention again went
- *   offline while the stream was down.
+ *   offline while the stream was down (complete domains) or are unknown
+ *   again (the others).
  * If the component has not connected STARTUP_MSECS after start, the
  * router is told presence settled anyway (mail must not wait for XMPP).
- * Users of a domain without presence permission are probed at a
+ * Tracked users of a domain that was not complete are probed at a
  * reconnect, so that their subscription brings their presence again.
  *
- * Only users of served domains that map to a mailbox are tracked, and only
- * while they have a resource (the last unavailable frees them); presence
+ * Only users of served domains that map to a mailbox are tracked, and in
+ * complete domains only while they have a resource; presence
  * from anyone else is ignored. At most BR_ONLINE_USERS_MAX users are
  * tracked; beyond, a user's last presence stanza is passed on as it is
  * (one log line a minute).
@@ -73,7 +82,11 @@ void br_online_stanza(struct br_online *p, xmpp_stanza_t *st);
 bool br_online_advertisement(struct br_online *p, xmpp_stanza_t *msg);
 /* The component connected (online) or lost its stream. */
 void br_online_xmpp_state(struct br_online *p, bool online);
-/* Users tracked now (online, or with resources of negative priority). */
+/* A br_router_presence_fn: the presence of the user with canonical key
+   key as tracked here (ctx: the br_online), BR_PRESENCE_UNKNOWN if not. */
+enum br_presence br_online_presence_of(void *ctx, const char *key);
+/* Users tracked now (online, with resources of negative priority, or
+   known offline in domains that are not complete). */
 size_t br_online_tracked(const struct br_online *p);
 
 #endif

@@ -237,10 +237,12 @@ static void annotate_sender(struct br_router *r, struct br_mail *m)
 		free(jid);
 		return;
 	}
-	enum br_presence p = s != NULL && s->presence != BR_PRESENCE_UNKNOWN
-				 ? s->presence
-			     : r->presence_known ? BR_PRESENCE_OFFLINE
-						 : BR_PRESENCE_UNKNOWN;
+	enum br_presence p = s != NULL ? s->presence
+			     : r->presence_of != NULL
+				 ? r->presence_of(r->presence_ctx, key)
+				 : BR_PRESENCE_UNKNOWN;
+	if (p == BR_PRESENCE_UNKNOWN && r->presence_known)
+		p = BR_PRESENCE_OFFLINE;
 	m->sender_jid = jid;
 	m->sender_presence = br_presence_word(p);
 	free(key);
@@ -662,11 +664,13 @@ void br_router_presence(struct br_router *r, const char *bare_jid,
 		}
 		return;
 	}
-	if (!r->presence_settled) {
+	if (!r->presence_settled ||
+	    (was == BR_PRESENCE_UNKNOWN && !r->presence_known)) {
 		/* Online as tidingsd starts (or as the component connects
-		   for the first time): not coming online. Catch up what came
-		   while tidingsd was down, as for anyone before presence,
-		   but this user first. */
+		   for the first time), or not known to have been offline
+		   (what came meanwhile was notified as it came): not coming
+		   online. Catch up what came while tidingsd was down, as for
+		   anyone before presence, but this user first. */
 		if (!r->fresh_ledger && !u->first_checked)
 			br_reconcile__check_first(r, u, "INBOX", 0);
 		br_due__walk_user(r, u, false);
@@ -688,6 +692,13 @@ void br_router_presence(struct br_router *r, const char *bare_jid,
 void br_router_presence_known(struct br_router *r, bool known)
 {
 	r->presence_known = known;
+}
+
+void br_router_presence_source(struct br_router *r, br_router_presence_fn fn,
+			       void *ctx)
+{
+	r->presence_of = fn;
+	r->presence_ctx = ctx;
 }
 
 void br_router_presence_settled(struct br_router *r)

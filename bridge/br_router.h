@@ -108,7 +108,9 @@ const char *br_presence_word(enum br_presence p);
  *   (summary_on_login; without it, nothing, and the floor moves past what
  *   is there), then the user's other due mailboxes are reconciled;
  * - back from a held presence after mail came: one summary.
- * Presence unknown: every mail is notified at once, as before.
+ * Presence unknown: every mail is notified at once, as before, and
+ * coming online from unknown is not "coming online" (what came meanwhile
+ * was notified): no summary.
  *
  * Start-up: every mailbox the ledger knows becomes due, but the walk over
  * them waits until presence has settled (br_router_presence_settled: the
@@ -125,6 +127,13 @@ void br_router_presence(struct br_router *r, const char *bare_jid,
 /* From now on a served user without presence is offline (known), or
    presence is unknown again (the permission went away). */
 void br_router_presence_known(struct br_router *r, bool known);
+/* Where the router learns the presence of a user it (re)creates in its
+   table (users are freed when idle; the presence source keeps what is
+   known): fn returns the presence of the user with canonical key key now,
+   BR_PRESENCE_UNKNOWN when it does not know. fn NULL: unknown. */
+typedef enum br_presence (*br_router_presence_fn)(void *ctx, const char *key);
+void br_router_presence_source(struct br_router *r, br_router_presence_fn fn,
+			       void *ctx);
 /* The presences of who is online now are in (see above). Once. */
 void br_router_presence_settled(struct br_router *r);
 /* The user (canonical key) changed a setting: the router reloads it. */

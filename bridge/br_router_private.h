@@ -115,6 +115,8 @@ struct br_router {
 	uv_timer_t sweep_timer;
 	int64_t down_since; /* unix secs: last sign of life before this start */
 	bool presence_known; /* every local user's presence (XEP-0356) */
+	br_router_presence_fn presence_of; /* a new user's presence; NULL */
+	void *presence_ctx;
 	/* The presences the server sends at connect are in (or none came):
 	   the global walk over due mailboxes may begin. Before it, a user's
 	   first presence is not "coming online" but who is online now. */

@@ -24,6 +24,9 @@ static struct br_user *get_key(struct br_router *r, const char *key,
 	u->key = xstrdup(key);
 	u->jid = xstrdup(jid);
 	u->prefix = xasprintf("bridge(%s)", key);
+	u->presence = r->presence_of != NULL
+			  ? r->presence_of(r->presence_ctx, key)
+			  : BR_PRESENCE_UNKNOWN;
 	br_settings_load(r->cfg, r->d.ledger, key, &u->settings);
 	uv_timer_init(r->d.loop, &u->timer);
 	r->open_handles++;

@@ -170,6 +170,8 @@ static void finish_stop(struct daemon *d)
 {
 	if (d->imap != NULL)
 		ms_imap_pool_free(&d->imap);
+	if (d->router != NULL)
+		br_router_presence_source(d->router, NULL, NULL);
 	br_online_close(&d->online);
 	br_contact_close(&d->contact);
 	if (d->router != NULL)
@@ -348,6 +350,7 @@ static int start(struct daemon *d)
 	    .send_ctx = d,
 	};
 	d->online = br_online_new(&pd);
+	br_router_presence_source(d->router, br_online_presence_of, d->online);
 
 	if (cfg->auth_master_socket != NULL &&
 	    ms_authmaster_new(d->loop, cfg->auth_master_socket, NULL,

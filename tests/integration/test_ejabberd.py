@@ -201,7 +201,9 @@ def test_new_mail_notification(ej_stack):
 def test_privilege_advertisement_reaches_tidingsd(ej_stack):
     """mod_privilege tells the component what it may do, in
     urn:xmpp:privilege:1 (ejabberd 23.01), right after the handshake.
-    tidingsd does not act on it yet; its trace shows it arrived."""
+    Its trace shows the stanza as it arrived, and tidingsd says at info
+    level what it was granted (test_presence_ejabberd.py tests what it
+    then does with it)."""
     st = ej_stack(log={"level": "trace", "trace": "xmpp"})
     st.tidingsd.wait_log("urn:xmpp:privilege:1", 10.0)
     log = st.tidingsd.log()
@@ -211,6 +213,9 @@ def test_privilege_advertisement_reaches_tidingsd(ej_stack):
                  'access="presence" type="roster"'):
         assert perm in line.replace("'", '"'), line
     assert 'from="example.org"' in line.replace("'", '"'), line
+    st.tidingsd.wait_log("example.org grants the component roster both, "
+                         "message outgoing, presence roster "
+                         "(urn:xmpp:privilege:1)", 10.0)
 
 
 def test_offline_storage_asks_isuser(ej_stack):

@@ -121,6 +121,31 @@ def test_text_commands_and_settings_survive_a_restart(make_stack):
     assert m is not None
 
 
+def test_mail_from_a_local_user_names_their_jid_and_presence(make_stack):
+    """bob is told alice's JID and her presence now, so he can chat back:
+    away while she is away, offline once she has left."""
+    st = make_stack(notify=NOTIFY)
+    wait_privileged(st)
+    bob = st.client("bob")
+    alice = st.client("alice")
+    alice.send_presence(show="away")
+    time.sleep(0.5 * SLOW)
+    st.mail("bob", subject="From alice, away")
+    n = bob.wait_for_message(lambda n: n.mail is not None, 5.0 * SLOW)
+    assert n is not None, bob.messages
+    assert "<alice@example.org> (away, xmpp:alice@example.org)" in n.body
+    xml = n.xml.replace("'", '"')
+    assert 'jid="alice@example.org"' in xml and 'presence="away"' in xml
+    alice.disconnect()
+    time.sleep(0.5 * SLOW)
+    st.mail("bob", subject="From alice, gone")
+    m = bob.wait_for_message(lambda n: n.mail is not None and
+                             n.mail["subject"] == "From alice, gone",
+                             5.0 * SLOW)
+    assert m is not None, bob.messages
+    assert "(offline, xmpp:alice@example.org)" in m.body
+
+
 def test_forbidden_for_anyone_not_local(make_stack):
     """eve is a user of Prosody's other host, not a served domain: her
     command gets 'forbidden' and nothing about mailboxes."""

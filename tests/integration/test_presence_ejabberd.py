@@ -77,7 +77,14 @@ def test_privilege_1_and_the_subscription_route(ej):
 
 
 def test_summary_on_login_and_dnd_with_ejabberd(ej):
+    """ejabberd 23.01 tells the component of presence changes only, not
+    who is online when it connects: tidings learns that bob is offline
+    when he leaves, and from then on summarises instead."""
     st = ej(notify=NOTIFY)
+    bob = st.client("bob")
+    time.sleep(0.5 * SLOW)
+    bob.disconnect()
+    time.sleep(0.5 * SLOW)
     for i in (1, 2):
         st.mail("bob", subject="While offline %d" % i)
     time.sleep(1.0 * SLOW)
@@ -99,3 +106,35 @@ def test_summary_on_login_and_dnd_with_ejabberd(ej):
                              n.summary["mails"][0]["subject"] ==
                              "During dnd", 5.0 * SLOW)
     assert n is not None, bob.messages
+
+
+def test_restart_with_ejabberd_keeps_online_users_notified(ej):
+    """After a tidingsd restart ejabberd does not say who is online: bob,
+    online all along, is unknown, not offline, so his mail is caught up
+    and notified at once; once he leaves and comes back, a summary."""
+    st = ej(notify=NOTIFY)
+    bob = st.client("bob")
+    st.mail("bob", subject="Before")
+    assert bob.wait_for_message(lambda n: n.mail is not None, 5.0 * SLOW)
+    assert st.tidingsd.stop() == 0
+    st.mail("bob", subject="While tidingsd was down")
+    st.tidingsd.start()
+    st.tidingsd.wait_log("presence permission", 15.0)
+    n = bob.wait_for_message(lambda n: n.mail is not None and
+                             n.mail["subject"] == "While tidingsd was down",
+                             20.0 * SLOW)
+    assert n is not None, (bob.messages, st.tidingsd.tail())
+    st.mail("bob", subject="After the restart")
+    n = bob.wait_for_message(lambda n: n.mail is not None and
+                             n.mail["subject"] == "After the restart",
+                             5.0 * SLOW)
+    assert n is not None, (bob.messages, st.tidingsd.tail())
+    assert [m for m in bob.messages if m.summary is not None] == []
+    bob.disconnect()
+    time.sleep(0.5 * SLOW)
+    st.mail("bob", subject="Gone")
+    time.sleep(1.0 * SLOW)
+    bob = st.client("bob", resource="back")
+    n = bob.wait_for_message(lambda n: n.summary is not None, 5.0 * SLOW)
+    assert n is not None, (bob.messages, st.tidingsd.tail())
+    assert [m["subject"] for m in n.summary["mails"]] == ["Gone"], n

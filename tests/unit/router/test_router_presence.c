@@ -5,6 +5,7 @@
  * cover them.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "br_settings.h"
 #include "test.h"
@@ -110,11 +111,59 @@ static void test_local_sender_named(void)
 	teardown(&f, true);
 }
 
+/* What the presence source (br_online) knows, for users the router does
+   not hold: bob offline, alice away, the rest unknown. */
+static enum br_presence source(void *ctx, const char *key)
+{
+	(void)ctx;
+	if (strcmp(key, "bob@example.org") == 0)
+		return BR_PRESENCE_OFFLINE;
+	if (strcmp(key, "alice@example.org") == 0)
+		return BR_PRESENCE_AWAY;
+	return BR_PRESENCE_UNKNOWN;
+}
+
+/* A server that does not say who is online (ejabberd 23.01): presence is
+   not known for everyone, but what is known of a user the router frees
+   and creates again comes from the source. */
+static void test_presence_source(void)
+{
+	struct fixture f;
+	setup(&f, "burst_max = 100\n");
+	br_router_presence_source(f.router, source, NULL);
+	br_router_start(f.router);
+	br_router_presence_settled(f.router);
+
+	/* bob is known offline: held for his summary. */
+	br_router_event(f.router, event("bob@example.org", "INBOX", 1, "a"));
+	turn();
+	T_CHECK_INT(sent.count, 0);
+	T_CHECK_INT(stats(&f).held, 1);
+	/* alice is known away: not held by hold_when = dnd. */
+	br_router_event(f.router, event("alice@example.org", "INBOX", 1, "b"));
+	turn();
+	T_CHECK_INT(sent.count, 1);
+	/* carol is unknown: at once, and her sender alice is named away. */
+	br_router_event(f.router, event("carol@example.org", "INBOX", 1, "c"));
+	turn();
+	T_CHECK_INT(sent.count, 2);
+	T_CHECK(sent.count < 2 ||
+		strstr(sent.xml[1], "(away, xmpp:alice@example.org)") != NULL);
+	/* carol's first presence is not "coming online" (her mail was
+	   notified): no summary, nothing else sent. */
+	br_router_presence(f.router, "carol@example.org", BR_PRESENCE_ONLINE);
+	turn();
+	T_CHECK_INT(sent.count, 2);
+	T_CHECK_INT(stats(&f).summaries, 0);
+	teardown(&f, true);
+}
+
 int main(void)
 {
 	fixture_init();
 	T_RUN(test_presence_gates_delivery);
 	T_RUN(test_local_sender_named);
+	T_RUN(test_presence_source);
 	fixture_done();
 	return T_DONE();
 }
