@@ -3,9 +3,10 @@
 #   bash tests/run-all.sh
 # 1. installs what it needs (apt-get),
 # 2. gcc build with -Werror; unit tests and fuzz-corpus replays,
-# 3. the integration suite against real Dovecot and Prosody,
-# 4. the same build and suites under AddressSanitizer + UBSan,
-# 5. the end-to-end test with tidingsd under valgrind,
+# 3. the same build under AddressSanitizer + UBSan: unit tests, and the
+#    integration suite against real Dovecot, Prosody and ejabberd (once:
+#    the sanitized run checks all the plain one would, and more),
+# 4. the end-to-end test with the plain build's tidingsd under valgrind,
 # 6. a clang/libFuzzer build, each fuzz target run for FUZZ_SECONDS.
 # Ends with one line "N passed, N failed".
 set -uo pipefail
@@ -82,13 +83,12 @@ fuzz_all() {
 
 step "build (gcc, -Werror)" setup build
 step "unit tests" meson test -C build --print-errorlogs
-step "integration (real Dovecot + Prosody)" pytest_run build tests/integration
 
 step "build (ASan + UBSan)" setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 step "unit tests (ASan + UBSan)" meson test -C build-asan --print-errorlogs
-step "integration (ASan + UBSan)" pytest_run build-asan tests/integration
+step "integration, real servers (ASan + UBSan)" pytest_run build-asan tests/integration
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
 step "end-to-end under valgrind" env \
