@@ -5,7 +5,6 @@
  * connection itself (connecting with back-off, reading lines, writing,
  * the logs) is ms_dvconn's.
  */
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,30 +27,17 @@ void ms_authclient__drop(struct ms_authclient *ac, enum ms_dvconn_why why,
 	ms_authclient__rearm(ac);
 }
 
-static void drop_fmt(struct ms_authclient *ac, enum ms_dvconn_why why,
-		     const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void drop_fmt(struct ms_authclient *ac, enum ms_dvconn_why why,
-		     const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *reason = xvasprintf(fmt, ap);
-	va_end(ap);
-	ms_authclient__drop(ac, why, reason);
-	free(reason);
-}
-
 /* A line that breaks the protocol. During the handshake the socket is as
    unusable as one that cannot be connected to: the requests waiting for it
    fail too. */
 static void protocol_error(struct ms_authclient *ac, const char *what)
 {
 	bool ready = ms_dvconn_ready(ac->conn);
+	char *reason = xasprintf("bad answer from Dovecot: %s", what);
 	ac->stats.protocol_errors++;
-	drop_fmt(ac, ready ? MS_DVCONN_PROTOCOL : MS_DVCONN_HANDSHAKE,
-		 "bad answer from Dovecot: %s", what);
+	ms_authclient__drop(
+	    ac, ready ? MS_DVCONN_PROTOCOL : MS_DVCONN_HANDSHAKE, reason);
+	free(reason);
 }
 
 /* An OK for the request r: what it means for r. */
@@ -165,9 +151,9 @@ static void handle_handshake(struct ms_authclient *ac,
 		return;
 	case MS_ACPROTO_DONE:
 		if (!ac->plain) {
-			drop_fmt(ac, MS_DVCONN_HANDSHAKE,
-				 "Dovecot offers no PLAIN mechanism (add "
-				 "plain to auth_mechanisms)");
+			ms_authclient__drop(ac, MS_DVCONN_HANDSHAKE,
+					    "Dovecot offers no PLAIN mechanism "
+					    "(add plain to auth_mechanisms)");
 			return;
 		}
 		ms_dvconn_set_ready(ac->conn);

@@ -5,7 +5,6 @@
  * The connection itself (connecting with back-off, reading lines,
  * writing, the logs) is ms_dvconn's.
  */
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,26 +29,12 @@ static void conn_drop(struct ms_authmaster *am, enum ms_dvconn_why why,
 	ms_authmaster__rearm(am);
 }
 
-static void conn_drop_fmt(struct ms_authmaster *am, enum ms_dvconn_why why,
-			  const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void conn_drop_fmt(struct ms_authmaster *am, enum ms_dvconn_why why,
-			  const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *reason = xvasprintf(fmt, ap);
-	va_end(ap);
-	conn_drop(am, why, reason);
-	free(reason);
-}
-
 static void protocol_error(struct ms_authmaster *am, const char *what)
 {
+	char *reason = xasprintf("bad answer from Dovecot: %s", what);
 	am->stats.protocol_errors++;
-	conn_drop_fmt(am, MS_DVCONN_PROTOCOL, "bad answer from Dovecot: %s",
-		      what);
+	conn_drop(am, MS_DVCONN_PROTOCOL, reason);
+	free(reason);
 }
 
 static void handle_answer(struct ms_authmaster *am,
