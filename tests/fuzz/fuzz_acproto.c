@@ -19,15 +19,9 @@ static void one(const char *line, size_t len)
 	char *error = NULL;
 
 	memset(&r, 0xA5, sizeof(r));
-	if (ms_acproto_parse(line, len, &r, &error) < 0) {
-		if (error == NULL)
-			abort();
-		fuzz_check_clean(error, 512);
-		free(error);
+	int ret = ms_acproto_parse(line, len, &r, &error);
+	if (!fuzz_parsed(ret, error))
 		return;
-	}
-	if (error != NULL)
-		abort();
 	switch (r.type) {
 	case MS_ACPROTO_VERSION:
 	case MS_ACPROTO_MECH:

@@ -16,15 +16,9 @@ static void one(const char *line, size_t len, bool first)
 
 	(void)first;
 	memset(&r, 0xA5, sizeof(r));
-	if (ms_amproto_parse(line, len, &r, &error) < 0) {
-		if (error == NULL)
-			abort();
-		fuzz_check_clean(error, 512);
-		free(error);
+	int ret = ms_amproto_parse(line, len, &r, &error);
+	if (!fuzz_parsed(ret, error))
 		return;
-	}
-	if (error != NULL)
-		abort();
 	switch (r.type) {
 	case MS_AMPROTO_VERSION:
 	case MS_AMPROTO_SPID:

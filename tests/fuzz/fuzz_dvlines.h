@@ -4,9 +4,9 @@
 /*
  * What the fuzz targets of Dovecot's two auth protocols (fuzz_acproto.c,
  * fuzz_amproto.c) share: feeding an input line by line, as the client
- * reads it from the socket, and the check that a string handed out is
- * clean one-line UTF-8 within its bound. Static: each target includes it
- * once.
+ * reads it from the socket, the check that a string handed out is clean
+ * one-line UTF-8 within its bound, and the check of a parser's error. Static:
+ * each target includes it once.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -25,6 +25,23 @@ static void fuzz_check_clean(const char *s, size_t max)
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7F)
 			abort();
+}
+
+/* Checks what a parser returned with its error: a refused line comes with
+   a clean one-line error (freed here), an accepted one with none. True
+   when the line was accepted. */
+static bool fuzz_parsed(int ret, char *error)
+{
+	if (ret < 0) {
+		if (error == NULL)
+			abort();
+		fuzz_check_clean(error, 512);
+		free(error);
+		return false;
+	}
+	if (error != NULL)
+		abort();
+	return true;
 }
 
 /* Calls one() for each line of data (split at '\n', which is not passed
