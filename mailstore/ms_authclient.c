@@ -1,17 +1,16 @@
 /*
  * The auth-client client (see ms_authclient.h): requests, timeouts and
- * callbacks. The connection is in ms_authclient_conn.c.
+ * callbacks. The handshake and the answers are in ms_authclient_conn.c.
  *
  * Callbacks run only from ms_authclient__dispatch(), which every libuv
  * entry point calls last; paths that fail requests synchronously (a failed
  * uv_write inside ms_authclient_auth) leave them on the done list and arm
  * the timer with 0 ms, so no callback ever runs inside ms_authclient_auth().
- * The client is freed when its last handle (two timers, any connection) is
+ * The client is freed when its last handle (the timer, the connection) is
  * closed.
  */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/un.h>
 
 #include "ms_authclient_private.h"
 #include "ut_xalloc.h"
@@ -20,101 +19,6 @@
 #define DEFAULT_TIMEOUT	  10000
 #define DEFAULT_IN_FLIGHT 32
 #define DEFAULT_REQUESTS  1024
-
-static void timer_cb(uv_timer_t *t);
-
-/* ---- lists ---- */
-
-void ms_authclient__list_append(struct aclist *l,
-				struct ms_authclient_request *r)
-{
-	r->snext = NULL;
-	r->sprev = l->tail;
-	if (l->tail != NULL)
-		l->tail->snext = r;
-	else
-		l->head = r;
-	l->tail = r;
-	l->count++;
-}
-
-void ms_authclient__list_prepend(struct aclist *l,
-				 struct ms_authclient_request *r)
-{
-	r->sprev = NULL;
-	r->snext = l->head;
-	if (l->head != NULL)
-		l->head->sprev = r;
-	else
-		l->tail = r;
-	l->head = r;
-	l->count++;
-}
-
-void ms_authclient__list_remove(struct aclist *l,
-				struct ms_authclient_request *r)
-{
-	if (r->sprev != NULL)
-		r->sprev->snext = r->snext;
-	else
-		l->head = r->snext;
-	if (r->snext != NULL)
-		r->snext->sprev = r->sprev;
-	else
-		l->tail = r->sprev;
-	r->sprev = r->snext = NULL;
-	l->count--;
-}
-
-static void all_append(struct aclist *l, struct ms_authclient_request *r)
-{
-	r->anext = NULL;
-	r->aprev = l->tail;
-	if (l->tail != NULL)
-		l->tail->anext = r;
-	else
-		l->head = r;
-	l->tail = r;
-	l->count++;
-}
-
-static void all_remove(struct aclist *l, struct ms_authclient_request *r)
-{
-	if (r->aprev != NULL)
-		r->aprev->anext = r->anext;
-	else
-		l->head = r->anext;
-	if (r->anext != NULL)
-		r->anext->aprev = r->aprev;
-	else
-		l->tail = r->aprev;
-	r->aprev = r->anext = NULL;
-	l->count--;
-}
-
-static struct aclist *state_list(struct ms_authclient *ac,
-				 struct ms_authclient_request *r)
-{
-	switch (r->state) {
-	case ACREQ_QUEUED:
-		return &ac->queue;
-	case ACREQ_SENT:
-		return &ac->sent;
-	case ACREQ_DONE:
-		return &ac->done;
-	}
-	ut_assert(false);
-	return NULL;
-}
-
-/* Takes r out of every list. */
-static void unlink_request(struct ms_authclient *ac,
-			   struct ms_authclient_request *r)
-{
-	ms_authclient__list_remove(state_list(ac, r), r);
-	if (r->state != ACREQ_DONE)
-		all_remove(&ac->all, r);
-}
 
 static void request_free(struct ms_authclient_request *r)
 {
@@ -129,29 +33,19 @@ static void request_free(struct ms_authclient_request *r)
 
 /* ---- completion ---- */
 
+static void timer_cb(uv_timer_t *t);
+
 void ms_authclient__rearm(struct ms_authclient *ac)
 {
-	if (ac->closing)
-		return;
-	if (ac->done.head != NULL) {
-		uv_timer_start(&ac->timer, timer_cb, 0, 0);
-		return;
-	}
-	if (ac->all.head == NULL) {
-		uv_timer_stop(&ac->timer);
-		return;
-	}
-	uint64_t now = uv_now(ac->loop), at = ac->all.head->deadline_msecs;
-	uv_timer_start(&ac->timer, timer_cb, at > now ? at - now : 0, 0);
+	if (!ac->closing)
+		ms_dvreqs_rearm(&ac->reqs, &ac->timer, timer_cb);
 }
 
 void ms_authclient__finish(struct ms_authclient *ac,
 			   struct ms_authclient_request *r,
 			   enum ms_authclient_status status, const char *reason)
 {
-	ut_assert(r->state != ACREQ_DONE);
-	unlink_request(ac, r);
-	r->state = ACREQ_DONE;
+	ms_dvreqs_finish(&ac->reqs, &r->dv);
 	/* The password is not needed any more. */
 	explicit_bzero(r->line, r->line_len);
 	free(r->line);
@@ -159,15 +53,14 @@ void ms_authclient__finish(struct ms_authclient *ac,
 	r->result.status = status;
 	r->reason = xstrdup_null(reason);
 	r->result.reason = r->reason;
-	ms_authclient__list_append(&ac->done, r);
 }
 
 void ms_authclient__dispatch(struct ms_authclient *ac)
 {
-	struct ms_authclient_request *r;
+	struct ms_dvreq *d;
 
-	while (!ac->closing && (r = ac->done.head) != NULL) {
-		ms_authclient__list_remove(&ac->done, r);
+	while (!ac->closing && (d = ms_dvreqs_take_done(&ac->reqs)) != NULL) {
+		struct ms_authclient_request *r = ACREQ(d);
 		/* Still "done" but in no list: a cancel from the callback
 		   cannot reach it (its handle is no longer valid). */
 		r->cb(&r->result, r->ctx);
@@ -181,7 +74,6 @@ void ms_authclient__release_handle(struct ms_authclient *ac)
 	ut_assert(ac->open_handles > 0);
 	if (--ac->open_handles > 0 || !ac->closing)
 		return;
-	free(ac->path);
 	free(ac->service);
 	free(ac);
 }
@@ -190,24 +82,25 @@ static void timer_cb(uv_timer_t *t)
 {
 	struct ms_authclient *ac = t->data;
 	uint64_t now = uv_now(ac->loop);
-	struct ms_authclient_request *r;
+	struct ms_dvreq *d;
 	bool stuck = false;
 
-	while ((r = ac->all.head) != NULL && r->deadline_msecs <= now) {
+	while ((d = ms_dvreqs_expired(&ac->reqs, now)) != NULL) {
 		char *reason =
 		    xasprintf("timed out after %u ms", ac->set.timeout_msecs);
 		ac->stats.timeouts++;
 		/* Dovecot holds a FAIL back for seconds, but not for our
 		   whole timeout: a connection that does not answer, or
 		   never finishes its handshake, is given up. */
-		if (r->state == ACREQ_SENT ||
-		    (ac->conn != NULL && !ac->conn->ready))
+		if (d->state == MS_DVREQ_SENT ||
+		    (ms_dvconn_exists(ac->conn) && !ms_dvconn_ready(ac->conn)))
 			stuck = true;
-		ms_authclient__finish(ac, r, MS_AUTHCLIENT_ERROR, reason);
+		ms_authclient__finish(ac, ACREQ(d), MS_AUTHCLIENT_ERROR,
+				      reason);
 		free(reason);
 	}
-	if (stuck && ac->conn != NULL)
-		ms_authclient__drop(ac, ACDROP_LOST,
+	if (stuck && ms_dvconn_exists(ac->conn))
+		ms_authclient__drop(ac, MS_DVCONN_LOST,
 				    "no answer in time; reconnecting");
 	ms_authclient__kick(ac);
 	ms_authclient__dispatch(ac);
@@ -225,23 +118,12 @@ int ms_authclient_new(uv_loop_t *loop, const char *path,
 		      struct ms_authclient **ac_r, char **error_r)
 {
 	static const struct ms_authclient_settings defaults = {0};
-	struct sockaddr_un sun;
 
 	*ac_r = NULL;
-	*error_r = NULL;
 	if (set == NULL)
 		set = &defaults;
-	if (path == NULL || path[0] != '/') {
-		*error_r = xstrdup("the auth-client socket needs an absolute "
-				   "path");
+	if (ms_dvconn_check_path(path, "auth-client", error_r) < 0)
 		return -1;
-	}
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		*error_r = xasprintf("auth-client socket path too long (max "
-				     "%zu bytes): %s",
-				     sizeof(sun.sun_path) - 1, path);
-		return -1;
-	}
 	const char *service =
 	    set->service != NULL ? set->service : DEFAULT_SERVICE;
 	if (!ms_acproto_service_ok(service)) {
@@ -251,7 +133,6 @@ int ms_authclient_new(uv_loop_t *loop, const char *path,
 
 	struct ms_authclient *ac = xcalloc(1, sizeof(*ac));
 	ac->loop = loop;
-	ac->path = xstrdup(path);
 	ac->service = xstrdup(service);
 	ac->set = *set;
 	ac->set.service = ac->service;
@@ -259,22 +140,14 @@ int ms_authclient_new(uv_loop_t *loop, const char *path,
 	ac->set.max_in_flight =
 	    or_default(set->max_in_flight, DEFAULT_IN_FLIGHT);
 	ac->set.max_requests = or_default(set->max_requests, DEFAULT_REQUESTS);
+	ac->conn =
+	    ms_dvconn_new(loop, path, MS_AUTHCLIENT_LOG_PREFIX,
+			  MS_ACPROTO_LINE_MAX, &ms_authclient__conn_ops, ac);
 	uv_timer_init(loop, &ac->timer);
-	uv_timer_init(loop, &ac->retry_timer);
 	ac->timer.data = ac;
-	ac->retry_timer.data = ac;
 	ac->open_handles = 2;
 	*ac_r = ac;
 	return 0;
-}
-
-static uint32_t next_id(struct ms_authclient *ac)
-{
-	if (++ac->last_id == 0) {
-		ac->ids_wrapped = true;
-		ac->last_id = 1;
-	}
-	return ac->last_id;
 }
 
 int ms_authclient_auth(struct ms_authclient *ac, const char *user,
@@ -296,14 +169,14 @@ int ms_authclient_auth(struct ms_authclient *ac, const char *user,
 				   "characters)");
 		return -1;
 	}
-	if (ac->all.count >= ac->set.max_requests) {
+	if (ac->reqs.all.count >= ac->set.max_requests) {
 		ac->stats.rejected++;
 		*error_r = xasprintf("too many requests waiting for Dovecot's "
 				     "auth service (limit %u)",
 				     ac->set.max_requests);
 		return -1;
 	}
-	uint32_t id = next_id(ac);
+	uint32_t id = ms_dvreqs_next_id(&ac->reqs);
 	char *line;
 	size_t line_len;
 	if (ms_acproto_auth_line(id, ac->service, user, password, password_len,
@@ -320,11 +193,9 @@ int ms_authclient_auth(struct ms_authclient *ac, const char *user,
 	r->user = xstrdup(user);
 	r->line = line;
 	r->line_len = line_len;
-	r->id = id;
-	r->state = ACREQ_QUEUED;
-	r->deadline_msecs = uv_now(ac->loop) + ac->set.timeout_msecs;
-	all_append(&ac->all, r);
-	ms_authclient__list_append(&ac->queue, r);
+	r->dv.id = id;
+	ms_dvreqs_add(&ac->reqs, &r->dv,
+		      uv_now(ac->loop) + ac->set.timeout_msecs);
 	ac->stats.requests++;
 	*req_r = r;
 	ms_authclient__kick(ac);
@@ -339,7 +210,7 @@ void ms_authclient_cancel(struct ms_authclient_request **reqp)
 		return;
 	*reqp = NULL;
 	struct ms_authclient *ac = r->ac;
-	unlink_request(ac, r);
+	ms_dvreqs_remove(&ac->reqs, &r->dv);
 	request_free(r);
 	ms_authclient__rearm(ac);
 }
@@ -347,7 +218,12 @@ void ms_authclient_cancel(struct ms_authclient_request **reqp)
 void ms_authclient_get_stats(const struct ms_authclient *ac,
 			     struct ms_authclient_stats *stats_r)
 {
+	struct ms_dvconn_stats cs;
+
 	*stats_r = ac->stats;
+	ms_dvconn_get_stats(ac->conn, &cs);
+	stats_r->connect_errors = cs.connect_errors;
+	stats_r->disconnects = cs.disconnects;
 }
 
 const char *ms_authclient_status_name(enum ms_authclient_status status)
@@ -368,12 +244,12 @@ static void timer_close_cb(uv_handle_t *handle)
 	ms_authclient__release_handle(handle->data);
 }
 
-static void free_list(struct ms_authclient *ac, struct aclist *l)
+static void free_list(struct ms_authclient *ac, struct ms_dvreq_list *l)
 {
-	struct ms_authclient_request *r;
-	while ((r = l->head) != NULL) {
-		unlink_request(ac, r);
-		request_free(r);
+	struct ms_dvreq *d;
+	while ((d = l->head) != NULL) {
+		ms_dvreqs_remove(&ac->reqs, d);
+		request_free(ACREQ(d));
 	}
 }
 
@@ -385,10 +261,9 @@ void ms_authclient_free(struct ms_authclient **acp)
 	*acp = NULL;
 	ut_assert(!ac->closing);
 	ac->closing = true;
-	ms_authclient__conn_detach(ac);
-	free_list(ac, &ac->queue);
-	free_list(ac, &ac->sent);
-	free_list(ac, &ac->done);
+	ms_dvconn_free(&ac->conn);
+	free_list(ac, &ac->reqs.queue);
+	free_list(ac, &ac->reqs.sent);
+	free_list(ac, &ac->reqs.done);
 	uv_close((uv_handle_t *)&ac->timer, timer_close_cb);
-	uv_close((uv_handle_t *)&ac->retry_timer, timer_close_cb);
 }

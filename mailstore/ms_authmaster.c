@@ -1,18 +1,17 @@
 /*
  * The auth-master client (see ms_authmaster.h): requests, lookups shared
- * between requests, the cache, timeouts and callbacks. The connection is
- * in ms_authmaster_conn.c; the lists in ms_authmaster_private.h.
+ * between requests, the cache, timeouts and callbacks. The protocol is in
+ * ms_authmaster_conn.c; the lookup lists are ms_dvreq's.
  *
  * Callbacks run only from ms_authmaster__dispatch(), which every libuv
  * entry point calls last; paths that fail lookups synchronously (a failed
  * uv_write inside ms_authmaster_user) leave them on the done list and arm
  * the timer with 0 ms, so no callback ever runs inside ms_authmaster_user().
- * The client is freed when its last handle (two timers, any connection) is
+ * The client is freed when its last handle (the timer, the connection) is
  * closed.
  */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/un.h>
 
 #include "ms_amproto.h"
 #include "ms_authmaster_private.h"
@@ -25,22 +24,6 @@
 #define DEFAULT_CACHE_SIZE 10000
 #define DEFAULT_POS_TTL	   (10 * 60 * 1000)
 #define DEFAULT_NEG_TTL	   (60 * 1000)
-
-static void timer_cb(uv_timer_t *t);
-
-static struct llist *state_list(struct ms_authmaster *am, struct lookup *L)
-{
-	switch (L->state) {
-	case LOOKUP_QUEUED:
-		return &am->queue;
-	case LOOKUP_SENT:
-		return &am->sent;
-	case LOOKUP_DONE:
-		return &am->done;
-	}
-	ut_assert(false);
-	return NULL;
-}
 
 /* Frees a lookup that is in no list, with any requests left on it
    (without calling them). */
@@ -59,20 +42,12 @@ static void lookup_free(struct ms_authmaster *am, struct lookup *L)
 
 /* ---- completion ---- */
 
+static void timer_cb(uv_timer_t *t);
+
 void ms_authmaster__rearm(struct ms_authmaster *am)
 {
-	if (am->closing)
-		return;
-	if (am->done.head != NULL) {
-		uv_timer_start(&am->timer, timer_cb, 0, 0);
-		return;
-	}
-	if (am->all.head == NULL) {
-		uv_timer_stop(&am->timer);
-		return;
-	}
-	uint64_t now = uv_now(am->loop), at = am->all.head->deadline_msecs;
-	uv_timer_start(&am->timer, timer_cb, at > now ? at - now : 0, 0);
+	if (!am->closing)
+		ms_dvreqs_rearm(&am->lookups, &am->timer, timer_cb);
 }
 
 /* Moves L to the done list with its result (callbacks come later, from
@@ -81,17 +56,13 @@ void ms_authmaster__finish(struct ms_authmaster *am, struct lookup *L,
 			   const struct ms_authmaster_result *res,
 			   const char *reason)
 {
-	ut_assert(L->state != LOOKUP_DONE);
-	st_remove(state_list(am, L), L);
-	all_remove(&am->all, L);
+	ms_dvreqs_finish(&am->lookups, &L->dv);
 	ut_hash_remove(am->by_user, L->user);
-	L->state = LOOKUP_DONE;
 	L->result = *res;
 	L->reason = xstrdup_null(reason);
 	L->result.reason = L->reason;
 	if (am->cache != NULL)
 		ms_amcache_put(am->cache, L->user, res, uv_now(am->loop));
-	st_append(&am->done, L);
 }
 
 void ms_authmaster__fail(struct ms_authmaster *am, struct lookup *L,
@@ -105,10 +76,11 @@ void ms_authmaster__fail(struct ms_authmaster *am, struct lookup *L,
    after this returns but a check of am->closing. */
 void ms_authmaster__dispatch(struct ms_authmaster *am)
 {
-	struct lookup *L;
+	struct ms_dvreq *d;
 
-	while (!am->closing && (L = am->done.head) != NULL) {
-		st_remove(&am->done, L);
+	while (!am->closing &&
+	       (d = ms_dvreqs_take_done(&am->lookups)) != NULL) {
+		struct lookup *L = LOOKUP(d);
 		struct ms_authmaster_request *w;
 		while (!am->closing && (w = L->waiters.head) != NULL) {
 			ms_authmaster_cb *cb = w->cb;
@@ -128,7 +100,6 @@ void ms_authmaster__release_handle(struct ms_authmaster *am)
 	ut_assert(am->open_handles > 0);
 	if (--am->open_handles > 0 || !am->closing)
 		return;
-	free(am->path);
 	free(am->service);
 	free(am);
 }
@@ -137,13 +108,13 @@ static void timer_cb(uv_timer_t *t)
 {
 	struct ms_authmaster *am = t->data;
 	uint64_t now = uv_now(am->loop);
-	struct lookup *L;
+	struct ms_dvreq *d;
 
-	while ((L = am->all.head) != NULL && L->deadline_msecs <= now) {
+	while ((d = ms_dvreqs_expired(&am->lookups, now)) != NULL) {
 		char *reason =
 		    xasprintf("timed out after %u ms", am->set.timeout_msecs);
 		am->stats.timeouts++;
-		ms_authmaster__fail(am, L, reason);
+		ms_authmaster__fail(am, LOOKUP(d), reason);
 		free(reason);
 	}
 	ms_authmaster__flush(am);
@@ -162,23 +133,12 @@ int ms_authmaster_new(uv_loop_t *loop, const char *path,
 		      struct ms_authmaster **am_r, char **error_r)
 {
 	static const struct ms_authmaster_settings defaults = {0};
-	struct sockaddr_un sun;
 
 	*am_r = NULL;
-	*error_r = NULL;
 	if (set == NULL)
 		set = &defaults;
-	if (path == NULL || path[0] != '/') {
-		*error_r = xstrdup("the auth-master socket needs an absolute "
-				   "path");
+	if (ms_dvconn_check_path(path, "auth-master", error_r) < 0)
 		return -1;
-	}
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		*error_r = xasprintf("auth-master socket path too long (max "
-				     "%zu bytes): %s",
-				     sizeof(sun.sun_path) - 1, path);
-		return -1;
-	}
 	const char *service =
 	    set->service != NULL ? set->service : DEFAULT_SERVICE;
 	if (!ms_amproto_name_ok(service)) {
@@ -188,7 +148,6 @@ int ms_authmaster_new(uv_loop_t *loop, const char *path,
 
 	struct ms_authmaster *am = xcalloc(1, sizeof(*am));
 	am->loop = loop;
-	am->path = xstrdup(path);
 	am->service = xstrdup(service);
 	am->set = *set;
 	am->set.service = am->service;
@@ -206,10 +165,11 @@ int ms_authmaster_new(uv_loop_t *loop, const char *path,
 					   am->set.positive_ttl_msecs,
 					   am->set.negative_ttl_msecs);
 	am->by_user = ut_hash_new();
+	am->conn =
+	    ms_dvconn_new(loop, path, MS_AUTHMASTER_LOG_PREFIX,
+			  MS_AMPROTO_LINE_MAX, &ms_authmaster__conn_ops, am);
 	uv_timer_init(loop, &am->timer);
-	uv_timer_init(loop, &am->retry_timer);
 	am->timer.data = am;
-	am->retry_timer.data = am;
 	am->open_handles = 2;
 	*am_r = am;
 	return 0;
@@ -243,7 +203,7 @@ int ms_authmaster_user(struct ms_authmaster *am, const char *user,
 	}
 	struct lookup *L = ut_hash_get(am->by_user, user);
 	if (am->requests >= am->set.max_requests ||
-	    (L == NULL && am->all.count >= am->set.max_requests)) {
+	    (L == NULL && am->lookups.all.count >= am->set.max_requests)) {
 		am->stats.refused++;
 		*error_r = xasprintf("too many requests waiting for Dovecot's "
 				     "userdb (limit %u)",
@@ -253,11 +213,9 @@ int ms_authmaster_user(struct ms_authmaster *am, const char *user,
 	if (L == NULL) {
 		L = xcalloc(1, sizeof(*L));
 		L->user = xstrdup(user);
-		L->deadline_msecs = now + am->set.timeout_msecs;
-		L->state = LOOKUP_QUEUED;
 		ut_hash_put(am->by_user, user, L);
-		all_append(&am->all, L);
-		st_append(&am->queue, L);
+		ms_dvreqs_add(&am->lookups, &L->dv,
+			      now + am->set.timeout_msecs);
 	} else {
 		am->stats.coalesced++;
 	}
@@ -294,7 +252,13 @@ void ms_authmaster_cancel(struct ms_authmaster_request **reqp)
 void ms_authmaster_get_stats(const struct ms_authmaster *am,
 			     struct ms_authmaster_stats *stats_r)
 {
+	struct ms_dvconn_stats cs;
+
 	*stats_r = am->stats;
+	ms_dvconn_get_stats(am->conn, &cs);
+	stats_r->connects = cs.connects;
+	stats_r->connect_errors = cs.connect_errors;
+	stats_r->disconnects = cs.disconnects;
 }
 
 const char *ms_authmaster_status_name(enum ms_authmaster_status status)
@@ -315,14 +279,12 @@ static void timer_close_cb(uv_handle_t *handle)
 	ms_authmaster__release_handle(handle->data);
 }
 
-static void free_list(struct ms_authmaster *am, struct llist *l)
+static void free_list(struct ms_authmaster *am, struct ms_dvreq_list *l)
 {
-	struct lookup *L;
-	while ((L = l->head) != NULL) {
-		st_remove(l, L);
-		if (L->state != LOOKUP_DONE)
-			all_remove(&am->all, L);
-		lookup_free(am, L);
+	struct ms_dvreq *d;
+	while ((d = l->head) != NULL) {
+		ms_dvreqs_remove(&am->lookups, d);
+		lookup_free(am, LOOKUP(d));
 	}
 }
 
@@ -334,12 +296,11 @@ void ms_authmaster_free(struct ms_authmaster **amp)
 	*amp = NULL;
 	ut_assert(!am->closing);
 	am->closing = true;
-	ms_authmaster__conn_detach(am);
-	free_list(am, &am->queue);
-	free_list(am, &am->sent);
-	free_list(am, &am->done);
+	ms_dvconn_free(&am->conn);
+	free_list(am, &am->lookups.queue);
+	free_list(am, &am->lookups.sent);
+	free_list(am, &am->lookups.done);
 	ut_hash_free(&am->by_user);
 	ms_amcache_free(&am->cache);
 	uv_close((uv_handle_t *)&am->timer, timer_close_cb);
-	uv_close((uv_handle_t *)&am->retry_timer, timer_close_cb);
 }

@@ -1,154 +1,49 @@
 /*
- * The connection of the auth-master client (see ms_authmaster.h and
- * ms_authmaster_private.h): connecting with back-off, writing requests,
- * reading and checking answers.
- *
- * The connection (struct conn) is its own allocation: a lost connection is
- * detached at once and freed from its close callback, while a new one may
- * already be connecting.
+ * The protocol side of the auth-master client (see ms_authmaster.h and
+ * ms_authmaster_private.h): the VERSION exchange, sending lookups,
+ * checking answers, and what a dropped connection means for the lookups.
+ * The connection itself (connecting with back-off, reading lines,
+ * writing, the logs) is ms_dvconn's.
  */
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ms_amproto.h"
 #include "ms_authmaster_private.h"
-#include "ut_log.h"
+#include "ut_buf.h"
 #include "ut_xalloc.h"
 
-#define LOG_PREFIX	  MS_AUTHMASTER_LOG_PREFIX
-#define BACKOFF_MIN_MSECS 100
-#define BACKOFF_MAX_MSECS 5000
-#define MAX_SENDS	  2 /* a lookup lost with its connection: once more */
-
-struct wreq {
-	uv_write_t req;
-	struct conn *conn;
-	char *data;
-};
-
-enum drop_why {
-	DROP_CONNECT,  /* connecting failed: everything waiting fails */
-	DROP_LOST,     /* connection lost: the sent lookups go again once */
-	DROP_PROTOCOL, /* a bad line: the sent lookups fail */
-};
-
-static void conn_close_cb(uv_handle_t *handle)
+static void fail_cb(struct ms_dvreq *d, const char *reason, void *ctx)
 {
-	struct conn *c = handle->data;
-	struct ms_authmaster *am = c->am;
-	ut_buf_free(&c->in);
-	free(c);
-	ms_authmaster__release_handle(am);
+	ms_authmaster__fail(ctx, LOOKUP(d), reason);
 }
 
-void ms_authmaster__conn_detach(struct ms_authmaster *am)
-{
-	struct conn *c = am->conn;
-	if (c == NULL)
-		return;
-	am->conn = NULL;
-	c->active = false;
-	uv_close((uv_handle_t *)&c->pipe, conn_close_cb);
-}
-
-/* Drops the current connection; see enum drop_why for what happens to
+/* Drops the current connection; see ms_dvreqs_drop() for what happens to
    the lookups. The caller calls dispatch() afterwards (or the timer does). */
-static void conn_drop(struct ms_authmaster *am, enum drop_why why,
+static void conn_drop(struct ms_authmaster *am, enum ms_dvconn_why why,
 		      const char *reason)
 {
-	struct conn *c = am->conn;
-	bool worked = c != NULL && c->version_ok;
-	struct lookup *L, *next;
-
-	/* A socket that stays unusable is logged once, not on every try. */
-	if (why == DROP_PROTOCOL)
-		ut_log(UT_LOG_ERROR, LOG_PREFIX, "%s: %s; closing", am->path,
-		       reason);
-	else if (worked)
-		/* Idle connections go when Dovecot's auth process restarts
-		   (a reload): nothing was lost. */
-		ut_log(am->sent.count > 0 ? UT_LOG_WARN : UT_LOG_INFO,
-		       LOG_PREFIX, "%s: %s", am->path, reason);
-	else if (!am->failing)
-		ut_log(UT_LOG_WARN, LOG_PREFIX,
-		       "%s: %s (not logged again until a connection works)",
-		       am->path, reason);
-	am->failing = !worked || why == DROP_PROTOCOL;
-	am->stats.disconnects += c != NULL && c->connected;
-	ms_authmaster__conn_detach(am);
-
-	/* The sent lookups: again once (in their order), or fail. */
-	struct lookup *again = NULL;
-	for (L = am->sent.head; L != NULL; L = next) {
-		next = L->snext;
-		if (why == DROP_LOST && L->sends < MAX_SENDS) {
-			st_remove(&am->sent, L);
-			L->state = LOOKUP_QUEUED;
-			L->snext = again; /* a stack, reversed below */
-			again = L;
-		} else {
-			ms_authmaster__fail(am, L, reason);
-		}
-	}
-	while (again != NULL) {
-		L = again;
-		again = L->snext;
-		st_prepend(&am->queue, L);
-	}
-	if (why == DROP_CONNECT) {
-		while ((L = am->queue.head) != NULL)
-			ms_authmaster__fail(am, L, reason);
-	}
-
-	if (why == DROP_LOST && worked)
-		am->backoff_msecs = 0;
-	else if (am->backoff_msecs == 0)
-		am->backoff_msecs = BACKOFF_MIN_MSECS;
-	else if (am->backoff_msecs < BACKOFF_MAX_MSECS / 2)
-		am->backoff_msecs *= 2;
-	else
-		am->backoff_msecs = BACKOFF_MAX_MSECS;
-	am->connect_after_msecs = uv_now(am->loop) + am->backoff_msecs;
+	ms_dvconn_drop(am->conn, why, reason, am->lookups.sent.count > 0);
+	ms_dvreqs_drop(&am->lookups, why, reason, fail_cb, am);
 	ms_authmaster__kick(am);
 	ms_authmaster__rearm(am);
 }
 
-static void conn_drop_fmt(struct ms_authmaster *am, enum drop_why why,
-			  const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void conn_drop_fmt(struct ms_authmaster *am, enum drop_why why,
-			  const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *reason = xvasprintf(fmt, ap);
-	va_end(ap);
-	conn_drop(am, why, reason);
-	free(reason);
-}
-
-static bool id_issued(const struct ms_authmaster *am, uint32_t id)
-{
-	return id != 0 && (am->ids_wrapped || id <= am->last_id);
-}
-
 static void protocol_error(struct ms_authmaster *am, const char *what)
 {
+	char *reason = xasprintf("bad answer from Dovecot: %s", what);
 	am->stats.protocol_errors++;
-	conn_drop_fmt(am, DROP_PROTOCOL, "bad answer from Dovecot: %s", what);
+	conn_drop(am, MS_DVCONN_PROTOCOL, reason);
+	free(reason);
 }
 
 static void handle_answer(struct ms_authmaster *am,
 			  const struct ms_amproto_reply *r)
 {
-	struct lookup *L;
+	struct ms_dvreq *d = ms_dvreqs_find_sent(&am->lookups, r->id);
 
-	for (L = am->sent.head; L != NULL && L->id != r->id; L = L->snext)
-		;
-	if (L == NULL) {
-		if (id_issued(am, r->id)) {
+	if (d == NULL) {
+		if (ms_dvreqs_id_issued(&am->lookups, r->id)) {
 			am->stats.late++; /* it timed out meanwhile */
 			return;
 		}
@@ -181,12 +76,11 @@ static void handle_answer(struct ms_authmaster *am,
 			     : xstrdup("userdb lookup failed");
 		break;
 	}
-	ms_authmaster__finish(am, L, &res, reason);
+	ms_authmaster__finish(am, LOOKUP(d), &res, reason);
 	free(reason);
 }
 
-static void handle_line(struct ms_authmaster *am, struct conn *c,
-			const char *line, size_t len)
+static void handle_line(struct ms_authmaster *am, const char *line, size_t len)
 {
 	struct ms_amproto_reply r;
 	char *error;
@@ -197,7 +91,7 @@ static void handle_line(struct ms_authmaster *am, struct conn *c,
 		return;
 	}
 	if (r.type == MS_AMPROTO_VERSION) {
-		if (c->version_ok) {
+		if (ms_dvconn_ready(am->conn)) {
 			protocol_error(am, "VERSION twice");
 		} else if (r.major != MS_AMPROTO_MAJOR) {
 			char *what = xasprintf("protocol version %u, not %d",
@@ -205,16 +99,11 @@ static void handle_line(struct ms_authmaster *am, struct conn *c,
 			protocol_error(am, what);
 			free(what);
 		} else {
-			c->version_ok = true;
-			am->backoff_msecs = 0;
-			if (am->failing)
-				ut_log(UT_LOG_INFO, LOG_PREFIX, "%s: connected",
-				       am->path);
-			am->failing = false;
+			ms_dvconn_set_ready(am->conn);
 		}
 		return;
 	}
-	if (!c->version_ok) {
+	if (!ms_dvconn_ready(am->conn)) {
 		protocol_error(am, "an answer before VERSION");
 		return;
 	}
@@ -222,171 +111,90 @@ static void handle_line(struct ms_authmaster *am, struct conn *c,
 		handle_answer(am, &r);
 }
 
-static void alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
-{
-	struct conn *c = handle->data;
-	(void)suggested;
-	*buf = uv_buf_init(c->rbuf, sizeof(c->rbuf));
-}
-
-static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
-{
-	struct conn *c = stream->data;
-	struct ms_authmaster *am = c->am;
-
-	(void)buf;
-	if (!c->active || nread == 0)
-		return;
-	if (nread < 0) {
-		conn_drop_fmt(am, DROP_LOST, "%s",
-			      nread == UV_EOF ? "Dovecot closed the connection"
-					      : uv_strerror((int)nread));
-		ms_authmaster__dispatch(am);
-		return;
-	}
-	ut_buf_append(&c->in, c->rbuf, (size_t)nread);
-	size_t start = 0;
-	while (c->active) {
-		char *nl = memchr(c->in.data + start, '\n', c->in.len - start);
-		if (nl == NULL)
-			break;
-		size_t len = (size_t)(nl - (c->in.data + start));
-		handle_line(am, c, c->in.data + start, len);
-		start += len + 1;
-	}
-	if (c->active) {
-		ut_buf_consume(&c->in, start);
-		if (c->in.len > MS_AMPROTO_LINE_MAX)
-			protocol_error(am, "a line over 8 KiB");
-		else
-			ms_authmaster__flush(am); /* answers freed slots */
-	}
-	ms_authmaster__dispatch(am);
-}
-
-static void write_cb(uv_write_t *req, int status)
-{
-	struct wreq *w = (struct wreq *)req;
-	struct conn *c = w->conn;
-	free(w->data);
-	free(w);
-	if (status < 0 && c->active) {
-		struct ms_authmaster *am = c->am;
-		conn_drop_fmt(am, DROP_LOST, "write: %s", uv_strerror(status));
-		ms_authmaster__dispatch(am);
-	}
-}
-
-static uint32_t next_id(struct ms_authmaster *am)
-{
-	if (++am->last_id == 0) {
-		am->ids_wrapped = true;
-		am->last_id = 1;
-	}
-	return am->last_id;
-}
-
 /* Sends what the connection may take: the VERSION line first, then queued
    lookups up to max_in_flight. */
 void ms_authmaster__flush(struct ms_authmaster *am)
 {
-	struct conn *c = am->conn;
 	struct ut_buf b = UT_BUF_INIT;
-	struct lookup *L;
+	struct ms_dvreq *d;
 
-	if (c == NULL || !c->connected)
+	if (!ms_dvconn_connected(am->conn))
 		return;
-	if (!c->sent_version) {
+	if (!am->sent_version) {
 		ut_buf_appendf(&b, "VERSION\t%d\t%d\n", MS_AMPROTO_MAJOR,
 			       MS_AMPROTO_MINOR);
-		c->sent_version = true;
+		am->sent_version = true;
 	}
-	while ((L = am->queue.head) != NULL &&
-	       am->sent.count < am->set.max_in_flight) {
-		st_remove(&am->queue, L);
-		L->state = LOOKUP_SENT;
-		L->id = next_id(am);
-		L->sends++;
-		st_append(&am->sent, L);
+	while ((d = ms_dvreqs_send_next(&am->lookups, am->set.max_in_flight)) !=
+	       NULL) {
+		struct lookup *L = LOOKUP(d);
+		d->id = ms_dvreqs_next_id(&am->lookups);
 		am->stats.lookups++;
-		ut_buf_appendf(&b, "USER\t%u\t%s\tservice=%s\n", L->id, L->user,
+		ut_buf_appendf(&b, "USER\t%u\t%s\tservice=%s\n", d->id, L->user,
 			       am->service);
 	}
 	if (b.len == 0)
 		return;
-	struct wreq *w = xcalloc(1, sizeof(*w));
-	w->conn = c;
-	uv_buf_t ub = uv_buf_init(b.data, (unsigned)b.len);
-	w->data = ut_buf_steal(&b);
-	int ret = uv_write(&w->req, (uv_stream_t *)&c->pipe, &ub, 1, write_cb);
-	if (ret < 0) {
-		free(w->data);
-		free(w);
-		conn_drop_fmt(am, DROP_LOST, "write: %s", uv_strerror(ret));
+	char *error;
+	if (ms_dvconn_write(am->conn, b.data, b.len, &error) < 0) {
+		conn_drop(am, MS_DVCONN_LOST, error);
+		free(error);
 	}
+	ut_buf_free(&b);
 }
 
-static void connect_cb(uv_connect_t *req, int status)
-{
-	struct conn *c = req->data;
-	struct ms_authmaster *am = c->am;
-
-	if (!c->active)
-		return;
-	if (status < 0) {
-		am->stats.connect_errors++;
-		conn_drop_fmt(am, DROP_CONNECT, "connect: %s",
-			      uv_strerror(status));
-		ms_authmaster__dispatch(am);
-		return;
-	}
-	c->connected = true;
-	am->stats.connects++;
-	int ret = uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
-	if (ret < 0)
-		conn_drop_fmt(am, DROP_LOST, "read: %s", uv_strerror(ret));
-	else
-		ms_authmaster__flush(am);
-	ms_authmaster__dispatch(am);
-}
-
-static void start_connect(struct ms_authmaster *am)
-{
-	struct conn *c = xcalloc(1, sizeof(*c));
-	int ret = uv_pipe_init(am->loop, &c->pipe, 0);
-	ut_assert(ret == 0);
-	am->open_handles++;
-	c->am = am;
-	c->active = true;
-	c->pipe.data = c;
-	c->connect_req.data = c;
-	am->conn = c;
-	uv_pipe_connect(&c->connect_req, &c->pipe, am->path, connect_cb);
-}
-
-static void retry_cb(uv_timer_t *t)
-{
-	struct ms_authmaster *am = t->data;
-	ms_authmaster__kick(am);
-	ms_authmaster__dispatch(am);
-}
-
-/* Gets queued lookups moving: sends them, or connects (after the
-   back-off). */
 void ms_authmaster__kick(struct ms_authmaster *am)
 {
-	if (am->closing || am->queue.head == NULL)
+	if (am->closing || am->lookups.queue.head == NULL)
 		return;
-	if (am->conn != NULL) {
+	if (ms_dvconn_exists(am->conn))
 		ms_authmaster__flush(am);
-		return;
-	}
-	uint64_t now = uv_now(am->loop);
-	if (now < am->connect_after_msecs) {
-		if (!uv_is_active((uv_handle_t *)&am->retry_timer))
-			uv_timer_start(&am->retry_timer, retry_cb,
-				       am->connect_after_msecs - now, 0);
-		return;
-	}
-	start_connect(am);
+	else
+		ms_dvconn_connect(am->conn);
 }
+
+/* ---- the connection's ops ---- */
+
+static void conn_connected(void *ctx)
+{
+	struct ms_authmaster *am = ctx;
+	am->sent_version = false;
+	ms_authmaster__flush(am);
+}
+
+static void conn_line(void *ctx, const char *line, size_t len)
+{
+	handle_line(ctx, line, len);
+}
+
+static void conn_kick(void *ctx)
+{
+	ms_authmaster__kick(ctx);
+}
+
+static void conn_failed(void *ctx, enum ms_dvconn_why why, const char *reason)
+{
+	if (why == MS_DVCONN_PROTOCOL)
+		protocol_error(ctx, reason);
+	else
+		conn_drop(ctx, why, reason);
+}
+
+static void conn_settle(void *ctx)
+{
+	ms_authmaster__dispatch(ctx);
+}
+
+static void conn_closed(void *ctx)
+{
+	ms_authmaster__release_handle(ctx);
+}
+
+const struct ms_dvconn_ops ms_authmaster__conn_ops = {
+    .connected = conn_connected,
+    .line = conn_line,
+    .kick = conn_kick,
+    .failed = conn_failed,
+    .settle = conn_settle,
+    .closed = conn_closed,
+};

@@ -10,22 +10,8 @@
  *   either is refused or gives an AUTH line of the announced length that
  *   ends in one '\n' and holds no other control byte.
  */
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
+#include "fuzz_dvlines.h"
 #include "ms_acproto.h"
-#include "ut_utf8.h"
-
-static void check_clean(const char *s, size_t max)
-{
-	size_t len = strnlen(s, max + 1);
-	if (len > max || !ut_utf8_valid(s, len))
-		abort();
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7F)
-			abort();
-}
 
 static void one(const char *line, size_t len)
 {
@@ -33,15 +19,9 @@ static void one(const char *line, size_t len)
 	char *error = NULL;
 
 	memset(&r, 0xA5, sizeof(r));
-	if (ms_acproto_parse(line, len, &r, &error) < 0) {
-		if (error == NULL)
-			abort();
-		check_clean(error, 512);
-		free(error);
+	int ret = ms_acproto_parse(line, len, &r, &error);
+	if (!fuzz_parsed(ret, error))
 		return;
-	}
-	if (error != NULL)
-		abort();
 	switch (r.type) {
 	case MS_ACPROTO_VERSION:
 	case MS_ACPROTO_MECH:
@@ -58,8 +38,8 @@ static void one(const char *line, size_t len)
 		    (memchr(r.user, '\0', sizeof(r.user)) == NULL ||
 		     r.user[0] == '\0'))
 			abort();
-		check_clean(r.code, MS_ACPROTO_CODE_MAX);
-		check_clean(r.reason, MS_ACPROTO_REASON_MAX);
+		fuzz_check_clean(r.code, MS_ACPROTO_CODE_MAX);
+		fuzz_check_clean(r.reason, MS_ACPROTO_REASON_MAX);
 		break;
 	case MS_ACPROTO_CONT:
 		if (r.id == 0)
@@ -98,23 +78,17 @@ static void auth_line(const char *line, size_t len)
 	free(user);
 }
 
+static void line(const char *p, size_t len, bool first)
+{
+	one(p, len);
+	if (first)
+		auth_line(p, len);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const char *p = (const char *)data, *end = p + size;
-	bool first = true;
-
-	while (p <= end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t len = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
-		one(p, len);
-		if (first)
-			auth_line(p, len);
-		first = false;
-		if (nl == NULL)
-			break;
-		p = nl + 1;
-	}
+	fuzz_each_line(data, size, line);
 	return 0;
 }

@@ -6,38 +6,19 @@
  *   nonzero id for USER/NOTFOUND/FAIL, no uid or gid of (uint32_t)-1, and
  *   a FAIL reason that is clean one-line UTF-8 within its bound.
  */
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
+#include "fuzz_dvlines.h"
 #include "ms_amproto.h"
-#include "ut_utf8.h"
 
-static void check_line(const char *s, size_t max)
-{
-	size_t len = strlen(s);
-	if (len > max || !ut_utf8_valid(s, len))
-		abort();
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7F)
-			abort();
-}
-
-static void one(const char *line, size_t len)
+static void one(const char *line, size_t len, bool first)
 {
 	struct ms_amproto_reply r;
 	char *error = NULL;
 
+	(void)first;
 	memset(&r, 0xA5, sizeof(r));
-	if (ms_amproto_parse(line, len, &r, &error) < 0) {
-		if (error == NULL)
-			abort();
-		check_line(error, 512);
-		free(error);
+	int ret = ms_amproto_parse(line, len, &r, &error);
+	if (!fuzz_parsed(ret, error))
 		return;
-	}
-	if (error != NULL)
-		abort();
 	switch (r.type) {
 	case MS_AMPROTO_VERSION:
 	case MS_AMPROTO_SPID:
@@ -55,7 +36,7 @@ static void one(const char *line, size_t len)
 		if (r.id == 0 ||
 		    memchr(r.reason, '\0', sizeof(r.reason)) == NULL)
 			abort();
-		check_line(r.reason, MS_AMPROTO_REASON_MAX);
+		fuzz_check_clean(r.reason, MS_AMPROTO_REASON_MAX);
 		break;
 	default:
 		abort();
@@ -66,15 +47,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const char *p = (const char *)data, *end = p + size;
-
-	while (p <= end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t len = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
-		one(p, len);
-		if (nl == NULL)
-			break;
-		p = nl + 1;
-	}
+	fuzz_each_line(data, size, one);
 	return 0;
 }

@@ -1,17 +1,11 @@
 /*
- * The fake auth-client server (see fake_authclient.h). Runs in its own
- * thread with poll(2); the mutex guards the counters, the flags and every
- * write to the client connection.
+ * The fake auth-client server (see fake_authclient.h): what it answers.
+ * The socket, its thread and its mutex are fake_dovecot_sock.c's; every
+ * function here but the API runs on that thread with the mutex held.
  */
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "fake_authclient.h"
 
@@ -27,35 +21,21 @@ static double mono_msecs(void)
 	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
-static void write_all(int fd, const char *data, size_t len, bool dribble)
-{
-	while (len > 0 && fd >= 0) {
-		size_t chunk = dribble ? 1 : len;
-		ssize_t n = send(fd, data, chunk, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return;
-		}
-		data += n;
-		len -= (size_t)n;
-		if (dribble)
-			usleep(300);
-	}
-}
-
 /* Called with the mutex held. */
 static void send_locked(struct fake_ac *f, const char *text)
 {
-	write_all(f->cfd, text, strlen(text), f->dribble);
+	fake_dvsock_send_locked(&f->sock, text);
 }
 
 static void close_client_locked(struct fake_ac *f)
 {
-	if (f->cfd >= 0)
-		close(f->cfd);
-	f->cfd = -1;
-	f->inlen = 0;
+	fake_dvsock_close_client_locked(&f->sock);
+}
+
+/* The client connection was closed: the answers held back go with it. */
+static void closed_hook(struct fake_dvsock *s)
+{
+	struct fake_ac *f = s->ctx;
 	f->n_delayed = 0;
 }
 
@@ -239,8 +219,9 @@ static void handle_auth(struct fake_ac *f, char *args)
 	answer(f, id, f->counts.last_user, f->counts.last_password, pwlen);
 }
 
-static void handle_line(struct fake_ac *f, char *line)
+static void line_hook(struct fake_dvsock *s, char *line)
 {
+	struct fake_ac *f = s->ctx;
 	unsigned pid;
 	if (strcmp(line, "VERSION\t1\t2") == 0) {
 		f->counts.version_lines++;
@@ -257,31 +238,10 @@ static void handle_line(struct fake_ac *f, char *line)
 	f->counts.bad_lines++;
 }
 
-static void read_client_locked(struct fake_ac *f)
+/* Sends the FAILs that are due. */
+static void tick_hook(struct fake_dvsock *s)
 {
-	ssize_t n = recv(f->cfd, f->inbuf + f->inlen,
-			 sizeof(f->inbuf) - 1 - f->inlen, MSG_DONTWAIT);
-	if (n <= 0) {
-		if (n == 0 || (errno != EAGAIN && errno != EINTR))
-			close_client_locked(f);
-		return;
-	}
-	f->inlen += (size_t)n;
-	f->inbuf[f->inlen] = '\0';
-	char *start = f->inbuf, *nl;
-	while (f->cfd >= 0 && (nl = strchr(start, '\n')) != NULL) {
-		*nl = '\0';
-		handle_line(f, start);
-		start = nl + 1;
-	}
-	if (f->cfd < 0)
-		return;
-	f->inlen -= (size_t)(start - f->inbuf);
-	memmove(f->inbuf, start, f->inlen);
-}
-
-static void send_due_locked(struct fake_ac *f)
-{
+	struct fake_ac *f = s->ctx;
 	double now = mono_msecs();
 	int k = 0;
 	while (k < f->n_delayed) {
@@ -294,100 +254,42 @@ static void send_due_locked(struct fake_ac *f)
 	}
 }
 
-static void *thread_main(void *arg)
-{
-	struct fake_ac *f = arg;
-
-	for (;;) {
-		struct pollfd p[2] = {{.fd = f->lfd, .events = POLLIN},
-				      {.fd = -1, .events = POLLIN}};
-		pthread_mutex_lock(&f->mu);
-		if (f->stop) {
-			pthread_mutex_unlock(&f->mu);
-			return NULL;
-		}
-		if (f->drop) {
-			close_client_locked(f);
-			f->drop = false;
-		}
-		send_due_locked(f);
-		p[1].fd = f->cfd;
-		pthread_mutex_unlock(&f->mu);
-
-		if (poll(p, 2, 5) <= 0)
-			continue;
-		pthread_mutex_lock(&f->mu);
-		if (p[0].revents & POLLIN) {
-			int fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
-			if (fd >= 0) {
-				close_client_locked(f);
-				f->cfd = fd;
-				f->counts.conns++;
-				send_locked(f, f->greeting != NULL
-						   ? f->greeting
-						   : DEFAULT_GREETING);
-			}
-		}
-		if (f->cfd >= 0 && p[1].fd == f->cfd &&
-		    (p[1].revents & (POLLIN | POLLHUP | POLLERR)))
-			read_client_locked(f);
-		pthread_mutex_unlock(&f->mu);
-	}
-}
-
 void fake_ac_start(struct fake_ac *f, const char *path)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-
-	snprintf(f->path, sizeof(f->path), "%s", path);
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	unlink(path);
-	f->cfd = -1;
-	f->stop = f->drop = false;
+	memset(&f->sock, 0, sizeof(f->sock));
+	f->sock.greeting = f->greeting != NULL ? f->greeting : DEFAULT_GREETING;
+	f->sock.dribble = f->dribble;
+	f->sock.dribble_usecs = 300;
+	f->sock.poll_msecs = 5;
+	f->sock.line = line_hook;
+	f->sock.tick = tick_hook;
+	f->sock.closed = closed_hook;
+	f->sock.ctx = f;
 	memset(&f->counts, 0, sizeof(f->counts));
 	memset(f->hung_once, 0, sizeof(f->hung_once));
-	f->inlen = 0;
 	f->n_delayed = 0;
-	f->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (f->lfd < 0 ||
-	    bind(f->lfd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-	    listen(f->lfd, 16) < 0) {
-		perror("fake_ac_start");
-		abort();
-	}
-	pthread_mutex_init(&f->mu, NULL);
-	pthread_create(&f->thread, NULL, thread_main, f);
+	fake_dvsock_start(&f->sock, path);
 }
 
 void fake_ac_stop(struct fake_ac *f)
 {
-	pthread_mutex_lock(&f->mu);
-	f->stop = true;
-	pthread_mutex_unlock(&f->mu);
-	pthread_join(f->thread, NULL);
-	close_client_locked(f);
-	close(f->lfd);
-	unlink(f->path);
-	pthread_mutex_destroy(&f->mu);
+	fake_dvsock_stop(&f->sock);
 }
 
 void fake_ac_get(struct fake_ac *f, struct fake_ac_counts *c)
 {
-	pthread_mutex_lock(&f->mu);
+	fake_dvsock_lock(&f->sock);
 	*c = f->counts;
-	pthread_mutex_unlock(&f->mu);
+	c->conns = f->sock.conns;
+	fake_dvsock_unlock(&f->sock);
 }
 
 void fake_ac_drop(struct fake_ac *f)
 {
-	pthread_mutex_lock(&f->mu);
-	f->drop = true;
-	pthread_mutex_unlock(&f->mu);
+	fake_dvsock_drop(&f->sock);
 }
 
 void fake_ac_send_raw(struct fake_ac *f, const char *data, size_t len)
 {
-	pthread_mutex_lock(&f->mu);
-	write_all(f->cfd, data, len, false);
-	pthread_mutex_unlock(&f->mu);
+	fake_dvsock_send_raw(&f->sock, data, len);
 }

@@ -2,9 +2,9 @@
 #define FAKE_AUTHCLIENT_H
 
 /*
- * A scriptable fake of Dovecot's auth-client socket for the unit tests: a
- * UNIX stream listener served by its own thread with blocking I/O, one
- * client connection at a time (a new one replaces the old). It greets like
+ * A scriptable fake of Dovecot's auth-client socket for the unit tests,
+ * on fake_dovecot_sock.h (a listener served by its own thread, one client
+ * connection at a time, a new one replacing the old). It greets like
  * Dovecot 2.3.19 (VERSION, MECH PLAIN and LOGIN, SPID, CUID, COOKIE,
  * DONE), decodes each AUTH line's PLAIN response and answers per its user
  * table: OK for the right password, FAIL (after fail_delay_msecs, so later
@@ -12,9 +12,10 @@
  * Everything it saw is counted; read the counters with fake_ac_get().
  */
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "fake_dovecot_sock.h"
 
 enum fake_ac_kind {
 	FAKE_AC_CHECK = 0,   /* OK for the password, else FAIL (delayed) */
@@ -64,20 +65,15 @@ struct fake_ac {
 	bool dribble;	      /* write everything a byte at a time */
 	unsigned fail_delay_msecs;
 
-	/* Internal. */
-	char path[108];
-	int lfd, cfd;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	bool stop, drop, hung_once[64];
+	/* Internal (under sock's mutex). */
+	struct fake_dvsock sock;
+	bool hung_once[64];
 	struct fake_ac_counts counts;
 	struct {
 		double due_msecs;
 		char line[128];
 	} delayed[FAKE_AC_MAX_DELAYED];
 	int n_delayed;
-	char inbuf[40000];
-	size_t inlen;
 };
 
 /* Binds path (removing what is there) and starts the thread. */

@@ -3,17 +3,18 @@
 
 /*
  * A scriptable fake of Dovecot's auth-master (userdb) socket for the unit
- * tests: a UNIX stream listener served by its own thread with blocking
- * I/O, one client connection at a time (a new one replaces the old). It
- * greets like Dovecot 2.3 ("VERSION\t1\t0", "SPID\t..."), answers
+ * tests, on fake_dovecot_sock.h (a listener served by its own thread, one
+ * client connection at a time, a new one replacing the old). It greets like
+ * Dovecot 2.3 ("VERSION\t1\t0", "SPID\t..."), answers
  * "USER\t<id>\t<name>\tservice=..." per the user table and misbehaves on
  * demand. Everything it saw is counted; read the counters with
  * fake_am_get() (they are shared with the thread).
  */
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "fake_dovecot_sock.h"
 
 enum fake_am_kind {
 	FAKE_NOTFOUND = 0, /* also any user not in the table */
@@ -52,19 +53,14 @@ struct fake_am {
 	const char *greeting; /* NULL: "VERSION\t1\t0\nSPID\t4242\n" */
 	bool dribble;	      /* write answers a byte at a time */
 
-	/* Internal. */
-	char path[108];
-	int lfd, cfd;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	bool stop, release, drop, hung_once[64];
+	/* Internal (under sock's mutex). */
+	struct fake_dvsock sock;
+	bool release, hung_once[64];
 	struct fake_am_counts counts;
 	struct {
 		unsigned id;
 		const struct fake_am_user *user;
 	} held[FAKE_AM_MAX_HELD];
-	char inbuf[16384];
-	size_t inlen;
 };
 
 /* Binds path (removing what is there) and starts the thread. */
