@@ -12,11 +12,11 @@ static const char *const hold_labels[] = {
     "When I am away, extended away (xa) or busy (dnd)", NULL};
 
 static const struct br_setting_info infos[BR_SETTING_COUNT] = {
-    [BR_SETTING_NOTIFY] = {"notify", "A message for each new mail", NULL},
+    [BR_SETTING_NOTIFY] = {"notify", "A message for each new mail", NULL, NULL},
     [BR_SETTING_SUMMARY_ON_LOGIN] = {"summary_on_login",
 				     "A summary of my mailbox when I come "
 				     "online",
-				     NULL},
+				     NULL, NULL},
     [BR_SETTING_HOLD_WHEN] = {"hold_when",
 			      "Hold notifications while I am (away also "
 			      "covers xa and dnd)",

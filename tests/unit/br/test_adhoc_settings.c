@@ -239,7 +239,7 @@ static void test_discovery(void)
 	}
 	/* Not local: another domain, the server, a component, a JID whose
 	   localpart cannot be a mailbox. Nothing listed. */
-	const char *others[] = {EVE, "example.org", "other." JID,
+	const char *others[] = {EVE, "example.org", ("other." JID),
 				"a b@example.org/x", "bob@example.org.evil/x"};
 	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
 		r = items(others[i]);
