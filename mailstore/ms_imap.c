@@ -209,7 +209,8 @@ int ms_imap_pool_new(uv_loop_t *loop, const struct ms_imap_settings *set,
 	}
 	pool = xcalloc(1, sizeof(*pool));
 	if (set->tls != MS_IMAP_TLS_NONE) {
-		pool->tls_ctx = ms_imap__tls_ctx_new(set->ca_file, error_r);
+		pool->tls_ctx =
+		    ms_net_tls_ctx_new(set->ca_file, "imap", error_r);
 		if (pool->tls_ctx == NULL) {
 			free(pool);
 			return -1;
