@@ -173,6 +173,8 @@ static void fail_wait(struct ms_net_conn *c, const char *what, int err)
 
 	if (what == NULL)
 		what = "";
+	if (c->err == MS_NET_OK)
+		c->timed_out = err == ETIMEDOUT || err == ETIME;
 	if (err == ETIMEDOUT)
 		ms_net_fail(c, MS_NET_ERR_IO,
 			    "%s%stimed out after %" PRIu64 " ms", what, sep,

@@ -37,6 +37,7 @@ struct ms_net_conn {
 	SSL *ssl;		 /* NULL while plain */
 	enum ms_net_error err;	 /* the first failure */
 	char *err_text;
+	bool timed_out; /* err is a timeout or the deadline */
 };
 
 /* Monotonic clock in milliseconds. */
