@@ -111,10 +111,21 @@ def pki(tmp_path_factory):
     return p
 
 
+ALICE_PW = "alice-smtp-pw"
+
+# Postfix asks this Dovecot auth socket about SASL logins.
+AUTH_LISTENER = """service auth {
+  unix_listener auth-postfix {
+    mode = 0666
+  }
+}
+"""
+
+
 @pytest.fixture(scope="module")
 def dv(tmp_path_factory):
     d = Dovecot(tmp_path_factory.mktemp("dv"),
-                {ALICE: "alice-pw", BOB: "bob-pw"})
+                {ALICE: ALICE_PW, BOB: "bob-pw"}, extra_conf=AUTH_LISTENER)
     d.start()
     yield d
     d.stop()
@@ -144,6 +155,26 @@ def pf(tmp_path_factory, dv, pki):
 def pf_other(tmp_path_factory, dv, pki):
     """A Postfix whose certificate names another host."""
     p = start_postfix(tmp_path_factory, "pf-other", dv, pki["other"])
+    yield p
+    p.stop()
+
+
+@pytest.fixture(scope="module")
+def pf_auth(tmp_path_factory, dv, pki):
+    """A submission-like Postfix: AUTH (Dovecot SASL) only after STARTTLS,
+    and only authenticated clients may send."""
+    p = start_postfix(
+        tmp_path_factory, "pf-auth", dv, pki["good"],
+        main_extra={
+            "smtpd_sasl_auth_enable": "yes",
+            "smtpd_sasl_type": "dovecot",
+            "smtpd_sasl_path": os.path.join(dv.base_dir, "auth-postfix"),
+            "smtpd_tls_auth_only": "yes",
+            "mynetworks": "192.0.2.1/32",
+            "smtpd_relay_restrictions": "permit_sasl_authenticated, reject",
+            "smtpd_recipient_restrictions":
+                "permit_sasl_authenticated, reject",
+        })
     yield p
     p.stop()
 
@@ -368,3 +399,47 @@ def test_invalid_input_refused_before_queueing(tmp_path, pf):
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 1
     assert "invalid recipient address #1" in out.stderr
+
+
+def test_auth_plain_after_starttls(tmp_path, dv, pf_auth, pki):
+    mid, msg = make_message("authenticated")
+    out, _ = run_probe(tmp_path, pf_auth.smtp_port, ALICE, [BOB], "-s",
+                       "starttls", "-c", pki["ca"], "-u", ALICE, "-p",
+                       ALICE_PW, message=msg)
+    res = out["results"][0]
+    assert res["status"] == "ok", res
+    assert fetch_by_message_id(dv, BOB, mid)[0] is not None
+    assert "sasl_method=PLAIN, sasl_username=%s" % ALICE in pf_auth.log()
+
+
+def test_auth_refused_is_temporary_and_secret(tmp_path, pf_auth, pki):
+    wrong = "wrong-pw-" + secrets.token_hex(6)
+    out, _ = run_probe(tmp_path, pf_auth.smtp_port, ALICE, [BOB], "-s",
+                       "starttls", "-c", pki["ca"], "-u", ALICE, "-p",
+                       wrong)
+    res = out["results"][0]
+    assert (res["status"], res["error"], res["code"]) == (
+        "temp", "auth", 535), res
+    assert res["text"].startswith("AUTH: 535 5.7.8 "), res
+    assert wrong not in json.dumps(out)
+    assert rcpt(res, BOB)["status"] == "temp"
+
+
+def test_auth_required_but_not_given(tmp_path, pf_auth, pki):
+    out, _ = run_probe(tmp_path, pf_auth.smtp_port, ALICE, [BOB], "-s",
+                       "starttls", "-c", pki["ca"])
+    res = out["results"][0]
+    # Postfix refuses the recipient for good: 554 at RCPT TO.
+    assert (res["status"], res["code"]) == ("perm", 554), res
+    assert "Access denied" in res["text"]
+
+
+def test_auth_needs_tls(tmp_path, pf_auth):
+    path = os.path.join(str(tmp_path), "m.eml")
+    with open(path, "wb") as f:
+        f.write(b"Subject: x\r\n\r\nx\r\n")
+    out = subprocess.run([PROBE, "-u", ALICE, "-p", ALICE_PW, "127.0.0.1",
+                          str(pf_auth.smtp_port), ALICE, path, BOB],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1
+    assert "AUTH would send the password in clear" in out.stderr

@@ -145,7 +145,7 @@ int main(int argc, char **argv)
 	struct job_ctx *ctxs;
 	char *error = NULL;
 	uv_loop_t loop;
-	uint64_t start;
+	uint64_t start, elapsed;
 	json_t *out, *arr;
 	char *data;
 	int ret = 0;
@@ -222,6 +222,7 @@ int main(int argc, char **argv)
 	msg.rcpt_count = (size_t)(argc - optind - 4);
 
 	uv_loop_init(&loop);
+	uv_update_time(&loop);
 	if (ms_smtp_pool_new(&loop, &set, &probe.pool, &error) < 0) {
 		fprintf(stderr, "smtp_probe: %s\n", error);
 		free(error);
@@ -254,6 +255,8 @@ int main(int argc, char **argv)
 		uv_timer_start(&probe.timer, cancel_cb, cancel_msecs, 0);
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_update_time(&loop);
+	elapsed = uv_now(&loop) - start;
 	uv_close((uv_handle_t *)&probe.timer, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
@@ -270,7 +273,7 @@ int main(int argc, char **argv)
 	json_object_set_new(out, "cancelled",
 			    json_integer((json_int_t)probe.cancelled));
 	json_object_set_new(out, "elapsed_msecs",
-			    json_integer((json_int_t)(uv_now(&loop) - start)));
+			    json_integer((json_int_t)elapsed));
 	json_dumpf(out, stdout, JSON_COMPACT);
 	printf("\n");
 	json_decref(out);
