@@ -1,28 +1,22 @@
 /*
- * The IMAP worker pool: a fixed set of threads takes jobs from one bounded
- * FIFO queue, runs each as a blocking libetpan session (ms_imap_scan.c)
- * and hands the finished job back to the loop thread through a uv_async_t.
- * All pool state shared with the threads is guarded by one mutex; pending
- * counts and callbacks live on the loop thread only.
+ * The IMAP worker pool: IMAP scan jobs on a general job pool (ms_jobs.h),
+ * each run as a blocking libetpan session (ms_imap_scan.c) and reported on
+ * the loop thread.
  */
 
 #include "ms_imap.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "ms_imap_scan.h"
+#include "ms_jobs.h"
 #include "ut_log.h"
 #include "ut_xalloc.h"
 
 struct ms_imap_job {
-	struct ms_imap_job *next;
+	struct ms_job job;	      /* first */
+	struct ms_imap_pool *pool;    /* for the settings while running */
 	struct ms_imap__scan_req req; /* user and mailbox owned */
 	char *user;
 	char *mailbox;
@@ -31,44 +25,16 @@ struct ms_imap_job {
 	struct ms_imap_scan_result res;
 };
 
-struct ms_imap_worker {
-	struct ms_imap_pool *pool;
-	pthread_t thread;
-	/* The session's socket while one is open, else -1 (under pool->mu).
-	   ms_imap_pool_free() shuts it down to end a blocking read early. */
-	int fd;
-	/* The pool's settings as the session sees them. */
-	struct ms_imap__server server;
-};
-
 struct ms_imap_pool {
-	uv_loop_t *loop;
-	uv_async_t async;
-
+	struct ms_jobs *jobs;
 	char *host;
 	uint16_t port;
 	enum ms_imap_tls tls;
 	char *master_user;
 	char *master_password;
 	char separator;
-	unsigned n_workers;
 	uint64_t timeout_msecs;
-	size_t queue_max;
 	SSL_CTX *tls_ctx; /* NULL without TLS */
-
-	pthread_mutex_t mu;
-	pthread_cond_t cond;
-	/* Under mu: jobs waiting, jobs finished, the stop flag. */
-	struct ms_imap_job *queue_head, **queue_tail;
-	struct ms_imap_job *done_head, **done_tail;
-	bool stopping;
-	struct ms_imap_worker *workers;
-	/* Becomes readable when the pool stops; wakes connect() waits. */
-	int stop_fds[2];
-
-	/* Loop thread only. */
-	size_t pending;
-	bool freed;
 };
 
 const char *ms_imap_error_name(enum ms_imap_error error)
@@ -98,99 +64,71 @@ static void job_free(struct ms_imap_job *job)
 	free(job);
 }
 
-static void job_list_free(struct ms_imap_job *job)
-{
-	while (job != NULL) {
-		struct ms_imap_job *next = job->next;
-
-		job_free(job);
-		job = next;
-	}
-}
-
 /* The session reports its socket here, so that freeing can shut it down. */
 static int worker_set_fd_cb(int fd, void *ctx)
 {
-	struct ms_imap_worker *w = ctx;
-	int ret = 0;
-
-	pthread_mutex_lock(&w->pool->mu);
-	if (fd >= 0 && w->pool->stopping)
-		ret = -1;
-	else
-		w->fd = fd;
-	pthread_mutex_unlock(&w->pool->mu);
-	return ret;
+	return ms_jobs_set_fd(ctx, fd);
 }
 
-static void *worker_main(void *arg)
+static void job_run(struct ms_job *j, struct ms_jobs_worker *w)
 {
-	struct ms_imap_worker *w = arg;
-	struct ms_imap_pool *pool = w->pool;
+	struct ms_imap_job *job = (struct ms_imap_job *)j;
+	const struct ms_imap_pool *pool = job->pool;
+	struct ms_imap__server server = {
+	    .host = pool->host,
+	    .port = pool->port,
+	    .tls = pool->tls,
+	    .tls_ctx = pool->tls_ctx,
+	    .master_user = pool->master_user,
+	    .master_password = pool->master_password,
+	    .separator = pool->separator,
+	    .timeout_msecs = pool->timeout_msecs,
+	    .stop_fd = ms_jobs_stop_fd(w),
+	    .set_fd_cb = worker_set_fd_cb,
+	    .set_fd_ctx = w,
+	};
+	/* The caller logs failures; the scan traces them. */
+	char *prefix = xasprintf("imap(%s)", job->user);
 
-	pthread_mutex_lock(&pool->mu);
-	for (;;) {
-		struct ms_imap_job *job;
-		char *prefix;
-
-		while (!pool->stopping && pool->queue_head == NULL)
-			pthread_cond_wait(&pool->cond, &pool->mu);
-		if (pool->stopping)
-			break;
-		job = pool->queue_head;
-		pool->queue_head = job->next;
-		if (pool->queue_head == NULL)
-			pool->queue_tail = &pool->queue_head;
-		job->next = NULL;
-		pthread_mutex_unlock(&pool->mu);
-
-		/* The caller logs failures; the scan traces them. */
-		prefix = xasprintf("imap(%s)", job->user);
-		ms_imap__scan_run(&w->server, &job->req, &job->res, prefix);
-		free(prefix);
-
-		pthread_mutex_lock(&pool->mu);
-		*pool->done_tail = job;
-		pool->done_tail = &job->next;
-		uv_async_send(&pool->async);
-	}
-	pthread_mutex_unlock(&pool->mu);
-	return NULL;
+	ms_imap__scan_run(&server, &job->req, &job->res, prefix);
+	free(prefix);
 }
 
-static void async_cb(uv_async_t *handle)
+static void job_done(struct ms_job *j)
 {
-	struct ms_imap_pool *pool = handle->data;
-	struct ms_imap_job *job;
+	struct ms_imap_job *job = (struct ms_imap_job *)j;
 
-	if (pool->freed)
-		return;
-	pthread_mutex_lock(&pool->mu);
-	job = pool->done_head;
-	pool->done_head = NULL;
-	pool->done_tail = &pool->done_head;
-	pthread_mutex_unlock(&pool->mu);
+	/* The callback may free the pool: job->pool is not used after. */
+	job->cb(&job->res, job->ctx);
+	job_free(job);
+}
 
-	while (job != NULL) {
-		struct ms_imap_job *next = job->next;
+static void job_drop(struct ms_job *j)
+{
+	job_free((struct ms_imap_job *)j);
+}
 
-		/* A callback may free the pool: the rest then stay silent. */
-		if (!pool->freed) {
-			pool->pending--;
-			job->cb(&job->res, job->ctx);
-		}
-		job_free(job);
-		job = next;
-	}
+static const struct ms_job_ops job_ops = {
+    .run = job_run,
+    .done = job_done,
+    .drop = job_drop,
+};
+
+static void pool_settings_free(struct ms_imap_pool *pool)
+{
+	SSL_CTX_free(pool->tls_ctx);
+	free(pool->host);
+	free(pool->master_user);
+	/* The password does not linger in freed memory. */
+	explicit_bzero(pool->master_password, strlen(pool->master_password));
+	free(pool->master_password);
+	free(pool);
 }
 
 int ms_imap_pool_new(uv_loop_t *loop, const struct ms_imap_settings *set,
 		     struct ms_imap_pool **pool_r, char **error_r)
 {
 	struct ms_imap_pool *pool;
-	sigset_t all, old;
-	unsigned started = 0;
-	int r;
 
 	*pool_r = NULL;
 	*error_r = NULL;
@@ -209,85 +147,29 @@ int ms_imap_pool_new(uv_loop_t *loop, const struct ms_imap_settings *set,
 	}
 	pool = xcalloc(1, sizeof(*pool));
 	if (set->tls != MS_IMAP_TLS_NONE) {
-		pool->tls_ctx = ms_imap__tls_ctx_new(set->ca_file, error_r);
+		pool->tls_ctx =
+		    ms_net_tls_ctx_new(set->ca_file, "imap", error_r);
 		if (pool->tls_ctx == NULL) {
 			free(pool);
 			return -1;
 		}
 	}
-	pool->loop = loop;
 	pool->host = xstrdup(set->host);
 	pool->port = set->port;
 	pool->tls = set->tls;
 	pool->master_user = xstrdup(set->master_user);
 	pool->master_password = xstrdup(set->master_password);
 	pool->separator = set->separator != '\0' ? set->separator : '*';
-	pool->n_workers = set->workers != 0 ? set->workers : 2;
 	pool->timeout_msecs =
 	    set->timeout_msecs != 0 ? set->timeout_msecs : 30000;
-	pool->queue_max = set->queue_max != 0 ? set->queue_max : 1024;
-	pool->queue_tail = &pool->queue_head;
-	pool->done_tail = &pool->done_head;
-	if (pipe2(pool->stop_fds, O_CLOEXEC) < 0) {
-		*error_r = xasprintf("imap: pipe: %s", strerror(errno));
-		goto fail_early;
-	}
-	r = uv_async_init(loop, &pool->async, async_cb);
-	if (r < 0) {
-		*error_r = xasprintf("imap: uv_async_init: %s", uv_strerror(r));
-		close(pool->stop_fds[0]);
-		close(pool->stop_fds[1]);
-		goto fail_early;
-	}
-	pool->async.data = pool;
-	ut_assert(pthread_mutex_init(&pool->mu, NULL) == 0);
-	ut_assert(pthread_cond_init(&pool->cond, NULL) == 0);
-	pool->workers = xcalloc(pool->n_workers, sizeof(*pool->workers));
-
-	/* Workers take no signals: the loop thread handles them. A SIGPIPE
-	   from OpenSSL's write() to a closed socket stays pending here. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	for (; started < pool->n_workers; started++) {
-		struct ms_imap_worker *w = &pool->workers[started];
-
-		w->pool = pool;
-		w->fd = -1;
-		w->server = (struct ms_imap__server){
-		    .host = pool->host,
-		    .port = pool->port,
-		    .tls = pool->tls,
-		    .tls_ctx = pool->tls_ctx,
-		    .master_user = pool->master_user,
-		    .master_password = pool->master_password,
-		    .separator = pool->separator,
-		    .timeout_msecs = pool->timeout_msecs,
-		    .stop_fd = pool->stop_fds[0],
-		    .set_fd_cb = worker_set_fd_cb,
-		    .set_fd_ctx = w,
-		};
-		r = pthread_create(&w->thread, NULL, worker_main, w);
-		if (r != 0)
-			break;
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (started < pool->n_workers) {
-		*error_r = xasprintf("imap: pthread_create: %s", strerror(r));
-		pool->n_workers = started;
-		ms_imap_pool_free(&pool);
+	if (ms_jobs_new(loop, "imap", set->workers != 0 ? set->workers : 2,
+			set->queue_max != 0 ? set->queue_max : 1024,
+			&pool->jobs, error_r) < 0) {
+		pool_settings_free(pool);
 		return -1;
 	}
 	*pool_r = pool;
 	return 0;
-
-fail_early:
-	SSL_CTX_free(pool->tls_ctx);
-	free(pool->host);
-	free(pool->master_user);
-	explicit_bzero(pool->master_password, strlen(pool->master_password));
-	free(pool->master_password);
-	free(pool);
-	return -1;
 }
 
 int ms_imap_scan(struct ms_imap_pool *pool, const char *user,
@@ -297,10 +179,9 @@ int ms_imap_scan(struct ms_imap_pool *pool, const char *user,
 {
 	struct ms_imap_job *job;
 
-	ut_assert(!pool->freed && cb != NULL && user != NULL);
-	if (pool->pending >= pool->queue_max)
-		return -1;
+	ut_assert(cb != NULL && user != NULL);
 	job = xcalloc(1, sizeof(*job));
+	job->pool = pool;
 	job->user = xstrdup(user);
 	job->mailbox = xstrdup(mailbox != NULL ? mailbox : "INBOX");
 	job->req.user = job->user;
@@ -311,72 +192,26 @@ int ms_imap_scan(struct ms_imap_pool *pool, const char *user,
 	job->req.max_msgs = max_msgs;
 	job->cb = cb;
 	job->ctx = ctx;
-	pool->pending++;
-
-	pthread_mutex_lock(&pool->mu);
-	*pool->queue_tail = job;
-	pool->queue_tail = &job->next;
-	pthread_cond_signal(&pool->cond);
-	pthread_mutex_unlock(&pool->mu);
+	if (ms_jobs_submit(pool->jobs, &job->job, &job_ops) < 0) {
+		job_free(job);
+		return -1;
+	}
 	return 0;
 }
 
 size_t ms_imap_pool_pending(const struct ms_imap_pool *pool)
 {
-	return pool->pending;
-}
-
-static void pool_close_cb(uv_handle_t *handle)
-{
-	struct ms_imap_pool *pool = handle->data;
-
-	pthread_mutex_destroy(&pool->mu);
-	pthread_cond_destroy(&pool->cond);
-	close(pool->stop_fds[0]);
-	close(pool->stop_fds[1]);
-	SSL_CTX_free(pool->tls_ctx);
-	free(pool->workers);
-	free(pool->host);
-	free(pool->master_user);
-	/* The password does not linger in freed memory. */
-	explicit_bzero(pool->master_password, strlen(pool->master_password));
-	free(pool->master_password);
-	free(pool);
+	return ms_jobs_pending(pool->jobs);
 }
 
 void ms_imap_pool_free(struct ms_imap_pool **poolp)
 {
 	struct ms_imap_pool *pool = *poolp;
-	struct ms_imap_job *queued, *done;
-	ssize_t n;
 
 	if (pool == NULL)
 		return;
 	*poolp = NULL;
-	pthread_mutex_lock(&pool->mu);
-	pool->stopping = true;
-	queued = pool->queue_head;
-	pool->queue_head = NULL;
-	pool->queue_tail = &pool->queue_head;
-	/* Running sessions see EOF at once instead of waiting out reads. */
-	for (unsigned i = 0; i < pool->n_workers; i++) {
-		if (pool->workers[i].fd >= 0)
-			shutdown(pool->workers[i].fd, SHUT_RDWR);
-	}
-	pthread_cond_broadcast(&pool->cond);
-	pthread_mutex_unlock(&pool->mu);
-	do {
-		n = write(pool->stop_fds[1], "x", 1);
-	} while (n < 0 && errno == EINTR);
-	job_list_free(queued);
-
-	for (unsigned i = 0; i < pool->n_workers; i++)
-		pthread_join(pool->workers[i].thread, NULL);
-	done = pool->done_head;
-	pool->done_head = NULL;
-	pool->done_tail = &pool->done_head;
-	job_list_free(done);
-	pool->freed = true;
-	pool->pending = 0;
-	uv_close((uv_handle_t *)&pool->async, pool_close_cb);
+	/* Joins the workers: nothing uses the settings after this. */
+	ms_jobs_free(&pool->jobs);
+	pool_settings_free(pool);
 }

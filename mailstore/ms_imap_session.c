@@ -1,21 +1,17 @@
 /*
  * The connection side of an IMAP session (see ms_imap_session.h): our own
- * non-blocking connect with a timeout (libetpan's waits forever on a dead
- * host), TLS through ms_imap_stream.c, greeting, STARTTLS, master-user
- * LOGIN, LOGOUT, and the error classes of the server's answers.
+ * non-blocking connect with a timeout (ms_net.h; libetpan's waits forever
+ * on a dead host), TLS through ms_imap_stream.c, greeting, STARTTLS,
+ * master-user LOGIN, LOGOUT, and the error classes of the server's answers.
  */
 
 #include "ms_imap_session.h"
 
 #include <errno.h>
-#include <netdb.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "ut_log.h"
 #include "ut_str.h"
@@ -177,76 +173,18 @@ void ms_imap__session_imap_fail(struct ms_imap__session *s,
 	free(quoted);
 }
 
-/* Connects one address; returns a non-blocking fd, or -1 with *err_r. */
-static int connect_addr(struct ms_imap__session *s, const struct addrinfo *a,
-			int *err_r)
-{
-	int fd =
-	    socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		   a->ai_protocol);
-	socklen_t len = sizeof(*err_r);
-
-	if (fd < 0) {
-		*err_r = errno;
-		return -1;
-	}
-	if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
-		*err_r = 0;
-	} else if (errno != EINPROGRESS) {
-		*err_r = errno;
-	} else {
-		*err_r =
-		    ms_imap__wait(fd, POLLOUT, s->srv->stop_fd,
-				  s->srv->timeout_msecs, s->deadline_msecs);
-		if (*err_r == 0 &&
-		    getsockopt(fd, SOL_SOCKET, SO_ERROR, err_r, &len) < 0)
-			*err_r = errno;
-	}
-	if (*err_r == 0)
-		return fd;
-	close(fd);
-	return -1;
-}
-
-static const char *connect_error(int err)
-{
-	if (err == ECANCELED)
-		return "pool stopped";
-	if (err == ETIMEDOUT || err == ETIME)
-		return "timed out";
-	return strerror(err);
-}
-
 /* Opens a TCP connection; returns the fd or -1 (session failed). */
 static int tcp_connect(struct ms_imap__session *s)
 {
 	const struct ms_imap__server *srv = s->srv;
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_NUMERICSERV};
-	struct addrinfo *ai = NULL;
-	char port[8];
-	int err = 0;
-	int fd = -1;
-	int r;
+	char *error;
+	int fd = ms_net_connect(srv->host, srv->port, srv->stop_fd,
+				srv->timeout_msecs, s->deadline_msecs, &error);
 
-	snprintf(port, sizeof(port), "%u", (unsigned)srv->port);
-	r = getaddrinfo(srv->host, port, &hints, &ai);
-	if (r != 0) {
-		ms_imap__session_fail(s, MS_IMAP_ERR_TEMP, "resolve %s: %s",
-				      srv->host, gai_strerror(r));
-		return -1;
+	if (fd < 0) {
+		ms_imap__session_fail(s, MS_IMAP_ERR_TEMP, "%s", error);
+		free(error);
 	}
-	for (const struct addrinfo *a = ai; a != NULL && fd < 0;
-	     a = a->ai_next) {
-		fd = connect_addr(s, a, &err);
-		if (fd < 0 && (err == ECANCELED || err == ETIME))
-			break;
-	}
-	freeaddrinfo(ai);
-	if (fd < 0)
-		ms_imap__session_fail(s, MS_IMAP_ERR_TEMP,
-				      "connect to %s port %u: %s", srv->host,
-				      (unsigned)srv->port, connect_error(err));
 	return fd;
 }
 
@@ -311,8 +249,8 @@ static int connect_greet(struct ms_imap__session *s)
 	if (fd < 0)
 		return -1;
 	stream = ms_imap__stream_new(fd, srv->stop_fd, srv->timeout_msecs,
-				     s->deadline_msecs, srv->master_password,
-				     &s->stream);
+				     s->deadline_msecs, 4 * srv->timeout_msecs,
+				     srv->master_password, &s->stream);
 	/* From here on the session owns the stream, also on failure. */
 	s->imap->imap_stream = stream;
 	if (srv->set_fd_cb != NULL && srv->set_fd_cb(fd, srv->set_fd_ctx) < 0) {
@@ -368,7 +306,7 @@ int ms_imap__session_open(struct ms_imap__session *s,
 	*s = (struct ms_imap__session){
 	    .srv = srv,
 	    .log_prefix = log_prefix,
-	    .deadline_msecs = ms_imap__now_msecs() + 4 * srv->timeout_msecs,
+	    .deadline_msecs = ms_net_now_msecs() + 4 * srv->timeout_msecs,
 	};
 	ut_assert(srv->tls == MS_IMAP_TLS_NONE || srv->tls_ctx != NULL);
 	s->imap = mailimap_new(0, NULL);

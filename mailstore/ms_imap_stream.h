@@ -4,9 +4,10 @@
 /*
  * Internal to the IMAP pool: the byte stream under libetpan. A libetpan
  * low-level stream driver (mailstream_low) over our own non-blocking
- * socket, plain or TLS (OpenSSL), so that libetpan never select()s and
- * never sees an unverified TLS peer. Every wait is a poll() bounded by the
- * timeout and the job's deadline and cut short by the pool's stop pipe.
+ * socket (ms_net.h), plain or TLS (OpenSSL), so that libetpan never
+ * select()s and never sees an unverified TLS peer. Every wait is a poll()
+ * bounded by the timeout and the job's deadline and cut short by the
+ * pool's stop pipe.
  *
  * The stream also guards libetpan against the server: what it reads goes
  * through ms_imap_guard.h (byte budget, literal sizes, BYE greeting)
@@ -24,27 +25,9 @@
 
 #include "ms_imap.h"
 #include "ms_imap_guard.h"
+#include "ms_net.h"
 
 struct ms_imap__stream;
-
-/* Monotonic clock in milliseconds. */
-uint64_t ms_imap__now_msecs(void);
-
-/*
- * Waits until fd is ready for events (POLLIN/POLLOUT), for at most
- * timeout_msecs and not beyond deadline_msecs (monotonic, 0 = none); a
- * readable stop_fd (-1 = none) ends the wait. Returns 0, ETIMEDOUT (the
- * timeout), ETIME (the deadline), ECANCELED (stop_fd) or poll()'s errno.
- */
-int ms_imap__wait(int fd, short events, int stop_fd, uint64_t timeout_msecs,
-		  uint64_t deadline_msecs);
-
-/*
- * The TLS client context of a pool: TLS >= 1.2, peer verification against
- * ca_file (NULL = the system's CA store). Returns NULL with *error_r set
- * (free it). Shared read-only by the workers; free with SSL_CTX_free().
- */
-SSL_CTX *ms_imap__tls_ctx_new(const char *ca_file, char **error_r);
 
 /*
  * Wraps the connected non-blocking socket fd in a libetpan stream, plain
@@ -54,7 +37,8 @@ SSL_CTX *ms_imap__tls_ctx_new(const char *ca_file, char **error_r);
  * text that an error quotes.
  */
 mailstream *ms_imap__stream_new(int fd, int stop_fd, uint64_t timeout_msecs,
-				uint64_t deadline_msecs, const char *secret,
+				uint64_t deadline_msecs, uint64_t job_msecs,
+				const char *secret,
 				struct ms_imap__stream **st_r);
 
 /*

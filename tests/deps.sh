@@ -9,7 +9,7 @@ TIDINGS_BUILD_PKGS="meson ninja-build pkg-config gcc libc6-dev
 TIDINGS_RUN_PKGS="dovecot-core dovecot-imapd dovecot-lmtpd prosody
   prosody-modules lua-socket python3 python3-slixmpp ejabberd"
 TIDINGS_TEST_PKGS="python3-pytest clang libclang-rt-14-dev valgrind lua5.4
-  swaks procps go-sendxmpp"
+  swaks procps go-sendxmpp postfix"
 
 tidings_install_deps() {
 	local pkgs="$TIDINGS_BUILD_PKGS $TIDINGS_RUN_PKGS"
@@ -32,6 +32,13 @@ tidings_install_deps() {
 		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
 		chmod 755 /usr/sbin/policy-rc.d
 	fi
+	# Postfix's maintainer scripts ask which kind of mail system this
+	# is; "No configuration" leaves /etc/postfix without a main.cf, so
+	# the system instance cannot start (the tests run private ones).
+	case " $missing " in *" postfix "*)
+		echo "postfix postfix/main_mailer_type select No configuration" |
+			debconf-set-selections ;;
+	esac
 	apt-get install -y -q --no-install-recommends $missing
 	[ $rc_was_there = 0 ] && rm -f /usr/sbin/policy-rc.d
 	return 0
