@@ -83,8 +83,8 @@ static void test_invalid(void)
 	    "user@[IPv6:2001:db8::g]",
 	    "user@[tag:content]",
 	    "user@[192.0.2.1",
-	    "user@b\xc3\xbc"
-	    "cher.example",
+	    ("user@b\xc3\xbc"
+	     "cher.example"),
 	    "j\xc3\xb6rg@x.org",
 	    "<a@x.org>",
 	    "Bob <a@x.org>",

@@ -129,8 +129,8 @@ static void test_subject_round_trip(void)
 	    "\xe6\x9c\xac\xe8\xaa\x9e\xe3\x81\xae\xe4\xbb\xb6\xe5\x90\x8d"
 	    "\xe3\x81\xa7\xe3\x81\x99\xe3\x80\x82\xe6\x97\xa5\xe6\x9c\xac"
 	    "\xe8\xaa\x9e\xe3\x81\xae\xe4\xbb\xb6\xe5\x90\x8d",
-	    "averyveryveryveryveryveryveryveryveryveryveryveryveryvery"
-	    "veryveryveryveryverylongwordwithoutanyspaceatall and more",
+	    ("averyveryveryveryveryveryveryveryveryveryveryveryveryvery"
+	     "veryveryveryveryverylongwordwithoutanyspaceatall and more"),
 	    "",
 	};
 	for (size_t i = 0; i < UT_N_ELEMENTS(subjects); i++) {
