@@ -235,6 +235,14 @@ static void summary_done(struct br_scan *s, struct br_user *u,
 			 const struct ms_imap_scan_result *res)
 {
 	struct br_router *r = s->r;
+
+	if (!s->silent && br_router__presence_known(u) &&
+	    !br_router__online(u)) {
+		/* Gone offline before it was ready: it would wait in offline
+		   storage beside the next login's summary. Nothing recorded:
+		   that one lists these mails again. */
+		return;
+	}
 	struct br_mail **fresh = xcalloc(res->msg_count + 1, sizeof(*fresh));
 	size_t n = 0;
 
@@ -297,9 +305,12 @@ static void scan_done_cb(const struct ms_imap_scan_result *res, void *ctx)
 		scan_free(s);
 		return;
 	}
-	if (!br_router__deliverable(u)) {
-		/* The user cannot take mail now (offline, held): the mailbox
-		   stays due, and their summary will say what came. */
+	if (!br_router__deliverable(u) ||
+	    (u->online_msecs != 0 && u->online_msecs >= s->queued_msecs &&
+	     strcmp(s->mailbox, "INBOX") == 0)) {
+		/* The user cannot take mail now (offline, held), or came
+		   online while this ran (their login summary lists INBOX):
+		   the mailbox stays due, and the summary says what came. */
 		scan_free(s);
 		return;
 	}
@@ -413,6 +424,7 @@ void br_reconcile__scan_start(struct br_scan *s)
 		return;
 	}
 	s->running = true;
+	s->queued_msecs = now;
 }
 
 /*

@@ -438,6 +438,11 @@ static bool is_online(enum br_presence p)
 	       p == BR_PRESENCE_DND;
 }
 
+bool br_router__online(const struct br_user *u)
+{
+	return is_online(u->presence);
+}
+
 /* Online, in a presence the user's hold_when holds. */
 static bool held_by_presence(const struct br_user *u)
 {
@@ -624,10 +629,15 @@ void br_router_event(struct br_router *r, struct ms_event *ev)
 	    .date = ev->date,
 	};
 	struct br_mail *found = &m;
-	if (!u->first_checked)
+	/* Offline or held: their summary will list what came, so no IMAP
+	   work now (a first check or gap scan would be thrown away, and
+	   redone at every mail). */
+	bool now = br_router__deliverable(u);
+	if (now && !u->first_checked)
 		br_reconcile__check_first(r, u, ev->mailbox, ev->uid);
 	if (br_router__wanted(u, &m)) {
-		br_reconcile__check_gap(r, u, &m);
+		if (now)
+			br_reconcile__check_gap(r, u, &m);
 		br_router__found(u, &found, 1, 0);
 	}
 	ms_event_free(&ev);
@@ -680,6 +690,7 @@ void br_router_presence(struct br_router *r, const char *bare_jid,
 	   offline (or, without summary_on_login, nothing: the floor moves
 	   past it), then the user's other due mailboxes. */
 	u->missed = false;
+	u->online_msecs = uv_now(r->d.loop);
 	if (u->settings.v[BR_SETTING_SUMMARY_ON_LOGIN] == 0)
 		br_reconcile__skip_inbox(r, u);
 	else if (held_by_presence(u))

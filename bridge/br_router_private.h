@@ -38,6 +38,9 @@ struct br_user {
 	   comes while they are offline is the login summary's business. */
 	bool missed;
 	bool walk_queued; /* in r->walks (br_due__walk_user) */
+	/* uv_now() when the user last came online (0: not since created):
+	   INBOX scans queued before it are the login summary's. */
+	uint64_t online_msecs;
 	struct br_settings settings;
 	struct br_mail **held;
 	size_t held_count, held_cap;
@@ -75,6 +78,7 @@ struct br_scan {
 	bool durable; /* from a due mark: clear it when done */
 	bool always;  /* SCAN_SUMMARY: send one even when there is nothing */
 	bool silent;  /* SCAN_SUMMARY: send nothing, only raise the floor */
+	uint64_t queued_msecs; /* uv_now() when handed to the IMAP pool */
 	/* Set the mailbox due from this UID when the scan is over (0: no):
 	   it failed, or more work came while it ran. */
 	uint32_t redo_from;
@@ -180,6 +184,8 @@ void br_router__flush(struct br_user *u);
 bool br_router__deliverable(struct br_user *u);
 /* The user's presence is known (else: unknown, notify as before). */
 bool br_router__presence_known(const struct br_user *u);
+/* Online (available, away or dnd) as far as is known. */
+bool br_router__online(const struct br_user *u);
 /* Sends a summary built from a scan (br_reconcile.c). */
 void br_router__send_summary(struct br_user *u, struct br_mail *const *mails,
 			     size_t n, size_t unread, size_t fresh);

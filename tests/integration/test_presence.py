@@ -8,6 +8,7 @@ one summary. Settings change with text commands and survive a restart.
 """
 
 import os
+import signal
 import sqlite3
 import time
 
@@ -144,6 +145,54 @@ def test_mail_from_a_local_user_names_their_jid_and_presence(make_stack):
                              5.0 * SLOW)
     assert m is not None, bob.messages
     assert "(offline, xmpp:alice@example.org)" in m.body
+
+
+def test_mail_for_an_offline_user_costs_no_imap_login(make_stack):
+    """While bob is offline his mail costs no IMAP work (his login summary
+    will look); a first check or gap scan per mail would be thrown away
+    and redone at every mail. One login when he comes online."""
+    st = make_stack(notify=NOTIFY)
+    wait_privileged(st)
+    for i in range(1, 4):
+        st.mail("bob", subject="Offline %d" % i)
+        time.sleep(1.0 * SLOW)
+    time.sleep(1.0 * SLOW)
+    assert st.dovecot.login_lines(st.addr("bob")) == []
+    bob = st.client("bob")
+    n = bob.wait_for_message(lambda n: n.summary is not None, 5.0 * SLOW)
+    assert n is not None, bob.messages
+    assert n.summary["new"] == 3, n
+    assert len(st.dovecot.login_lines(st.addr("bob"))) == 1
+
+
+def test_no_summary_for_a_user_who_left_before_it_was_ready(make_stack):
+    """bob comes online and leaves before his summary is ready (Dovecot
+    paused): nothing waits for him in offline storage, and the mail that
+    came during the login is not notified one by one either. His next
+    login gets one summary listing everything."""
+    st = make_stack(notify=NOTIFY)
+    wait_privileged(st)
+    st.mail("bob", subject="Early 1")
+    st.mail("bob", subject="Early 2")
+    time.sleep(1.0 * SLOW)
+    pid = st.dovecot.proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        bob = st.client("bob")
+        time.sleep(1.0 * SLOW)
+        bob.disconnect()
+        time.sleep(1.0 * SLOW)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    time.sleep(3.0 * SLOW)  # the summary's scan ends now
+    bob = st.client("bob", resource="again")
+    n = bob.wait_for_message(lambda n: n.summary is not None, 5.0 * SLOW)
+    assert n is not None, bob.messages
+    time.sleep(1.5 * SLOW)
+    assert len(summaries(bob)) == 1, bob.messages
+    assert singles(bob) == [], bob.messages
+    assert [m["subject"] for m in n.summary["mails"]] == \
+        ["Early 1", "Early 2"], n
 
 
 def test_forbidden_for_anyone_not_local(make_stack):
