@@ -79,8 +79,9 @@ DOVECOT_REUSE = {
 
 class PresenceStack:
     """tests/integration/stack.py's Stack with users u0000 ... (one
-    password), tidingsd at log level info (debug would log every presence
-    and be measured as tidingsd CPU) and otherwise its defaults, except
+    password), tidingsd at log level --log-level (info; debug would log
+    every presence and be measured as tidingsd CPU) and otherwise its
+    defaults, except
     [mail] imap_workers when --imap-workers is given; Dovecot as the
     fixture sets it up, plus DOVECOT_REUSE[--dovecot-reuse]."""
 
@@ -99,7 +100,7 @@ class PresenceStack:
         local = ["u%04d" % i for i in range(args.storm_users)]
         self.stack = _Stack(os.path.join(work, "stack"), domain=DOMAIN,
                             users={u: self.password for u in local},
-                            log={"level": "info"},
+                            log={"level": args.log_level},
                             dovecot_conf=DOVECOT_REUSE[args.dovecot_reuse])
         self.users = [self.stack.addr(u) for u in local]
 
@@ -225,6 +226,17 @@ class PresenceBench:
                 return t0
         return time.perf_counter()
 
+    async def imap_quiet(self, still=3.0, limit=120.0):
+        """Waits until Dovecot logged no IMAP login for still seconds."""
+        deadline = time.perf_counter() + limit
+        n, since = len(self.mon.dlog.users), time.perf_counter()
+        while time.perf_counter() < deadline:
+            await asyncio.sleep(0.2)
+            if len(self.mon.dlog.users) != n:
+                n, since = len(self.mon.dlog.users), time.perf_counter()
+            elif time.perf_counter() - since >= still:
+                return
+
     def tidings_messages(self, clients):
         return sum(c.kinds.get(k, 0) for c in clients if c
                    for k in TIDINGS_KINDS)
@@ -245,21 +257,27 @@ class PresenceBench:
         await self.blocking(self.td().wait_log, "presence permission", 20.0)
         await asyncio.sleep(1.5)  # presence settles 1 s after it
         self.mem["after_start_kb"] = self.rss()
-        secs = 0.0
-        for j in range(a.mails):
-            secs += await deliver_all(self.st.dovecot.lmtp_port,
-                                      self.ps.users,
-                                      "storm-%d-%d" % (a.seed, j))
+        self.mon.take()
+        logins0 = len(self.mon.dlog.users)
+        secs = await deliver_all(self.st.dovecot.lmtp_port, self.ps.users,
+                                 ["storm-%d-%d" % (a.seed, j)
+                                  for j in range(a.mails)])
         await self.quiet()
         # Users the events brought into memory are freed when idle (the
-        # sweep runs every burst window, 10 s by default).
+        # sweep runs every burst window, 10 s by default); IMAP scans the
+        # events started (if any) end before the storm.
         await asyncio.sleep(a.idle_secs)
+        await self.imap_quiet()
         self.mem["before_storm_kb"] = self.rss()
         self.mem["prosody_before_storm_kb"] = self.prosody_rss()
+        setup_logins = len(self.mon.dlog.users) - logins0
+        self.res["setup"] = {"delivery_secs": secs,
+                             "imap_logins": setup_logins}
         self.log("setup: %d mails delivered to each of %d users (offline) "
-                 "over LMTP in %.1f s; tidingsd VmRSS %s kB after start, %s "
+                 "over LMTP in %.1f s; tidingsd did %d IMAP logins for "
+                 "them (0 expected: offline); VmRSS %s kB after start, %s "
                  "kB before the storm"
-                 % (a.mails, len(self.ps.users), secs,
+                 % (a.mails, len(self.ps.users), secs, setup_logins,
                     self.mem["after_start_kb"], self.mem["before_storm_kb"]))
 
     # ----- 1: the storm -----
@@ -529,7 +547,7 @@ class PresenceBench:
         self.token = ("restart-%d" % a.seed).encode()
         dsecs = await deliver_all(self.st.dovecot.lmtp_port,
                                   [self.ps.users[c.idx] for c in cs],
-                                  self.token.decode())
+                                  [self.token.decode()])
         db = os.path.join(self.st.dir, "state", "tidings.db")
         rows_before, rows_filled, fill_secs = fill_ledger(db, a.known,
                                                           self.rng)
@@ -691,6 +709,10 @@ def main():
                    default="none", help="Dovecot processes serve many "
                    "logins: none (its default), login (imap-login), all "
                    "(imap-login and imap)")
+    p.add_argument("--log-level", default="info",
+                   choices=["error", "warn", "info", "debug"],
+                   help="tidingsd's; debug (a diagnostic) costs CPU that "
+                   "is measured as tidingsd's")
     p.add_argument("--summary-wait", type=int, default=60)
     p.add_argument("--login-timeout", type=float, default=60.0)
     p.add_argument("--idle-secs", type=int, default=12,
