@@ -468,7 +468,7 @@ class PresenceBench:
                                 r["updates_per_sec"] or 0))
         for k, v in w.get("cpu", {}).items():
             self.log("   %-8s CPU %6.2f s = %6.1f us/update; %3.0f%% of a "
-                     "core on average, peak %3.0f%%"
+                     "core on average, peak %3.0f%% over 1 s"
                      % (k, v["secs"], per[k] or 0, v["avg_pct"],
                         v["peak_pct"]))
         self.log("   (window: first update .. tidingsd quiet, %.2f s; "
@@ -627,12 +627,12 @@ class PresenceBench:
                      r["listening_secs"], r["connected_secs"],
                      r["presence_permission_secs"])))
         self.log("   IMAP logins in the first %d s: %d (%d of online users, "
-                 "%d others, %d failed); every online user's mailbox "
-                 "scanned after %s s"
+                 "%d others, %d failed); %s"
                  % (a.restart_watch, len(logins), n_real,
                     len(logins) - n_real, r["imap_login_failures"],
-                    "%.2f" % t_scanned if t_scanned is not None else
-                    "(not within the watch)"))
+                    "every online user's mailbox logged into after %.2f s"
+                    % t_scanned if t_scanned is not None else
+                    "not every online user's mailbox logged into yet"))
         self.log("   notifications of the mail: %d of %d; after tidingsd's "
                  "start: %s; %d other messages from tidings"
                  % (len(lat), len(cs), fmt_ms(ls, "s"), extra))
