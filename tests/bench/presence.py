@@ -584,6 +584,14 @@ class PresenceBench:
         logins = users[base:]
         n_real = sum(1 for u in logins if u in real)
         lat = [c.token_t - t0 for c in cs if c.token_t is not None]
+        # tidingsd's CPU until the last notification, and after it.
+        t_caught = max(c.token_t for c in cs) if len(lat) == len(cs) and \
+            cs else None
+        w_catch = self.mon.window(t0, t_caught) if t_caught else {}
+        td_cpu = [w_catch.get("cpu", {}).get("tidingsd", {}).get("secs"),
+                  None]
+        if td_cpu[0] is not None and "tidingsd" in w["cpu"]:
+            td_cpu[1] = w["cpu"]["tidingsd"]["secs"] - td_cpu[0]
         extra = sum(self.tidings_messages([c]) - k0[k] for k, c in
                     enumerate(cs)) - len(lat)
 
@@ -606,7 +614,9 @@ class PresenceBench:
              "notified": len(lat),
              "notification_secs": summary_ms(lat),
              "other_tidings_messages": extra,
-             "window": w, "tidingsd_vmrss_kb_end": mem.get("VmRSS"),
+             "window": w, "tidingsd_cpu_secs_catch_up": td_cpu[0],
+             "tidingsd_cpu_secs_after": td_cpu[1],
+             "tidingsd_vmrss_kb_end": mem.get("VmRSS"),
              "tidingsd_vmhwm_kb": mem.get("VmHWM"),
              "ledger_rows_after": rows_after,
              "ledger_due_after": due_after,
@@ -637,6 +647,11 @@ class PresenceBench:
                  "start: %s; %d other messages from tidings"
                  % (len(lat), len(cs), fmt_ms(ls, "s"), extra))
         self.log("   CPU in the %d s: %s" % (a.restart_watch, fmt_cpu(w)))
+        if td_cpu[0] is not None and td_cpu[1] is not None:
+            self.log("   tidingsd CPU until the last notification %.2f s "
+                     "(%.2f ms per online user), in the %.0f s after it "
+                     "%.2f s" % (td_cpu[0], 1e3 * td_cpu[0] / len(cs),
+                                 t_end - t_caught, td_cpu[1]))
         self.log("   tidingsd VmRSS peak sampled %s kB, at the end %s kB, "
                  "VmHWM %s kB" % (w.get("tidingsd_rss_kb_peak"),
                                   mem.get("VmRSS"), mem.get("VmHWM")))

@@ -169,9 +169,16 @@ class Monitor:
         """CPU per process (secs, average and peak over 1 s in % of one
         core), peak tidingsd RSS, IMAP logins (count, average and peak
         rate over 1 s) between the samples nearest to ta and tb."""
-        ss = [s for s in self.samples if ta - self.interval <= s[0] <= tb
-              + self.interval]
         out = {"secs": tb - ta, "cpu": {}}
+        if not self.samples:
+            return out
+        # From the last sample at or before ta to the first at or after tb:
+        # adjacent windows share a sample, so their figures add up.
+        before = [s for s in self.samples if s[0] <= ta]
+        after = [s for s in self.samples if s[0] >= tb]
+        first = before[-1] if before else self.samples[0]
+        last = after[0] if after else self.samples[-1]
+        ss = [s for s in self.samples if first[0] <= s[0] <= last[0]]
         if len(ss) < 2:
             return out
         a, b = ss[0], ss[-1]
