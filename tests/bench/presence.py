@@ -665,6 +665,81 @@ class PresenceBench:
                     stats_after.get("online users")))
 
 
+def summary_rows(res):
+    """(figure, value) rows of the headline figures in res."""
+    rows = []
+
+    def pq(d, unit=1e3):
+        return "%.2f / %.2f s" % (d["p50"] / unit, d["p99"] / unit) \
+            if d.get("n") else "-"
+    st, m = res.get("storm"), res.get("memory", {})
+    if st:
+        w = st["window"]
+        rows += [
+            ("storm: presence -> summary p50 / p99",
+             pq(st["presence_to_summary_ms"])),
+            ("storm: summaries within 10 s / in all / users",
+             "%d / %d / %d" % (st["summaries_within_10s"], st["summaries"],
+                               st["logged_in"])),
+            ("storm: summaries with wrong counts", str(st["wrong_counts"])),
+            ("storm: IMAP logins/s, average / peak 1 s",
+             "%.0f / %.0f" % (w.get("logins_per_sec") or 0,
+                              w.get("logins_per_sec_peak_1s") or 0)),
+            ("storm: CPU s tidingsd / prosody / dovecot",
+             " / ".join("%.2f" % w["cpu"][k]["secs"] if k in w["cpu"]
+                        else "-" for k in ("tidingsd", "prosody",
+                                           "dovecot"))),
+            ("storm: busiest process", str(busiest(w)))]
+    if "storm_online_kb" in m:
+        n = st["users"] if st else 1
+        rows.append(("tidingsd VmRSS before / online / logged out (kB)",
+                     "%s / %s / %s" % (m["before_storm_kb"],
+                                       m["storm_online_kb"],
+                                       m.get("after_logout_kb"))))
+        rows.append(("memory per tracked user (bytes)", "%.0f" % (
+            (m["storm_online_kb"] - m["before_storm_kb"]) * 1024.0 / n)))
+    fl = res.get("flood")
+    if fl:
+        per = fl["cpu_us_per_update"]
+        rows += [("flood: updates/s", "%.0f" % (fl["updates_per_sec"] or 0)),
+                 ("flood: CPU us/update tidingsd / prosody",
+                  "%.1f / %.1f" % (per.get("tidingsd") or 0,
+                                   per.get("prosody") or 0)),
+                 ("flood: busiest process", str(busiest(fl["window"]))),
+                 ("flood: messages from tidings", str(fl["tidings_messages"]))]
+    rs = res.get("restart")
+    if rs:
+        rows += [
+            ("restart: component connected after",
+             "%.3f s" % rs["connected_secs"] if rs["connected_secs"]
+             is not None else "-"),
+            ("restart: IMAP logins (online users / others)",
+             "%d / %d" % (rs["imap_logins_online_users"],
+                          rs["imap_logins_others"])),
+            ("restart: online users all scanned after",
+             "%.2f s" % rs["online_users_scanned_secs"]
+             if rs["online_users_scanned_secs"] is not None else "no"),
+            ("restart: notifications p50 / p99 (got / online)",
+             "%s (%d / %d)" % (pq(rs["notification_secs"]), rs["notified"],
+                               rs["online"])),
+            ("restart: tidingsd CPU s / VmHWM kB",
+             "%.2f / %s" % (rs["window"]["cpu"].get("tidingsd", {}).get(
+                 "secs", 0), rs["tidingsd_vmhwm_kb"])),
+            ("restart: ledger rows kept", "%d of %d" % (
+                rs["ledger_rows_after"], rs["known"]))]
+    return rows
+
+
+def print_summary(res):
+    rows = summary_rows(res)
+    if not rows:
+        return
+    width = max(len(k) for k, _ in rows)
+    print("\nSummary")
+    for k, v in rows:
+        print("  %-*s  %s" % (width, k, v))
+
+
 async def amain(args, ps):
     b = PresenceBench(args, ps)
     cfg = b.res["config"]
@@ -766,6 +841,7 @@ def main():
         ps.stop()
         if not args.dir:
             shutil.rmtree(work, ignore_errors=True)
+    print_summary(results)
     results["total_secs"] = time.perf_counter() - t
     results["loadavg_at_end"] = os.getloadavg()
     print("\ntotal %.1f s; load average at start %.2f, at end %.2f (other "
