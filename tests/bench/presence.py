@@ -30,6 +30,7 @@ import functools
 import json
 import os
 import random
+import re
 import resource
 import shutil
 import signal
@@ -48,11 +49,13 @@ from bench import (build_options, proc_cpu_secs,  # noqa: E402
 from presence_tools import (DOMAIN, Monitor, busiest,  # noqa: E402
                             deliver_all, fill_ledger, fmt_cpu,
                             last_stats, ledger_counts, roster_contacts,
-                            tidings_log_time)
+                            tidings_log_time, tidings_log_users)
 
 # The flood's cycle; None: available (no <show/>). dnd -> available is
 # coming back from a held presence with nothing held.
 SHOWS = ("away", "dnd", None, "xa")
+# tidingsd's info line for each summary it sends.
+SUMMARY_SENT = re.compile(r"bridge\(([^)]*)\): sent a summary")
 
 
 def fmt_ms(s, unit="ms"):
@@ -130,6 +133,8 @@ class PresenceBench:
         self.token = None  # subject of the restart mail (bytes)
         self.hits = 0
         self.mem = {}
+        # perf_counter() + clock = wall-clock time (tidingsd's log).
+        self.clock = time.time() - time.perf_counter()
         self.res = {"config": {
             "storm_users": args.storm_users, "mails": args.mails,
             "storm_secs": args.storm_secs, "resources": args.resources,
@@ -282,20 +287,42 @@ class PresenceBench:
 
     # ----- 1: the storm -----
 
-    def summary_figures(self, clients, want):
+    def summary_figures(self, clients, want, since):
         """Latencies and count checks of the first summary per client;
-        want = (unread, new)."""
-        lat, wrong, late = [], [], 0
+        want = (unread, new). The latency is split at the time tidingsd
+        logged the summary as sent (its log after byte since): presence
+        -> sent is Prosody passing the presence on plus tidingsd's IMAP
+        scan, sent -> read is Prosody delivering the message."""
+        sent = tidings_log_users(self.td(), since, SUMMARY_SENT)
+        f = {"lat": [], "to_sent": [], "to_read": [], "wrong": [],
+             "within_10s": 0}
         for c in clients:
             if c is None or c.summary_t is None:
                 continue
             d = c.summary_t - c.presence_t
-            lat.append(d)
-            if d > 10.0:
-                late += 1
+            f["lat"].append(d)
+            f["within_10s"] += d <= 10.0
             if tuple(c.summary_counts) != want:
-                wrong.append((c.jid, c.summary_counts))
-        return lat, wrong, late
+                f["wrong"].append((c.jid, c.summary_counts))
+            ts = sent.get(c.jid)
+            if ts is not None:
+                ts -= self.clock
+                f["to_sent"].append(ts - c.presence_t)
+                f["to_read"].append(c.summary_t - ts)
+        return f
+
+    async def wait_summaries(self, n):
+        """Waits for n summaries up to --summary-wait; then, while tidingsd
+        still logs into IMAP, for the rest (up to --settle-max). Returns
+        (summaries within --summary-wait, seconds waited beyond)."""
+        a = self.args
+        await self.wait_hits(n, a.summary_wait)
+        within = self.hits
+        t = time.perf_counter()
+        if self.hits < n:
+            await self.imap_quiet(limit=a.settle_max)
+            await self.wait_hits(n, 5.0)
+        return within, time.perf_counter() - t
 
     async def run_storm(self):
         a = self.args
@@ -303,17 +330,19 @@ class PresenceBench:
         td = self.td()
         hwm0 = proc_mem_kb(td.pid).get("VmHWM")
         self.hits = 0
+        since = td.log_size()
         t0 = time.perf_counter()
         clients, errors = await self.login_all(
             "bench", a.storm_concurrency, a.storm_secs)
         self.clients = clients
         ok = [c for c in clients if c is not None]
         t_logged = time.perf_counter()
-        await self.wait_hits(len(ok), a.summary_wait)
+        within, extra = await self.wait_summaries(len(ok))
         t_sum = max([c.summary_t for c in ok if c.summary_t] or [t_logged])
         await asyncio.sleep(1.0)
         w = self.mon.window(t0, t_sum)
-        lat, wrong, late = self.summary_figures(ok, (a.mails, a.mails))
+        f = self.summary_figures(ok, (a.mails, a.mails), since)
+        lat, wrong = f["lat"], f["wrong"]
         logins = [c.presence_t - c.login_t0 for c in ok]
         self.mem["storm_online_kb"] = self.rss()
         self.mem["prosody_storm_online_kb"] = self.prosody_rss()
@@ -323,7 +352,10 @@ class PresenceBench:
              "logins_secs": t_logged - t0,
              "login_ms": summary_ms(logins),
              "presence_to_summary_ms": summary_ms(lat),
-             "summaries": len(lat), "summaries_within_10s": len(lat) - late,
+             "presence_to_sent_ms": summary_ms(f["to_sent"]),
+             "sent_to_read_ms": summary_ms(f["to_read"]),
+             "summaries": len(lat), "summaries_within_10s": f["within_10s"],
+             "summaries_within_wait": within, "waited_beyond_secs": extra,
              "wrong_counts": len(wrong), "wrong_examples": wrong[:5],
              "tidings_messages": self.tidings_messages(ok),
              "other_messages": self.other_messages(ok),
@@ -340,10 +372,15 @@ class PresenceBench:
                      fmt_ms(r["login_ms"])))
         self.log("   initial presence -> summary: " +
                  fmt_ms(r["presence_to_summary_ms"]))
+        self.log("     presence -> tidingsd sent it (its log): " +
+                 fmt_ms(r["presence_to_sent_ms"]))
+        self.log("     tidingsd sent it -> client read it:     " +
+                 fmt_ms(r["sent_to_read_ms"]))
         self.log("   summaries: %d within 10 s of the user's presence, %d "
-                 "in total, of %d (waited up to %d s)"
-                 % (r["summaries_within_10s"], len(lat), len(ok),
-                    a.summary_wait))
+                 "within %d s of the last login, %d in total of %d (after "
+                 "waiting %.0f s more while tidingsd was still scanning)"
+                 % (r["summaries_within_10s"], within, a.summary_wait,
+                    len(lat), len(ok), extra))
         self.log("   counts: %d right (unread %d, new %d), %d wrong%s"
                  % (len(lat) - len(wrong), a.mails, a.mails, len(wrong),
                     " e.g. %s" % (wrong[:3],) if wrong else ""))
@@ -488,21 +525,25 @@ class PresenceBench:
         a = self.args
         n = len(self.ps.users)
         self.hits = 0
+        since = self.td().log_size()
         t0 = time.perf_counter()
         clients, errors = await self.login_all("bench", 50)
         self.clients = clients
         ok = [c for c in clients if c is not None]
-        await self.wait_hits(len(ok), a.summary_wait)
+        within, extra = await self.wait_summaries(len(ok))
         await asyncio.sleep(1.0)
         await self.quiet()
         self.mem["online_again_kb"] = self.rss()
-        lat, wrong, late = self.summary_figures(ok, (a.mails, 0))
+        f = self.summary_figures(ok, (a.mails, 0), since)
+        lat, wrong = f["lat"], f["wrong"]
         self.res["online_again"] = {
             "logged_in": len(ok), "errors": len(errors),
             "secs": time.perf_counter() - t0,
             "presence_to_summary_ms": summary_ms(lat),
-            "summaries": len(lat), "wrong_counts": len(wrong),
-            "wrong_examples": wrong[:5]}
+            "presence_to_sent_ms": summary_ms(f["to_sent"]),
+            "sent_to_read_ms": summary_ms(f["to_read"]),
+            "summaries": len(lat), "summaries_within_wait": within,
+            "wrong_counts": len(wrong), "wrong_examples": wrong[:5]}
         m = self.mem
         self.log("\n2. Memory per tracked user (tidingsd VmRSS)")
         self.log("   after start, presence settled:  %7s kB" %
@@ -804,6 +845,9 @@ def main():
                    help="tidingsd's; debug (a diagnostic) costs CPU that "
                    "is measured as tidingsd's")
     p.add_argument("--summary-wait", type=int, default=60)
+    p.add_argument("--settle-max", type=int, default=300,
+                   help="then wait up to this long while tidingsd is "
+                   "still scanning, before the next phase")
     p.add_argument("--login-timeout", type=float, default=60.0)
     p.add_argument("--idle-secs", type=int, default=12,
                    help="wait for tidingsd's idle sweep (burst window + 2)")
@@ -812,7 +856,7 @@ def main():
     p.add_argument("--json", metavar="FILE", help="also write the figures")
     p.add_argument("--dir", help="work here (kept) instead of a temp dir")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--max-secs", type=int, default=1200,
+    p.add_argument("--max-secs", type=int, default=1800,
                    help="give up (and clean up) after this long")
     args = p.parse_args()
     if not 1 <= args.storm_users <= 9999 or args.mails < 1 or \

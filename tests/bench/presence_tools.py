@@ -70,6 +70,22 @@ def tidings_log_time(td, needle, since):
     return None
 
 
+def tidings_log_users(td, since, pattern):
+    """{user: wall-clock time (epoch secs)} of the first tidingsd log line
+    after byte since matching pattern (a compiled regex whose group 1 is
+    the user) for each user."""
+    out = {}
+    for line in td.log(since).splitlines():
+        m = pattern.search(line)
+        if m and m.group(1) not in out:
+            t = LOG_TS.match(line)
+            if t:
+                y, mo, d, h, mi, sec, ms = (int(x) for x in t.groups())
+                out[m.group(1)] = calendar.timegm((y, mo, d, h, mi, sec)) \
+                    + ms / 1e3
+    return out
+
+
 def last_stats(td, since):
     """The numbers of tidingsd's last "stats:" line after since, as a dict
     (e.g. {"online users": 1000, "reconciliations": 1000}), or {}."""
