@@ -14,8 +14,12 @@ sends (docs/protocol.md): a <message> holding
     <mail xmlns='urn:x-tidings:mail:0' ... uid='5'>...<subject>S</subject>
 or
     <digest xmlns='urn:x-tidings:mail:0' count='N'><mail .../>...</digest>
+or the summary sent when a user comes online (issue 6)
+    <summary xmlns='urn:x-tidings:mail:0' unread='U' new='N'>...</summary>
 Anything else inside a <message> counts as "other". Other stanzas
-(presence, iq) are skipped unread. Subjects are returned as raw XML text
+(presence, iq) are skipped unread, except that a client can count the
+occurrences of one marker (bytes, e.g. an id it put into stanzas the server
+reflects) anywhere in its stream: see RawClient.watch(). Subjects are returned as raw XML text
 (bytes, entities not decoded): callers compare them against plain ASCII
 tokens.
 
@@ -23,8 +27,14 @@ Usage from asyncio code:
 
     c = await RawClient.login(loop, host, port, "bob@example.org", "pw")
     c.on_message = my_cb      # my_cb(client, t, kind, uid, subject, count)
+    c.send_presence(show="away", sid="x1")
     ...
     c.close()
+
+login(..., presence=False) stops before the initial presence; the caller
+sends it with send_presence(). The time the initial presence was written is
+in `presence_t`. For a summary, on_message gets kind "summary", count = its
+new attribute, and client.last_summary = (unread, new) is set first.
 
 Every wait is bounded by a timeout; a failed login raises LoginError.
 """
@@ -39,6 +49,7 @@ NS_SESSION = "urn:ietf:params:xml:ns:xmpp-session"
 
 KIND_SINGLE = "single"
 KIND_DIGEST = "digest"
+KIND_SUMMARY = "summary"
 KIND_OTHER = "other"
 
 
@@ -75,16 +86,33 @@ def _text(data, tag_open, tag_close, start, end):
     return data[i:j]
 
 
+def summary_counts(data, s, e):
+    """(unread, new) of the <summary> in data[s:e]; -1 where unreadable."""
+    out = []
+    i = data.find(b"<summary", s, e)
+    gt = data.find(b">", i, e) if i >= 0 else -1
+    for name in (b" unread=", b" new="):
+        v = _attr(data, name, i, gt) if gt >= 0 else None
+        try:
+            out.append(int(v) if v is not None else -1)
+        except ValueError:
+            out.append(-1)
+    return out[0], out[1]
+
+
 def scan_message(data, s, e):
     """Classifies the stanza data[s:e] (one whole <message>).
 
     Returns (kind, uid, subject, count): uid as int or None, subject as raw
     bytes or None, count the number of mails the message speaks for (1 for a
-    single notification, the digest's count attribute for a digest, 0 for
-    anything else).
+    single notification, the digest's count attribute for a digest, the
+    summary's new attribute for a summary, 0 for anything else).
     """
     m = data.find(b"<mail ", s, e)
     d = data.find(b"<digest", s, e)
+    sm = data.find(b"<summary", s, e)
+    if sm >= 0 and (m < 0 or sm < m) and (d < 0 or sm < d):
+        return KIND_SUMMARY, None, None, summary_counts(data, s, e)[1]
     if d >= 0 and (m < 0 or d < m):
         gt = data.find(b">", d, e)
         count = _attr(data, b" count=", d, gt if gt >= 0 else e)
@@ -156,7 +184,15 @@ class RawClient:
         self.mails = 0  # mails covered: singles + digest counts
         self.singles = 0
         self.digests = 0
+        self.summaries = 0
+        self.last_summary = None  # (unread, new) of the last summary
         self.others = 0
+        self.presence_t = None  # when the initial presence was written
+        # watch(): occurrences of one marker anywhere in the stream.
+        self._marker = None
+        self._marker_tail = b""
+        self.marker_count = 0
+        self.on_marker = None  # fn(client, t, new_occurrences)
         self.bytes_in = 0
         self.last_t = 0.0
         # Callback per message: fn(client, t, kind, uid, subject, count).
@@ -166,13 +202,14 @@ class RawClient:
 
     @classmethod
     async def login(cls, loop, host, port, jid, password, resource="bench",
-                    timeout=15.0):
+                    timeout=15.0, presence=True):
         local, _, domain = jid.partition("@")
         if not local or not domain:
             raise LoginError("bad JID %r" % jid)
         c = cls(loop, jid, password, domain)
         try:
-            await asyncio.wait_for(c._login(host, port, resource), timeout)
+            await asyncio.wait_for(c._login(host, port, resource, presence),
+                                   timeout)
         except asyncio.TimeoutError:
             c.close()
             raise LoginError("%s: login timed out" % jid) from None
@@ -216,7 +253,7 @@ class RawClient:
             finally:
                 self._waiter = None
 
-    async def _login(self, host, port, resource):
+    async def _login(self, host, port, resource, presence=True):
         await self.loop.create_connection(lambda: _Proto(self), host, port)
         self._open_stream()
         _, feats = await self._wait_for(b"</stream:features>",
@@ -259,9 +296,53 @@ class RawClient:
         # From here on only message stanzas matter.
         self._counting = True
         rest, self._buf = self._buf, b""
-        self._send("<presence/>")
+        if presence:
+            self.send_presence()
         if rest:
             self._scan(rest, time.perf_counter())
+
+    # ----- sending -----------------------------------------------------
+
+    SHOWS = (None, "away", "chat", "dnd", "xa")
+
+    def send_presence(self, show=None, sid=None):
+        """Sends an available presence, with <show/> unless show is None
+        (one of SHOWS), and id=sid if given. The first one is the initial
+        presence: its time is kept in presence_t."""
+        if show not in self.SHOWS:
+            raise ValueError("show: one of %r" % (self.SHOWS,))
+        s = "<presence%s>%s</presence>" % (
+            " id='%s'" % sid if sid is not None else "",
+            "<show>%s</show>" % show if show is not None else "")
+        if self.presence_t is None:
+            self.presence_t = time.perf_counter()
+        self._send(s)
+
+    def send_raw(self, data):
+        """Writes data (str or bytes) as it is."""
+        self._send(data)
+
+    def watch(self, marker):
+        """Counts marker (bytes) wherever it occurs in what is read from
+        now on, across chunk boundaries, in marker_count, and calls
+        on_marker(client, t, n) for each chunk holding n > 0 of them.
+        watch(None) stops counting."""
+        if marker is not None and not marker:
+            raise ValueError("empty marker")
+        self._marker = marker
+        self._marker_tail = b""
+
+    def _watch_scan(self, data, t):
+        mk = self._marker
+        buf = self._marker_tail + data
+        n = buf.count(mk)
+        # A marker cannot lie wholly in the kept tail (one byte short).
+        self._marker_tail = buf[-(len(mk) - 1):] if len(mk) > 1 else b""
+        if n:
+            self.marker_count += n
+            cb = self.on_marker
+            if cb is not None:
+                cb(self, t, n)
 
     # ----- reading -----------------------------------------------------
 
@@ -269,6 +350,8 @@ class RawClient:
         t = time.perf_counter()
         self.bytes_in += len(data)
         if self._counting:
+            if self._marker is not None:
+                self._watch_scan(data, t)
             self._scan(data, t)
             return
         self._buf += data
@@ -307,6 +390,8 @@ class RawClient:
                 break
             e += 10
             kind, uid, subject, count = scan_message(data, s, e)
+            if kind == KIND_SUMMARY:
+                self.last_summary = summary_counts(data, s, e)
             self._count(kind, uid, subject, count, t)
             pos = e
 
@@ -318,6 +403,8 @@ class RawClient:
             self.singles += 1
         elif kind == KIND_DIGEST:
             self.digests += 1
+        elif kind == KIND_SUMMARY:
+            self.summaries += 1
         else:
             self.others += 1
         cb = self.on_message
@@ -385,21 +472,35 @@ def _selftest():
               b"<digest xmlns='urn:x-tidings:mail:0' count='3'><mail "
               b"uid='1'/><mail uid='2'/></digest></message>")
     other = b"<message from='x'><body>hi</body></message>"
+    summary = (b"<message from='mail.example.org' type='chat'><body>3 unread "
+               b"mails in INBOX; 2 arrived since you were last online:"
+               b"</body><summary new='2' xmlns='urn:x-tidings:mail:0' "
+               b"unread='3'><mail uid='4'><subject>s4</subject></mail>"
+               b"<mail uid='5'/></summary></message>")
+    echo = b"<presence id='bf7.1' from='bob@example.org/bench'/>"
     got = []
     c = RawClient(None, "bob@example.org", "pw", "example.org")
     c._counting = True
-    c.on_message = lambda cl, t, k, u, s, n: got.append((k, u, s, n))
+    c.on_message = lambda cl, t, k, u, s, n: got.append(
+        (k, u, s, n, cl.last_summary if k == KIND_SUMMARY else None))
+    c.watch(b"'bf7.")
     stream = b"<presence from='x'/>" + single + b"<iq id='1'/>" + digest + \
-        b"<message to='x'/>" + other
+        echo + b"<message to='x'/>" + other + summary + echo
     # Feed in every split: the result must not depend on chunking.
     for step in (1, 7, 64, len(stream)):
         got.clear()
         c._rest = b""
+        c.marker_count = 0
         for i in range(0, len(stream), step):
             c._data(stream[i:i + step])
-        assert got == [("single", 42, b"tok-1", 1), ("digest", None, None, 3),
-                       ("other", None, None, 0), ("other", None, None, 0)], \
-            (step, got)
+        assert got == [("single", 42, b"tok-1", 1, None),
+                       ("digest", None, None, 3, None),
+                       ("other", None, None, 0, None),
+                       ("other", None, None, 0, None),
+                       ("summary", None, None, 2, (3, 2))], (step, got)
+        assert c.marker_count == 2, (step, c.marker_count)
+    assert c.summaries == 4, c.summaries
+    c.watch(None)
     # Speed: how many stanzas per second this scanner parses.
     blob = single * 2000
     t = time.perf_counter()
