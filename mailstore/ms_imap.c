@@ -64,12 +64,6 @@ static void job_free(struct ms_imap_job *job)
 	free(job);
 }
 
-/* The session reports its socket here, so that freeing can shut it down. */
-static int worker_set_fd_cb(int fd, void *ctx)
-{
-	return ms_jobs_set_fd(ctx, fd);
-}
-
 static void job_run(struct ms_job *j, struct ms_jobs_worker *w)
 {
 	struct ms_imap_job *job = (struct ms_imap_job *)j;
@@ -84,7 +78,8 @@ static void job_run(struct ms_job *j, struct ms_jobs_worker *w)
 	    .separator = pool->separator,
 	    .timeout_msecs = pool->timeout_msecs,
 	    .stop_fd = ms_jobs_stop_fd(w),
-	    .set_fd_cb = worker_set_fd_cb,
+	    /* so that freeing the pool can shut the socket down */
+	    .set_fd_cb = ms_jobs_set_fd_cb,
 	    .set_fd_ctx = w,
 	};
 	/* The caller logs failures; the scan traces them. */

@@ -224,6 +224,11 @@ int ms_jobs_stop_fd(const struct ms_jobs_worker *w)
 	return w->jobs->stop_fds[0];
 }
 
+int ms_jobs_set_fd_cb(int fd, void *worker)
+{
+	return ms_jobs_set_fd(worker, fd);
+}
+
 int ms_jobs_set_fd(struct ms_jobs_worker *w, int fd)
 {
 	int ret = 0;

@@ -77,6 +77,9 @@ int ms_jobs_stop_fd(const struct ms_jobs_worker *w);
  * stops or the job was cancelled: the job should end at once.
  */
 int ms_jobs_set_fd(struct ms_jobs_worker *w, int fd);
+/* The same in the shape of a session's set_fd callback (worker: the
+   struct ms_jobs_worker). */
+int ms_jobs_set_fd_cb(int fd, void *worker);
 
 /* True once the running job was cancelled or the pool stops. */
 bool ms_jobs_stopping(struct ms_jobs_worker *w);

@@ -87,11 +87,6 @@ static void job_free(struct ms_smtp_job *job)
 	free(job);
 }
 
-static int worker_set_fd_cb(int fd, void *ctx)
-{
-	return ms_jobs_set_fd(ctx, fd);
-}
-
 static void job_run(struct ms_job *j, struct ms_jobs_worker *w)
 {
 	struct ms_smtp_job *job = (struct ms_smtp_job *)j;
@@ -107,7 +102,7 @@ static void job_run(struct ms_job *j, struct ms_jobs_worker *w)
 	    .timeout_msecs = pool->timeout_msecs,
 	    .job_msecs = pool->job_msecs,
 	    .stop_fd = ms_jobs_stop_fd(w),
-	    .set_fd_cb = worker_set_fd_cb,
+	    .set_fd_cb = ms_jobs_set_fd_cb,
 	    .set_fd_ctx = w,
 	};
 

@@ -401,8 +401,7 @@ static void test_prune_is_no_full_scan(void)
 	free(dir);
 }
 
-static int64_t setting(struct br_ledger *l, const char *user,
-		       const char *name)
+static int64_t setting(struct br_ledger *l, const char *user, const char *name)
 {
 	int found = -1;
 	int64_t v = -7;
