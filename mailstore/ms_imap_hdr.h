@@ -8,7 +8,8 @@
  *
  *  - a header block (the answer to BODY.PEEK[HEADER.FIELDS (...)]) into
  *    struct ms_imap_headers (ms_imap.h), every value hostile;
- *  - IMAP's modified UTF-7 mailbox names (RFC 3501 5.1.3);
+ *  - IMAP's modified UTF-7 mailbox names (RFC 3501 5.1.3; in
+ *    ms_imap_mutf7.c);
  *  - RFC 5322 dates.
  */
 
