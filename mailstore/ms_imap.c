@@ -1,7 +1,9 @@
 /*
- * The IMAP worker pool: IMAP scan jobs on a general job pool (ms_jobs.h),
- * each run as a blocking libetpan session (ms_imap_scan.c) and reported on
- * the loop thread.
+ * The IMAP worker pool: IMAP jobs on a general job pool (ms_jobs.h), each
+ * run as a blocking libetpan session and reported on the loop thread. The
+ * scan lives here (its session in ms_imap_scan.c); the other job kinds in
+ * ms_imap_append.c and ms_imap_headers.c share the pool's settings
+ * through ms_imap_pool.h.
  */
 
 #include "ms_imap.h"
@@ -9,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ms_imap_pool.h"
 #include "ms_imap_scan.h"
-#include "ms_jobs.h"
 #include "ut_log.h"
 #include "ut_xalloc.h"
 
@@ -64,11 +66,10 @@ static void job_free(struct ms_imap_job *job)
 	free(job);
 }
 
-static void job_run(struct ms_job *j, struct ms_jobs_worker *w)
+void ms_imap__pool_server(const struct ms_imap_pool *pool,
+			  struct ms_jobs_worker *w, struct ms_imap__server *srv)
 {
-	struct ms_imap_job *job = (struct ms_imap_job *)j;
-	const struct ms_imap_pool *pool = job->pool;
-	struct ms_imap__server server = {
+	*srv = (struct ms_imap__server){
 	    .host = pool->host,
 	    .port = pool->port,
 	    .tls = pool->tls,
@@ -82,9 +83,22 @@ static void job_run(struct ms_job *j, struct ms_jobs_worker *w)
 	    .set_fd_cb = ms_jobs_set_fd_cb,
 	    .set_fd_ctx = w,
 	};
+}
+
+int ms_imap__pool_submit(struct ms_imap_pool *pool, struct ms_job *job,
+			 const struct ms_job_ops *ops)
+{
+	return ms_jobs_submit(pool->jobs, job, ops);
+}
+
+static void job_run(struct ms_job *j, struct ms_jobs_worker *w)
+{
+	struct ms_imap_job *job = (struct ms_imap_job *)j;
+	struct ms_imap__server server;
 	/* The caller logs failures; the scan traces them. */
 	char *prefix = xasprintf("imap(%s)", job->user);
 
+	ms_imap__pool_server(job->pool, w, &server);
 	ms_imap__scan_run(&server, &job->req, &job->res, prefix);
 	free(prefix);
 }

@@ -2,11 +2,14 @@
 #define MS_IMAP_H
 
 /*
- * IMAP reconciliation on a bounded pool of worker threads (libetpan blocks,
- * so it never runs on the loop). Each job logs in to the IMAP server as
- * "user*master_user" (Dovecot master user), does its work read-only
- * (STATUS, EXAMINE, UID SEARCH, UID FETCH of envelopes) and logs out.
- * Results come back on the loop thread through the job's callback.
+ * IMAP work on a bounded pool of worker threads (libetpan blocks, so it
+ * never runs on the loop). Each job logs in to the IMAP server as
+ * "user*master_user" (Dovecot master user), does its work and logs out:
+ * scans (STATUS, EXAMINE, UID SEARCH, UID FETCH of envelopes), the headers
+ * of one mail (EXAMINE, UID SEARCH, UID FETCH of BODY.PEEK header fields),
+ * both read-only, and the one write: APPEND of a copy to the user's \Sent
+ * mailbox. Results come back on the loop thread through the job's
+ * callback. All kinds share the pool's workers and its queue bound.
  *
  * The server is not trusted: whatever it answers (garbage, silence, BYE,
  * absurd numbers, literals of any size) ends in a result, never in a crash
@@ -130,13 +133,151 @@ int ms_imap_scan(struct ms_imap_pool *pool, const char *user,
 		 const char *mailbox, uint32_t uidvalidity, uint32_t from_uid,
 		 uint32_t to_uid, size_t max_msgs, ms_imap_scan_cb *cb,
 		 void *ctx);
+
+/* The largest message ms_imap_append_sent() takes (octets). */
+#define MS_IMAP_APPEND_MAX ((size_t)32 << 20)
+
+struct ms_imap_append_result {
+	/* MS_IMAP_OK, or the class of the failure with error_text (as for
+	   scans). MS_IMAP_ERR_NO_MAILBOX: the user has no usable mailbox
+	   with the \Sent special-use attribute (none is ever created), or
+	   the server said it does not exist. */
+	enum ms_imap_error error;
+	char *error_text;
+	/* The mailbox appended to, as UTF-8 (decoded from IMAP's modified
+	   UTF-7, cleaned to one line); NULL on failure. */
+	char *mailbox;
+	/* From the APPENDUID response code (UIDPLUS); both 0 when the
+	   server sent none (or an invalid one). */
+	uint32_t uidvalidity;
+	uint32_t uid;
+};
+
+/* Called on the loop thread. res is freed after the callback returns. */
+typedef void ms_imap_append_cb(const struct ms_imap_append_result *res,
+			       void *ctx);
+
+/*
+ * Queues an APPEND of the message data[0..len) (copied here; RFC 5322
+ * text, CRLF or LF line ends: libetpan sends LF as CRLF) with the flag
+ * \Seen and the internal date `date` (unix seconds, sent as +0000; <= 0:
+ * the server's clock) to the user's \Sent mailbox. The mailbox is found
+ * with LIST (SPECIAL-USE) "" "*" (RFC 6154; a plain LIST "" "*" when the
+ * server does not announce SPECIAL-USE): the first selectable mailbox
+ * carrying \Sent, with a name of printable ASCII (which modified UTF-7
+ * always is).
+ *
+ * Returns 0 when queued: the callback then fires exactly once, unless the
+ * pool is freed first. Returns -1, queueing nothing (the callback never
+ * fires), when the queue is full, or when len is 0, above
+ * MS_IMAP_APPEND_MAX, or data holds a NUL (not sendable as an IMAP
+ * literal).
+ */
+int ms_imap_append_sent(struct ms_imap_pool *pool, const char *user,
+			const char *data, size_t len, int64_t date,
+			ms_imap_append_cb *cb, void *ctx);
+
+/* Bounds of struct ms_imap_headers. */
+#define MS_IMAP_MSGID_MAX    250  /* octets of one "<...>" msg-id */
+#define MS_IMAP_REFS_MAX     20	  /* msg-ids in references/in_reply_to */
+#define MS_IMAP_REFS_BYTES   2048 /* octets of references/in_reply_to */
+#define MS_IMAP_SUBJECT_MAX  900  /* octets of the decoded subject */
+#define MS_IMAP_REPLY_TO_MAX 50	  /* addresses kept from Reply-To */
+#define MS_IMAP_HEADER_FIELDS                                                  \
+	"Message-ID", "In-Reply-To", "References", "Subject", "From",          \
+	    "Reply-To", "Date", "Auto-Submitted", "Content-Type",              \
+	    "Return-Path"
+
+/*
+ * The headers of one mail that a reply needs, parsed from hostile text:
+ * every string is NUL-terminated UTF-8 without CR, LF, NUL or other
+ * controls, and bounded. Fields that are absent or unusable are NULL.
+ */
+struct ms_imap_headers {
+	/* One msg-id "<left@right>": printable ASCII, no space, '<' or '>'
+	   inside, at most MS_IMAP_MSGID_MAX octets. */
+	char *message_id;
+	/* Valid msg-ids joined by single spaces: In-Reply-To's first ones,
+	   References' first and latest ones (when there are more than
+	   MS_IMAP_REFS_MAX or they take more than MS_IMAP_REFS_BYTES, the
+	   ones in between are dropped, as RFC 5322 3.6.4 allows). Anything
+	   else in those fields (comments, words, broken ids) is skipped. */
+	char *in_reply_to;
+	char *references;
+	/* RFC 2047-decoded, one clean line, at most MS_IMAP_SUBJECT_MAX
+	   octets; "" when present but empty. */
+	char *subject;
+	/* The first From mailbox: its address (ms_addr_validate() with
+	   MS_ADDR_UTF8) and decoded display name (at most
+	   MS_ADDR_DISPLAY_MAX octets). */
+	char *from_address;
+	char *from_name;
+	/* Reply-To's valid addresses (group members included), distinct
+	   (ms_addr_equal), at most MS_IMAP_REPLY_TO_MAX; NULL/0 if none. */
+	char **reply_to;
+	size_t reply_to_count;
+	int64_t date; /* Date: in unix seconds; 0 when absent or invalid */
+	/* Not to be answered automatically: Auto-Submitted present and not
+	   "no", Content-Type multipart/report, or a bounce (Return-Path or
+	   From null "<>", or MAILER-DAEMON). */
+	bool automatic;
+};
+
+/* Frees what h points to and zeroes it. */
+void ms_imap_headers_clear(struct ms_imap_headers *h);
+
+/* Which mail ms_imap_headers() looks at. */
+struct ms_imap_header_query {
+	const char *mailbox; /* NULL = "INBOX" */
+	/* uid != 0: that mail, if the mailbox's UIDVALIDITY equals
+	   uidvalidity (else not found). */
+	uint32_t uidvalidity;
+	uint32_t uid;
+	/* uid == 0: the newest mail (highest UID) whose first From address
+	   equals `from` (ms_addr_equal; an ASCII address) and whose
+	   INTERNALDATE is at or after `since` (unix seconds), among the
+	   MS_IMAP_SEARCH_MAX newest that UID SEARCH SINCE FROM finds. */
+	const char *from;
+	int64_t since;
+};
+#define MS_IMAP_SEARCH_MAX 20
+
+struct ms_imap_headers_result {
+	/* As for scans; NO_MAILBOX when EXAMINE says there is no such
+	   mailbox. A failed job reports nothing else. */
+	enum ms_imap_error error;
+	char *error_text;
+	bool found;	      /* a mail matched: uid and headers are set */
+	uint32_t uidvalidity; /* the mailbox's (also when not found) */
+	uint32_t uid;
+	struct ms_imap_headers headers;
+};
+
+/* Called on the loop thread. res is freed after the callback returns. */
+typedef void ms_imap_headers_cb(const struct ms_imap_headers_result *res,
+				void *ctx);
+
+/*
+ * Queues a look-up of one mail's headers in the user's mailbox q->mailbox
+ * (opened with EXAMINE; the header fields are fetched with BODY.PEEK, so
+ * no flag changes). q is copied.
+ *
+ * Returns 0 when queued: the callback then fires exactly once, unless the
+ * pool is freed first. Returns -1, queueing nothing, when the queue is
+ * full, or the query is invalid (uid == 0 and `from` not a valid ASCII
+ * address, or a mailbox name that is not printable ASCII).
+ */
+int ms_imap_headers(struct ms_imap_pool *pool, const char *user,
+		    const struct ms_imap_header_query *q,
+		    ms_imap_headers_cb *cb, void *ctx);
+
 /* Jobs pending: queued, running, or done and not yet reported. */
 size_t ms_imap_pool_pending(const struct ms_imap_pool *pool);
 /*
  * Drops queued jobs (their callbacks do not fire), cuts running sessions
  * short (their sockets are shut down) and waits for them without calling
  * their callbacks, and frees the pool once libuv released its handles.
- * May be called from a scan callback.
+ * Jobs of every kind alike. May be called from any job's callback.
  */
 void ms_imap_pool_free(struct ms_imap_pool **pool);
 

@@ -13,8 +13,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "ms_imap_hdr.h"
 #include "ms_mime.h"
 #include "ut_log.h"
 #include "ut_utf8.h"
@@ -177,49 +177,6 @@ static uint32_t *search_uids(struct scan *s, uint32_t from, uint32_t to,
 	return uids;
 }
 
-/* A broken-down time with a +hhmm zone -> unix seconds; 0 when invalid. */
-static int64_t date_secs(int year, int month, int day, int hour, int min,
-			 int sec, int zone)
-{
-	struct tm tm = {0};
-	time_t t;
-
-	if (year < 1970 || year > 9999 || month < 1 || month > 12 || day < 1 ||
-	    day > 31 || hour < 0 || hour > 23 || min < 0 || min > 59 ||
-	    sec < 0 || sec > 60 || zone <= -10000 || zone >= 10000)
-		return 0;
-	tm.tm_year = year - 1900;
-	tm.tm_mon = month - 1;
-	tm.tm_mday = day;
-	tm.tm_hour = hour;
-	tm.tm_min = min;
-	tm.tm_sec = sec;
-	t = timegm(&tm);
-	if (t == (time_t)-1)
-		return 0;
-	int64_t zone_secs = ((int64_t)(zone / 100) * 60 + zone % 100) * 60;
-	int64_t secs = (int64_t)t - zone_secs;
-	return secs < 0 ? 0 : secs;
-}
-
-/* RFC 5322 date text -> unix seconds; 0 when it cannot be understood. */
-static int64_t parse_date(const char *text)
-{
-	struct mailimf_date_time *dt = NULL;
-	size_t idx = 0;
-
-	if (text == NULL || mailimf_date_time_parse(text, strlen(text), &idx,
-						    &dt) != MAILIMF_NO_ERROR)
-		return 0;
-	if (dt == NULL)
-		return 0;
-	int64_t secs =
-	    date_secs(dt->dt_year, dt->dt_month, dt->dt_day, dt->dt_hour,
-		      dt->dt_min, dt->dt_sec, dt->dt_zone);
-	mailimf_date_time_free(dt);
-	return secs;
-}
-
 static char *clean_oneline(const char *s)
 {
 	if (s == NULL)
@@ -242,7 +199,7 @@ static void fill_from_envelope(struct ms_imap_msg *m,
 
 	if (env == NULL)
 		return;
-	m->date = parse_date(env->env_date);
+	m->date = ms_imap__parse_date(env->env_date);
 	m->subject = decode(env->env_subject);
 	m->message_id = clean_oneline(env->env_message_id);
 	if (env->env_from != NULL && env->env_from->frm_list != NULL &&
@@ -296,7 +253,7 @@ static void parse_static(const struct mailimap_msg_att_static *st,
 	case MAILIMAP_MSG_ATT_INTERNALDATE:
 		dt = st->att_data.att_internal_date;
 		if (dt != NULL)
-			m->received = date_secs(
+			m->received = ms_imap__date_secs(
 			    dt->dt_year, dt->dt_month, dt->dt_day, dt->dt_hour,
 			    dt->dt_min, dt->dt_sec, dt->dt_zone);
 		break;

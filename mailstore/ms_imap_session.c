@@ -108,8 +108,10 @@ static enum ms_imap_error classify(enum ms_imap__cmd cmd, int r,
 		if (ut_ascii_caseeq(code, "AUTHENTICATIONFAILED"))
 			return MS_IMAP_ERR_AUTH;
 	}
+	/* TRYCREATE: the answer to an APPEND to a missing mailbox. */
 	if (cmd == MS_IMAP__CMD_MAILBOX && r != MAILIMAP_ERROR_PROTOCOL &&
 	    (ut_ascii_caseeq(code, "NONEXISTENT") ||
+	     ut_ascii_caseeq(code, "TRYCREATE") ||
 	     text_starts(text, "Mailbox doesn't exist")))
 		return MS_IMAP_ERR_NO_MAILBOX;
 	return MS_IMAP_ERR_TEMP;

@@ -2,7 +2,7 @@
 #define MS_IMAP_SESSION_H
 
 /*
- * Internal to the IMAP pool (ms_imap.c, ms_imap_scan.c): one blocking
+ * Internal to the IMAP pool (ms_imap*.c): one blocking
  * libetpan session on the calling worker thread, from the TCP connect to
  * the LOGOUT: connect with a timeout, TLS (implicit or STARTTLS, verified),
  * greeting, master-user LOGIN, and the classification of failures. Not
@@ -42,7 +42,7 @@ struct ms_imap__server {
 /* What a command was about: decides the error class of its NO. */
 enum ms_imap__cmd {
 	MS_IMAP__CMD_LOGIN,   /* NO_USER, AUTH */
-	MS_IMAP__CMD_MAILBOX, /* STATUS, EXAMINE: NO_MAILBOX */
+	MS_IMAP__CMD_MAILBOX, /* STATUS, EXAMINE, APPEND: NO_MAILBOX */
 	MS_IMAP__CMD_OTHER,
 };
 

@@ -40,6 +40,9 @@ imaps_port (None without TLS), auth_client_socket (for Prosody's
 mod_auth_dovecot; usable by root), auth_master_socket, mail_dir,
 master_user, master_password, users, push_socket, ssl_cert, ssl_key, ssl.
 
+Each user's namespace has a mailbox "Sent" with special_use = \\Sent and
+auto = subscribe (created when first used), as Debian's 15-mailboxes.conf.
+
 Mail is stored as maildir under <tmpdir>/mail/<domain>/<user>, owned by the
 'mail' user (uid 8): Dovecot never stores mail as root. The LMTP and IMAP
 processes, and so the Lua script, run as that uid: tmpdir and its parents are
@@ -236,6 +239,17 @@ mail_uid = %(uid)d
 mail_gid = %(gid)d
 mail_location = maildir:%(mail)s/%%d/%%n
 lmtp_save_to_detail_mailbox = no
+
+# Like Debian's 15-mailboxes.conf: a Sent mailbox with the \\Sent
+# special-use attribute (RFC 6154), created and subscribed when first
+# needed; tidings appends copies of sent mail there.
+namespace inbox {
+  inbox = yes
+  mailbox Sent {
+    special_use = \\Sent
+    auto = subscribe
+  }
+}
 
 passdb {
   driver = passwd-file

@@ -1,9 +1,11 @@
 """The master user as examples/dovecot/90-tidings.conf sets it up.
 
-A real Dovecot runs with the example's master passdb block and its ACL
-block (paths changed to the test's): the master user logs in only from
-loopback, and once in it can look and read but change nothing. tidingsd
-needs no more than that: its reconciliation still works through it.
+A real Dovecot runs with the example's master passdb block, its ACL
+block and its global ACL file (paths changed to the test's): the master
+user logs in only from loopback, and once in it can look and read, and
+append (with \\Seen) to the Sent mailbox, but change nothing else.
+tidingsd needs no more than that: its reconciliation, its look-ups of
+headers and its copies of sent mail work through it.
 """
 
 import imaplib
@@ -13,6 +15,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -29,12 +32,17 @@ MASTER_BLOCK = re.compile(r"passdb \{\n  driver = passwd-file\n  args = "
 
 
 def example_parts():
-    """(master passdb block, ACL block) of the example, as written."""
+    """(master passdb block, ACL block, global ACL file) of the example."""
     text = open(EXAMPLE).read()
     passdb = MASTER_BLOCK.search(text)
     acl = re.search(r"#@acl-begin\n(.*?)#@acl-end", text, re.S)
-    assert passdb and acl, "the example lost its master passdb or ACL block"
-    return passdb.group(0), acl.group(1)
+    acl_file = re.search(r"#@acl-file-begin\n(.*?)#@acl-file-end", text,
+                         re.S)
+    assert passdb and acl and acl_file, \
+        "the example lost its master passdb, ACL block or ACL file"
+    lines = [line[2:] for line in acl_file.group(1).splitlines()]
+    assert lines and all(line.strip() for line in lines), lines
+    return passdb.group(0), acl.group(1), "\n".join(lines) + "\n"
 
 
 class ExampleDovecot(Dovecot):
@@ -42,11 +50,12 @@ class ExampleDovecot(Dovecot):
 
     def config_text(self, users_file, master_file):
         text = super().config_text(users_file, master_file)
-        passdb, acl = example_parts()
+        passdb, acl, acl_lines = example_parts()
         passdb = passdb.replace("/etc/dovecot/master-users", master_file)
         acl_file = os.path.join(self.dir, "dovecot-acl")
         with open(acl_file, "w") as f:
-            f.write("* user=%s lr\n" % self.master_user)
+            f.write(acl_lines.replace("user=tidings",
+                                      "user=" + self.master_user))
         os.chmod(acl_file, 0o644)
         acl = acl.replace("/etc/dovecot/dovecot-acl", acl_file)
         ours = MASTER_BLOCK.search(text)
@@ -168,6 +177,76 @@ def test_tidings_scan_works_with_the_restricted_master_user(dv):
     assert [m["subject"] for m in res["msgs"]] == ["Hello"], res
     assert not res["msgs"][0]["seen"], res
     # And the mail is still unseen for bob afterwards.
+    im = dv.imap("bob@example.org")
+    im.select("INBOX", readonly=True)
+    typ, data = im.uid("FETCH", "1", "(FLAGS)")
+    assert b"\\Seen" not in data[0], data
+    im.logout()
+
+
+def jobs_probe(dv, *args):
+    """Runs imap_jobs_probe as the master user; returns its JSON result."""
+    probe = os.path.join(td.build_dir(), "tests", "unit", "imap",
+                         "imap_jobs_probe")
+    out = subprocess.run([probe, "127.0.0.1", str(dv.imap_port),
+                          dv.master_user, dv.master_password,
+                          "bob@example.org"] + [str(a) for a in args],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_master_user_appends_to_sent_only(dv, tmp_path):
+    """APPEND (with \\Seen) works in Sent and nowhere else; in Sent no
+    other flag sticks, nothing is expunged, renamed or deleted."""
+    im = dv.imap("bob@example.org")
+    assert im.create("Archive")[0] == "OK"
+    im.logout()
+    msg = make_mail("bob@example.org", "carol@example.net", "Copy")
+    im = dv.imap_master("bob@example.org")
+    for box in ("INBOX", "Archive"):
+        typ, data = im.append(box, "(\\Seen)", None, msg)
+        assert typ == "NO" and b"NOPERM" in data[0], (box, data)
+    typ, data = im.append("Sent", "(\\Seen)", None, msg)
+    assert typ == "OK" and b"APPENDUID" in data[0], data
+    im.logout()
+    out = raw_session(dv, ["SELECT Sent",
+                           "UID STORE 1 +FLAGS (\\Flagged \\Deleted)",
+                           "EXPUNGE", "UID FETCH 1:* (FLAGS)",
+                           "CREATE Sent.sub", "RENAME Sent Gone"])
+    assert b"\\Flagged" not in out["UID FETCH 1:* (FLAGS)"], out
+    assert b"\\Deleted" not in out["UID FETCH 1:* (FLAGS)"], out
+    for cmd in ("CREATE Sent.sub", "RENAME Sent Gone"):
+        assert out[cmd].splitlines()[-1].split()[1] == b"NO", out
+    # Through tidingsd's own job, with the example's ACLs.
+    path = tmp_path / "copy.eml"
+    path.write_bytes(make_mail("bob@example.org", "carol@example.net",
+                               "From chat"))
+    res = jobs_probe(dv, "append", path, 1706778000)
+    assert res["error_class"] == "ok", res
+    assert res["mailbox"] == "Sent" and res["uid"] == 2, res
+    # The user sees both copies, \Seen, and nothing else changed.
+    im = dv.imap("bob@example.org")
+    im.select("Sent", readonly=True)
+    typ, data = im.uid("FETCH", "1:*", "(FLAGS INTERNALDATE)")
+    assert typ == "OK" and len(data) == 2, data
+    for line in data:
+        assert b"\\Seen" in line and b"\\Flagged" not in line, data
+    assert time.mktime(imaplib.Internaldate2tuple(data[1])) == 1706778000
+    for box in ("INBOX", "Archive"):
+        typ, data = im.status(box, "(MESSAGES)")
+        assert data[0].endswith(b"(MESSAGES %d)"
+                                % (1 if box == "INBOX" else 0)), data
+    im.logout()
+
+
+def test_master_user_headers_job(dv):
+    """tidingsd's look-up of a mail to answer works through the example's
+    ACLs and leaves the mail unseen."""
+    res = jobs_probe(dv, "search", "INBOX", "alice@example.org", 0)
+    assert res["error_class"] == "ok" and res["found"], res
+    assert res["subject"] == "Hello", res
+    assert res["from_address"] == "alice@example.org", res
     im = dv.imap("bob@example.org")
     im.select("INBOX", readonly=True)
     typ, data = im.uid("FETCH", "1", "(FLAGS)")

@@ -3,6 +3,7 @@
 #include "imap_peer.h"
 
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,11 +15,20 @@ struct conn {
 	struct peer *peer;
 	char line[4096];
 	size_t len;
+	uint64_t literal_left; /* bytes of an APPEND literal still to come */
+	bool after_literal;    /* the line goes on after a literal */
 };
 
 static const char default_status[] =
     "* STATUS INBOX (MESSAGES 2 UNSEEN 1 UIDNEXT 3 UIDVALIDITY 7)\r\n"
     "$T OK done\r\n";
+static const char default_list[] =
+    "* LIST (\\HasNoChildren) \"/\" INBOX\r\n"
+    "* LIST (\\HasNoChildren \\Sent) \"/\" Sent\r\n"
+    "$T OK done\r\n";
+static const char default_examine[] =
+    "* 2 EXISTS\r\n* OK [UIDVALIDITY 7] UIDs valid\r\n"
+    "$T OK [READ-ONLY] done\r\n";
 
 static void conn_close_cb(uv_handle_t *h)
 {
@@ -57,10 +67,21 @@ static void send_text(struct conn *c, const char *text, const char *tag)
 	uv_write(req, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
 }
 
+/* Keeps (the start of) a command line for the test to look at. */
+#define KEEP(dst, src) keep(dst, sizeof(dst), src)
+
+static void keep(char *dst, size_t size, const char *src)
+{
+	size_t n = strlen(src) < size - 1 ? strlen(src) : size - 1;
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 static void answer(struct conn *c, char *line)
 {
 	const struct peer_script *sc = c->peer->script;
-	char *tag = line, *cmd, *sp;
+	char *tag = line, *cmd, *sp, *args = "";
 	const char *reply = "$T BAD unknown command\r\n";
 	size_t used = strlen(c->peer->commands);
 
@@ -70,11 +91,34 @@ static void answer(struct conn *c, char *line)
 	*sp = '\0';
 	cmd = sp + 1;
 	sp = strchr(cmd, ' ');
-	if (sp != NULL)
+	if (sp != NULL && strncmp(cmd, "UID ", 4) == 0)
+		sp = strchr(sp + 1, ' ');
+	if (sp != NULL) {
 		*sp = '\0';
+		args = sp + 1;
+	}
 	snprintf(c->peer->commands + used, sizeof(c->peer->commands) - used,
 		 "%s ", cmd);
-	if (strcmp(cmd, "LOGIN") == 0)
+	if (strcmp(cmd, "LIST") == 0) {
+		KEEP(c->peer->list_line, args);
+		if (args[0] == '(')
+			reply = sc->list != NULL ? sc->list : default_list;
+		else if (sc->list_plain != NULL)
+			reply = sc->list_plain;
+	} else if (strcmp(cmd, "APPEND") == 0) {
+		KEEP(c->peer->append_line, args);
+		reply = sc->append != NULL ? sc->append
+					   : "$T OK [APPENDUID 7 42] done\r\n";
+	} else if (strcmp(cmd, "EXAMINE") == 0) {
+		reply = sc->examine != NULL ? sc->examine : default_examine;
+	} else if (strcmp(cmd, "UID SEARCH") == 0) {
+		KEEP(c->peer->search_line, args);
+		reply = sc->search != NULL ? sc->search
+					   : "* SEARCH\r\n$T OK done\r\n";
+	} else if (strcmp(cmd, "UID FETCH") == 0) {
+		KEEP(c->peer->fetch_line, args);
+		reply = sc->fetch != NULL ? sc->fetch : "$T OK done\r\n";
+	} else if (strcmp(cmd, "LOGIN") == 0)
 		reply = sc->login != NULL ? sc->login : "$T OK logged in\r\n";
 	else if (strcmp(cmd, "STATUS") == 0)
 		reply = sc->status != NULL ? sc->status : default_status;
@@ -83,6 +127,43 @@ static void answer(struct conn *c, char *line)
 	else if (strcmp(cmd, "LOGOUT") == 0)
 		reply = "* BYE bye\r\n$T OK done\r\n";
 	send_text(c, reply, tag);
+}
+
+/*
+ * A line that ends in "{n}" announces a literal (APPEND): asks for it (or
+ * refuses the command, as scripted) and returns true when the line goes
+ * on after the literal.
+ */
+static bool literal_start(struct conn *c)
+{
+	const struct peer_script *sc = c->peer->script;
+	char *open = strrchr(c->line, '{'), *end;
+	unsigned long long n;
+	char tag[64];
+
+	if (open == NULL || c->len == 0 || c->line[c->len - 1] != '}')
+		return false;
+	n = strtoull(open + 1, &end, 10);
+	if (end != c->line + c->len - 1)
+		return false;
+	snprintf(tag, sizeof(tag), "%.*s", (int)strcspn(c->line, " "), c->line);
+	c->peer->append_bytes = 0;
+	if (sc->append_refuse != NULL) {
+		/* The command is over: record it, no literal follows. */
+		size_t used = strlen(c->peer->commands);
+
+		snprintf(c->peer->commands + used,
+			 sizeof(c->peer->commands) - used, "APPEND ");
+		KEEP(c->peer->append_line, c->line);
+		send_text(c, sc->append_refuse, tag);
+		c->len = 0;
+		return true;
+	}
+	send_text(c, sc->append_cont != NULL ? sc->append_cont : "+ OK\r\n",
+		  "");
+	c->literal_left = n;
+	c->after_literal = true;
+	return true;
 }
 
 static void alloc_cb(uv_handle_t *h, size_t size, uv_buf_t *buf)
@@ -107,10 +188,18 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	for (ssize_t i = 0; i < n; i++) {
 		char ch = buf->base[i];
 
+		if (c->literal_left > 0) {
+			c->literal_left--;
+			c->peer->append_bytes++;
+			continue;
+		}
 		if (ch == '\n') {
 			c->line[c->len] = '\0';
 			if (c->len > 0 && c->line[c->len - 1] == '\r')
-				c->line[c->len - 1] = '\0';
+				c->line[--c->len] = '\0';
+			if (!c->after_literal && literal_start(c))
+				continue;
+			c->after_literal = false;
 			answer(c, c->line);
 			c->len = 0;
 		} else if (c->len < sizeof(c->line) - 1) {

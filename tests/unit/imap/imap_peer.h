@@ -28,6 +28,22 @@ struct peer_script {
 	const char *login;
 	const char *status;
 	const char *starttls;
+	/* LIST (SPECIAL-USE) "" "*" and a plain LIST; NULL: INBOX and a
+	   \Sent mailbox "Sent" for the first, BAD for the second. */
+	const char *list;
+	const char *list_plain;
+	/* APPEND: the continuation request for its literal ("+ OK" when
+	   NULL), or, with append_refuse, a tagged answer to the command
+	   line instead (no literal then); the final answer ("[APPENDUID 7
+	   42]" when NULL). */
+	const char *append_cont;
+	const char *append_refuse;
+	const char *append;
+	/* EXAMINE (NULL: UIDVALIDITY 7), UID SEARCH (NULL: no hits) and UID
+	   FETCH (NULL: OK without data). */
+	const char *examine;
+	const char *search;
+	const char *fetch;
 };
 
 struct peer {
@@ -38,8 +54,16 @@ struct peer {
 	uint16_t port;
 	int accepted;
 	int open;
-	/* The command names seen, in order, each followed by a space. */
+	/* The command names seen, in order, each followed by a space ("UID
+	   SEARCH" for UID commands). */
 	char commands[1024];
+	/* The last APPEND, LIST, UID SEARCH and UID FETCH lines (the APPEND
+	   line without its literal), and the literal's size. */
+	char append_line[512];
+	size_t append_bytes;
+	char list_line[256];
+	char search_line[512];
+	char fetch_line[512];
 };
 
 void peer_start(uv_loop_t *loop, struct peer *p, enum peer_mode mode,

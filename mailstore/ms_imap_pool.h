@@ -1,0 +1,28 @@
+#ifndef MS_IMAP_POOL_H
+#define MS_IMAP_POOL_H
+
+/*
+ * Internal to the IMAP pool: what the job kinds (ms_imap.c scans,
+ * ms_imap_append.c, ms_imap_headers.c) share. Each kind embeds struct
+ * ms_job first in its own job struct, submits it with its own operations,
+ * and builds the server description for its session on the worker with
+ * ms_imap__pool_server(). Not for use elsewhere.
+ */
+
+#include "ms_imap.h"
+#include "ms_imap_session.h"
+#include "ms_jobs.h"
+
+/*
+ * Fills *srv with the pool's settings for a job running on worker w (the
+ * strings stay the pool's; valid while the job runs).
+ */
+void ms_imap__pool_server(const struct ms_imap_pool *pool,
+			  struct ms_jobs_worker *w,
+			  struct ms_imap__server *srv);
+
+/* Queues job under the pool's bound: ms_jobs_submit(). */
+int ms_imap__pool_submit(struct ms_imap_pool *pool, struct ms_job *job,
+			 const struct ms_job_ops *ops);
+
+#endif
