@@ -67,6 +67,13 @@ class ExtrasMixin:
             extra.append(f)
         return self.send_stanza(to, body, mtype, extra + list(children))
 
+    def send_raw(self, text):
+        """Send `text` as is on the stream (a whole stanza; character
+        references such as &#13; reach the server unchanged, which
+        send_stanza cannot do)."""
+        x = self.xmpp
+        x.loop.call_soon_threadsafe(x.send_raw, text)
+
     def run_command(self, to, node, fields, timeout=10.0):
         """Execute the XEP-0050 command `node` of `to`, then complete it
         with the data form `fields` ({var: value or [values]}). Returns
