@@ -7,9 +7,9 @@ TIDINGS_BUILD_PKGS="meson ninja-build pkg-config gcc libc6-dev
   libuv1-dev libstrophe-dev libetpan-dev libexpat1-dev libssl-dev
   libsqlite3-dev libjansson-dev dovecot-dev"
 TIDINGS_RUN_PKGS="dovecot-core dovecot-imapd dovecot-lmtpd prosody
-  prosody-modules lua-socket python3 python3-slixmpp ejabberd"
+  prosody-modules lua-socket python3 python3-slixmpp ejabberd postfix"
 TIDINGS_TEST_PKGS="python3-pytest clang libclang-rt-14-dev valgrind lua5.4
-  swaks procps go-sendxmpp postfix"
+  swaks procps go-sendxmpp"
 
 tidings_install_deps() {
 	local pkgs="$TIDINGS_BUILD_PKGS $TIDINGS_RUN_PKGS"
@@ -34,12 +34,21 @@ tidings_install_deps() {
 	fi
 	# Postfix's maintainer scripts ask which kind of mail system this
 	# is; "No configuration" leaves /etc/postfix without a main.cf, so
-	# the system instance cannot start (the tests run private ones).
+	# the system instance cannot start (the demo and the tests run
+	# private ones, `postfix -c DIR`, on ports of their own).
 	case " $missing " in *" postfix "*)
 		echo "postfix postfix/main_mailer_type select No configuration" |
 			debconf-set-selections ;;
 	esac
 	apt-get install -y -q --no-install-recommends $missing
 	[ $rc_was_there = 0 ] && rm -f /usr/sbin/policy-rc.d
+	# Nor should it start at the next boot (the unit would only fail
+	# without a main.cf). A Postfix that was installed before is the
+	# system's mail server and is left alone.
+	case " $missing " in *" postfix "*)
+		if command -v systemctl >/dev/null 2>&1; then
+			systemctl disable -q postfix.service 2>/dev/null || :
+		fi ;;
+	esac
 	return 0
 }

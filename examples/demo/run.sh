@@ -4,9 +4,11 @@
 #   sh examples/demo/run.sh [--dir DIR]
 #
 # Installs what is needed to build and run tidings, builds it (meson, ninja)
-# and starts a private Dovecot, Prosody and tidingsd for the domain
+# and starts a private Dovecot, Prosody, Postfix and tidingsd for the domain
 # "localhost" with the users alice, bob and carol (password "tidings") on
-# 127.0.0.1: XMPP 5222, IMAP 1143, LMTP 2424. XMPP requires STARTTLS, as
+# 127.0.0.1: XMPP 5222, IMAP 1143, LMTP 2424, SMTP 2525 (Postfix, which
+# delivers to that Dovecot; tidingsd sends mail from chat through it; the
+# system's Postfix, if any, is left alone). XMPP requires STARTTLS, as
 # real clients do; the certificate comes from a CA made at start, and the
 # banner says where it is and how profanity or go-sendxmpp trust it. It
 # stays in the foreground until Ctrl-C; nothing is installed as a system
@@ -16,7 +18,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 
 if [ "$(id -u)" -ne 0 ]; then
-	echo "run.sh: run me as root (it installs packages and starts Dovecot and Prosody privately)" >&2
+	echo "run.sh: run me as root (it installs packages and starts Dovecot, Prosody and Postfix privately)" >&2
 	exit 1
 fi
 

@@ -8,8 +8,9 @@ Used by the pytest fixtures (conftest.py) and as the one-command demo:
 
 The demo serves the domain "localhost" (alice, bob and carol, password
 "tidings"; the component is mail.localhost) on the usual ports 5222 (c2s),
-1143 (IMAP) and 2424 (LMTP) of 127.0.0.1 and stays in the foreground until
-Ctrl-C or SIGTERM. Its Prosody requires STARTTLS, as real XMPP clients do
+1143 (IMAP), 2424 (LMTP) and 2525 (SMTP: a private Postfix delivering to
+Dovecot, which tidingsd submits mail from chat to) of 127.0.0.1 and stays
+in the foreground until Ctrl-C or SIGTERM. Its Prosody requires STARTTLS, as real XMPP clients do
 (they refuse to send a password over plain TCP), with a certificate from a
 CA made at start (prosody.py); the banner says how to trust it.
 """
@@ -37,7 +38,7 @@ from prosody import (Prosody, cert_fingerprint, port_is_free,  # noqa: E402
                      free_port)
 import tidingsd as td  # noqa: E402
 
-DEMO_PORTS = {"c2s": 5222, "imap": 1143, "lmtp": 2424}
+DEMO_PORTS = {"c2s": 5222, "imap": 1143, "lmtp": 2424, "smtp": 2525}
 DEMO_USERS = ("alice", "bob", "carol")
 DEMO_PASSWORD = "tidings"
 
@@ -89,7 +90,8 @@ class Stack:
     dovecot_kw: more keyword arguments for dovecot.Dovecot (e.g.
     auth_master_listener, user_uids, ssl_cert).
     extra_xmpp_domains: more VirtualHosts for Prosody (several domains).
-    ports: optional {"c2s", "component", "imap", "lmtp"} to pin ports.
+    ports: optional {"c2s", "component", "imap", "lmtp", "smtp"} to pin
+    ports ("smtp": Postfix's smtpd, with postfix=True).
     tls: Prosody's c2s TLS mode, "offer" (default: STARTTLS offered,
     plain logins allowed), "require" (the demo) or "off" (prosody.py).
     xmpp_server: "prosody" (default) or "ejabberd": ejabberd 23.01
@@ -107,6 +109,18 @@ class Stack:
     master_password_file: True to put the master password into
     <dir>/master-password (0600, root's: tidingsd's user here) and name
     it in tidings.conf as [mail] master_password_file.
+    postfix: True to run a private Postfix (postfix.py; `self.postfix`)
+    started after Dovecot, its smtpd on ports["smtp"] (or a free port),
+    delivering every Dovecot user of this stack (users and extra_users)
+    over LMTP: its virtual mailbox domains are the domains of those
+    addresses. tidings.conf then has [mail] smtp_host = 127.0.0.1 and
+    smtp_port. A recipient in any other domain is refused at RCPT TO
+    with "550 5.1.1 ... tidings tests deliver nothing outside" (no DNS,
+    no relaying out of the test). postfix_kw: more keyword arguments for
+    postfix.Postfix (e.g. rcpt_access, main_extra).
+    mail_settings: more keys for tidingsd's [mail] section (e.g.
+    {"send_limit": 3, "send_retry_max": "2s"}); they win over the
+    stack's own.
     """
 
     def __init__(self, tmpdir, domain="example.org", users=None,
@@ -114,7 +128,8 @@ class Stack:
                  extra_users=None, mail_domain=None, dovecot_conf="",
                  tls="offer", dovecot_kw=None, extra_xmpp_domains=(),
                  xmpp_server="prosody", ejabberd_kw=None, helper_user=None,
-                 master_password_file=False):
+                 master_password_file=False, postfix=False, postfix_kw=None,
+                 mail_settings=None):
         from dovecot import Dovecot  # another helper's file
         if xmpp_server not in ("prosody", "ejabberd"):
             raise ValueError("xmpp_server: prosody or ejabberd")
@@ -161,6 +176,10 @@ class Stack:
                                push_socket=self.events_socket,
                                extra_conf=dovecot_conf, **kw)
         self._ports = ports
+        self.postfix = None
+        if postfix:
+            self.postfix = self._make_postfix(dv_users, postfix_kw)
+        self.mail_settings = dict(mail_settings or {})
         self._privileged = privileged
         self._tls = tls
         self._extra_xmpp_domains = list(extra_xmpp_domains)
@@ -170,6 +189,29 @@ class Stack:
         self.log_settings = dict(log or {"level": "debug"})
         self.tidingsd = None
         self.clients = []
+
+    def _make_postfix(self, dv_users, postfix_kw):
+        from postfix import Postfix
+        domains = [self.mail_domain]
+        for a in dv_users:
+            d = a.rsplit("@", 1)[-1].lower()
+            if "@" in a and d not in domains:
+                domains.append(d)
+        kw = dict(postfix_kw or {})
+        extra = {"myhostname": "mx." + self.mail_domain,
+                 "mydomain": self.mail_domain,
+                 # Nothing leaves the machine: other domains bounce at
+                 # once instead of waiting on DNS.
+                 "default_transport": "error:tidings tests deliver "
+                                      "nothing outside",
+                 "relay_transport": "error:tidings tests deliver "
+                                    "nothing outside"}
+        extra.update(kw.pop("main_extra", None) or {})
+        kw.setdefault("smtp_port", self._ports.get("smtp"))
+        return Postfix(os.path.join(self.dir, "postfix"),
+                       lmtp_port=self.dovecot.lmtp_port,
+                       mailboxes=list(dv_users), domains=domains,
+                       main_extra=extra, **kw)
 
     @property
     def xmpp_server(self):
@@ -205,6 +247,10 @@ class Stack:
         elif self.server_kind == "ejabberd":
             s["mail"]["auth_client_socket"] = self.dovecot.auth_client_socket
             s["mail"]["auth_master_socket"] = self.dovecot.auth_master_socket
+        if self.postfix is not None:
+            s["mail"]["smtp_host"] = "127.0.0.1"
+            s["mail"]["smtp_port"] = self.postfix.smtp_port
+        s["mail"].update(self.mail_settings)
         if self.notify:
             s["notify"] = dict(self.notify)
         if self.log_settings:
@@ -218,6 +264,8 @@ class Stack:
             return self._start_ejabberd(tidings)
         try:
             self.dovecot.start()
+            if self.postfix is not None:
+                self.postfix.start()
             self.prosody = Prosody(
                 self.dir, self.domain, self.component, self.secret,
                 self.dovecot.auth_client_socket, privileged=self._privileged,
@@ -239,6 +287,8 @@ class Stack:
         from ejabberd import Ejabberd, tidings_auth_binary
         try:
             self.dovecot.start()
+            if self.postfix is not None:
+                self.postfix.start()
             kw = dict(self._ejabberd_kw)
             kw.setdefault("c2s_port", self._ports.get("c2s"))
             kw.setdefault("component_port", self._ports.get("component"))
@@ -281,11 +331,32 @@ class Stack:
             self.prosody.stop()
         if self.ejabberd is not None:
             self.ejabberd.stop()
+        if self.postfix is not None:
+            try:
+                self.postfix.stop()
+            except Exception:
+                pass
         try:
             self.dovecot.stop()
         except Exception:
             pass
         return rc
+
+    def stop_postfix(self):
+        """Stop just Postfix (its queue stays): mail from chat then meets
+        a refused connection, a temporary failure."""
+        self.postfix.stop()
+
+    def start_postfix(self):
+        """Start Postfix again on the same port, with the same queue."""
+        self.postfix.start()
+
+    def restart_tidingsd(self, wait_connected=True):
+        """Stop tidingsd (SIGTERM; its exit code joins exit_codes, which
+        the fixtures check) and start it again on the same config and
+        state; return the log offset at the new start."""
+        self.tidingsd.stop()
+        return self.tidingsd.start(wait_connected=wait_connected)
 
     # -- helpers for tests ---------------------------------------------------
 
@@ -391,6 +462,13 @@ tidings demo is running in %(dir)s
       imap://127.0.0.1:%(imap)d/INBOX -X 'FETCH 1:* ENVELOPE'
   Send bob a mail (LMTP 127.0.0.1:%(lmtp)d):
     python3 tests/integration/stack.py --send bob@localhost --subject "Hi"
+  Mail from chat: tidingsd submits to a private Postfix on
+  127.0.0.1:%(smtp)d that delivers to this Dovecot. Chat from alice to
+    bob\\40localhost@mail.localhost
+  (bob@localhost written as a JID at the Mail contact, XEP-0106) and bob
+  gets an e-mail from alice@localhost, with a copy in alice's Sent; reply
+  to a notification to answer that mail; or run the "Send a mail"
+  command of mail.localhost. Postfix log: %(pflog)s
 
   Logs: %(dir)s/tidingsd/tidingsd.log, %(dir)s/prosody/prosody.log,
         Dovecot: %(dvlog)s
@@ -408,8 +486,12 @@ def demo(args):
             if not port_is_free(p)]
     if busy:
         sys.exit("The demo needs these ports of 127.0.0.1, but they are in "
-                 "use: %s. Is another demo (or a system Dovecot/Prosody) "
-                 "running? Stop it and retry." % ", ".join(busy))
+                 "use: %s. Is another demo (or a system Dovecot/Prosody/"
+                 "Postfix) running? Stop it and retry." % ", ".join(busy))
+    if not os.access("/usr/sbin/postfix", os.X_OK):
+        sys.exit("The demo sends mail from chat through a private Postfix, "
+                 "and /usr/sbin/postfix is missing: install the postfix "
+                 "package (sh examples/demo/run.sh does).")
     d = args.dir or tempfile.mkdtemp(prefix="tidings-demo-")
     ports = dict(DEMO_PORTS)
     ports["component"] = free_port()
@@ -417,7 +499,7 @@ def demo(args):
     # Conversations) will not log in without it anyway, and the mailbox
     # passwords then never cross the wire in clear.
     st = Stack(d, domain="localhost", ports=ports,
-               log={"level": "info"}, tls="require")
+               log={"level": "info"}, tls="require", postfix=True)
     stop = threading.Event()
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, lambda *_: stop.set())
@@ -426,10 +508,12 @@ def demo(args):
     with open(os.path.join(d, "demo.env"), "w") as f:
         f.write("LMTP_PORT=%d\n" % st.dovecot.lmtp_port)
         f.write("XMPP_CA_FILE=%s\n" % pr.ca_file)
+        f.write("SMTP_PORT=%d\n" % st.postfix.smtp_port)
     sha1 = cert_fingerprint(pr.cert_file, "sha1")
     print(DEMO_BANNER % {
         "dir": d, "c2s": pr.c2s_port, "imap": st.dovecot.imap_port,
         "lmtp": st.dovecot.lmtp_port, "dvlog": st.dovecot.log_path,
+        "smtp": st.postfix.smtp_port, "pflog": st.postfix.log_path,
         "ca": pr.ca_file, "ca_dir": pr.ca_dir,
         "sha256": cert_fingerprint(pr.cert_file, "sha256"),
         "sha1": sha1, "sha1_plain": sha1.replace(":", "").lower()})

@@ -17,6 +17,7 @@ the JID's domain, and sends no credentials before TLS is up.
 import asyncio
 import atexit
 import pathlib
+import secrets
 import ssl
 import threading
 import time
@@ -26,6 +27,8 @@ import slixmpp
 from slixmpp.exceptions import IqError
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import StanzaPath
+
+from xmppextras import ExtrasMixin
 
 NS_MAIL = "urn:x-tidings:mail:0"
 NS_DELAY = "urn:xmpp:delay"
@@ -84,7 +87,8 @@ def parse_mail(el):
     """Turn a tidings <mail/> element into a dict.
 
     Keys: mailbox, uidvalidity, uid (ints where numeric), from, from_name,
-    subject, message_id, date, plus any other attribute as a string.
+    from_jid (the jid= attribute of <from/>: where to answer), subject,
+    message_id, date, plus any other attribute as a string.
     """
     d = dict(el.attrib)
     for k in ("uid", "uidvalidity"):
@@ -96,6 +100,7 @@ def parse_mail(el):
     f = el.find("{%s}from" % NS_MAIL)
     d["from"] = f.text if f is not None else None
     d["from_name"] = f.get("name") if f is not None else None
+    d["from_jid"] = f.get("jid") if f is not None else None
     for tag, key in (("subject", "subject"), ("message-id", "message_id"),
                      ("date", "date"), ("snippet", "snippet")):
         c = el.find("{%s}%s" % (NS_MAIL, tag))
@@ -106,11 +111,14 @@ def parse_mail(el):
 class Notice:
     """One received message stanza, parsed.
 
-    Attributes: frm, to, type, body (str or None), mail (dict or None),
+    Attributes: frm, to, type, id (the stanza's id attribute or None),
+    body (str or None), mail (dict or None),
     digest (dict with count and mails, or None), summary (dict with unread,
     new and mails, or None), delayed (True when it
-    carries a XEP-0203 delay, i.e. came from offline storage), xml (str),
-    received (time.monotonic() at arrival), wall (time.time()).
+    carries a XEP-0203 delay, i.e. came from offline storage), sent
+    (a mail from chat accepted: dict with to [addresses], subject,
+    message_id; or None), not_sent (not sent: dict with reason; or None),
+    xml (str), received (time.monotonic() at arrival), wall (time.time()).
     """
 
     def __init__(self, stanza):
@@ -120,6 +128,7 @@ class Notice:
         self.frm = x.get("from", "")
         self.to = x.get("to", "")
         self.type = x.get("type", "normal")
+        self.id = x.get("id")
         b = x.find("{jabber:client}body")
         self.body = (b.text or "") if b is not None else None
         m = x.find("{%s}mail" % NS_MAIL)
@@ -149,6 +158,17 @@ class Notice:
         else:
             self.summary = None
         self.delayed = x.find("{%s}delay" % NS_DELAY) is not None
+        sent = x.find("{%s}sent" % NS_MAIL)
+        self.sent = None
+        if sent is not None:
+            self.sent = {
+                "to": [t.text or "" for t in sent.findall("{%s}to"
+                                                           % NS_MAIL)],
+                "subject": sent.findtext("{%s}subject" % NS_MAIL),
+                "message_id": sent.findtext("{%s}message-id" % NS_MAIL),
+            }
+        ns = x.find("{%s}not-sent" % NS_MAIL)
+        self.not_sent = dict(ns.attrib) if ns is not None else None
         self.xml = ET.tostring(x, encoding="unicode")
 
     def uids(self):
@@ -164,8 +184,9 @@ class Notice:
 
     def __repr__(self):
         return "<Notice from=%r type=%r body=%r mail=%r digest=%r " \
-            "summary=%r>" % (self.frm, self.type, self.body, self.mail,
-                             self.digest, self.summary)
+            "summary=%r sent=%r not_sent=%r>" % (
+                self.frm, self.type, self.body, self.mail, self.digest,
+                self.summary, self.sent, self.not_sent)
 
 
 class IqReply:
@@ -253,8 +274,11 @@ _UNENCRYPTED_MECHS = ("unencrypted_plain", "unencrypted_scram",
                       "unencrypted_digest", "unencrypted_cram")
 
 
-class Client:
-    """One XMPP client session (plain TCP allowed unless tls; tests only)."""
+class Client(ExtrasMixin):
+    """One XMPP client session (plain TCP allowed unless tls; tests only).
+    The helpers for mail from chat (XEP-0461 replies, commands with a
+    form, jabber:iq:gateway, disco#info, wait_from) are in
+    xmppextras.ExtrasMixin."""
 
     def __init__(self, name=None, ignore_from=()):
         """`ignore_from`: bare JIDs whose body-less messages are kept in
@@ -414,6 +438,37 @@ class Client:
     def send_message(self, to, body, mtype="chat"):
         shared_loop().call_soon_threadsafe(
             lambda: self.xmpp.send_message(mto=to, mbody=body, mtype=mtype))
+
+    def send_stanza(self, to, body=None, mtype="chat", children=(),
+                    msg_id=None):
+        """Send a <message/> to `to` (written into the stanza as given,
+        e.g. an XEP-0106 escaped JID, no JID parsing on the way) of type
+        `mtype` (None: no type attribute), with `body` (None: no <body/>)
+        and `children` (XML texts or ElementTree elements) after it.
+        Returns the stanza's id (`msg_id`, or a fresh one)."""
+        els = [ET.fromstring(c) if isinstance(c, str) else c
+               for c in children]
+        mid = msg_id or "t%s" % secrets.token_hex(6)
+
+        def go():
+            m = self.xmpp.Message()
+            m.xml.set("to", to)
+            m.xml.set("id", mid)
+            if mtype is not None:
+                m.xml.set("type", mtype)
+            else:
+                m.xml.attrib.pop("type", None)
+            if body is not None:
+                m["body"] = body
+            for el in els:
+                m.xml.append(el)
+            m.send()
+        shared_loop().call_soon_threadsafe(go)
+        return mid
+
+    def send_chat(self, to, body, mtype="chat"):
+        """A chat message to any JID (escaped ones too); returns its id."""
+        return self.send_stanza(to, body, mtype)
 
     def iq(self, to, payload, itype="get", timeout=10.0):
         """Send an IQ of type itype to `to` with payload (XML text) as its
