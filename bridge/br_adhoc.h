@@ -4,7 +4,7 @@
 /*
  * The bridge's XEP-0050 ad-hoc commands on the component JID, on the
  * component's helper (xm_adhoc.h), which does the protocol, discovery and
- * sessions. Today one command:
+ * sessions. Two commands:
  *
  *   node "settings", "Mail notification settings": the user's settings as
  *   a form (br_settings_form.h), one stage. Submitting it (action complete
@@ -18,6 +18,14 @@
  *   is undone and the command completes with an error note. Cancel is the
  *   helper's.
  *
+ *   node "send-mail", "Send a mail" (only while mail from chat is on:
+ *   deps->sender): the form of br_sendmail_form.h, listing local people
+ *   whose presence is known with it. A submitted form that does not read
+ *   comes back with an error note naming the fields; otherwise the mail
+ *   goes to br_sender_submit() as a new mail and the command completes
+ *   with "Sending to …" (the result comes as a chat from the component),
+ *   or with an error note saying why it was refused (the send limit, …).
+ *
  * Only local users (br_jidmap_sender(): a JID of a served domain that maps
  * to a mailbox) may see or run a command; the helper answers anyone else
  * forbidden on every stage and lists nothing to them in discovery, so
@@ -28,7 +36,9 @@
 
 #include "br_config.h"
 #include "br_ledger.h"
+#include "br_online.h"
 #include "br_router.h"
+#include "br_sender.h"
 #include "xm_adhoc.h"
 
 struct br_adhoc;
@@ -38,6 +48,10 @@ struct br_adhoc_deps {
 	struct br_ledger *ledger;
 	/* Told about each change; NULL: nobody to tell (tests). */
 	struct br_router *router;
+	/* Mail from chat; NULL: off (no send-mail command). */
+	struct br_sender *sender;
+	/* Whose presence to show in send-mail's form; NULL: nobody's. */
+	struct br_online *online;
 };
 
 /*

@@ -305,6 +305,30 @@ static void check_master_password(struct ctx *c)
 		     "[mail] master_password_file: must be an absolute path");
 }
 
+/* [mail] smtp_*: AUTH needs both keys, and TLS unless on loopback. */
+static void check_smtp(struct ctx *c)
+{
+	const struct br_config *cfg = c->cfg;
+	unsigned user_line = line_of(c, "mail", "smtp_user");
+	unsigned file_line = line_of(c, "mail", "smtp_password_file");
+
+	if ((user_line != 0) != (file_line != 0))
+		fail(c, user_line != 0 ? user_line : file_line,
+		     "[mail] smtp_user and smtp_password_file go together");
+	else if (file_line != 0 && cfg->smtp_password_file[0] != '/')
+		fail(c, file_line,
+		     "[mail] smtp_password_file: must be an absolute path");
+	else if (user_line != 0 && cfg->smtp_host == NULL)
+		fail(c, user_line, "[mail] smtp_user: set smtp_host too");
+	else if (user_line != 0 && cfg->smtp_tls == BR_IMAP_TLS_NONE &&
+		 !host_is_loopback(cfg->smtp_host))
+		fail(c, user_line,
+		     "[mail] smtp_user: %s is not a loopback address, and with "
+		     "smtp_tls = none the password would cross the network in "
+		     "clear: set smtp_tls = starttls or tls",
+		     cfg->smtp_host);
+}
+
 /* Checks that involve a whole value or several settings. */
 static void validate(struct ctx *c)
 {
@@ -377,6 +401,7 @@ static void validate(struct ctx *c)
 		     "network in clear: set imap_tls = starttls or tls, or "
 		     "imap_allow_plaintext = yes",
 		     cfg->imap_host);
+	check_smtp(c);
 	if (c->error == NULL)
 		map_domains(c);
 	if (c->error == NULL)
@@ -419,24 +444,23 @@ static char *own_user_name(void)
 }
 
 /*
- * [mail] master_password_file: its first line, without the line end ("\n"
- * or "\r\n"), becomes master_password. The file must be closed to its
- * group and others: tidings.conf itself may be readable by a group (the
- * one that lets ejabberd's tidings-auth read it), the password file only
- * by tidingsd's user.
+ * A password file ([mail] master_password_file, smtp_password_file): its
+ * first line, without the line end ("\n" or "\r\n"), becomes *secret_r.
+ * The file must be closed to its group and others: tidings.conf itself may
+ * be readable by a group (the one that lets ejabberd's tidings-auth read
+ * it), the password files only by tidingsd's user.
  */
-static void read_master_password(struct ctx *c)
+static void read_password_file(struct ctx *c, const char *key, const char *what,
+			       const char *path, char **secret_r)
 {
-	struct br_config *cfg = c->cfg;
-	const char *path = cfg->master_password_file;
-	unsigned line = line_of(c, "mail", "master_password_file");
+	unsigned line = line_of(c, "mail", key);
 	struct stat st;
 	char *text, *error;
 	size_t len;
 
 	if (br_ini_read_file(path, PASSWORD_FILE_MAX_BYTES, &text, &len, &st,
 			     &error) < 0) {
-		fail(c, line, "[mail] master_password_file: %s", error);
+		fail(c, line, "[mail] %s: %s", key, error);
 		free(error);
 		return;
 	}
@@ -449,27 +473,24 @@ static void read_master_password(struct ctx *c)
 	if ((st.st_mode & 0077) != 0) {
 		char *user = geteuid() != 0 ? own_user_name() : NULL;
 		fail(c, line,
-		     "[mail] master_password_file: %s: holds the master "
-		     "password but is %s (mode %04o); run chmod 600 %s and "
-		     "chown %s %s (%s)",
-		     path, mode_words(st.st_mode, 0077),
+		     "[mail] %s: %s: holds %s but is %s (mode %04o); run "
+		     "chmod 600 %s and chown %s %s (%s)",
+		     key, path, what, mode_words(st.st_mode, 0077),
 		     (unsigned)(st.st_mode & 07777), path,
 		     user != NULL ? user : "tidings", path,
 		     user != NULL ? "the user tidingsd runs as"
 				  : "or whichever user runs tidingsd");
 		free(user);
 	} else if (nul) {
-		fail(c, line,
-		     "[mail] master_password_file: %s: NUL byte in the first "
-		     "line",
+		fail(c, line, "[mail] %s: %s: NUL byte in the first line", key,
 		     path);
 	} else if (n == 0) {
 		fail(c, line,
-		     "[mail] master_password_file: %s: the first line is "
-		     "empty (it must hold the password)",
-		     path);
+		     "[mail] %s: %s: the first line is empty (it must hold the "
+		     "password)",
+		     key, path);
 	} else {
-		cfg->master_password = xstrndup(text, n);
+		*secret_r = xstrndup(text, n);
 	}
 	explicit_bzero(text, len);
 	free(text);
@@ -506,9 +527,17 @@ static int parse(const char *name, const char *text, size_t len, unsigned flags,
 		validate(&c);
 	if (c.error == NULL && (flags & BR_CONFIG_NO_MASTER_PASSWORD) != 0)
 		drop_master_password(c.cfg);
-	else if (c.error == NULL && from_file &&
-		 c.cfg->master_password_file != NULL)
-		read_master_password(&c);
+	else if (c.error == NULL && from_file) {
+		if (c.cfg->master_password_file != NULL)
+			read_password_file(&c, "master_password_file",
+					   "the master password",
+					   c.cfg->master_password_file,
+					   &c.cfg->master_password);
+		if (c.error == NULL && c.cfg->smtp_password_file != NULL)
+			read_password_file(
+			    &c, "smtp_password_file", "the SMTP password",
+			    c.cfg->smtp_password_file, &c.cfg->smtp_password);
+	}
 	free(c.set_line);
 	if (c.error != NULL) {
 		br_config_free(&c.cfg);
@@ -580,6 +609,10 @@ void br_config_free(struct br_config **cfgp)
 		free(cfg->domain_maps[i].xmpp);
 	}
 	free(cfg->domain_maps);
+	if (cfg->smtp_password != NULL) {
+		explicit_bzero(cfg->smtp_password, strlen(cfg->smtp_password));
+		free(cfg->smtp_password);
+	}
 	free(cfg->trusted_uids);
 	free(cfg->path);
 	ut_free(cfgp);

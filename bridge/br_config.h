@@ -68,6 +68,21 @@ struct br_config {
 	uint64_t imap_timeout_msecs; /* default 30000 */
 	char *auth_master_socket;    /* Dovecot's auth-master/userdb socket */
 	char *auth_client_socket;    /* Dovecot's auth-client (passwords) */
+	/* Mail from chat (issue 7): off while smtp_host is NULL. */
+	char *smtp_host;
+	uint16_t smtp_port;	       /* default 25 */
+	enum br_imap_tls smtp_tls;     /* none|starttls|tls, default none */
+	char *smtp_ca_file;	       /* default unset: the system's CAs */
+	char *smtp_user;	       /* AUTH; with smtp_password_file */
+	char *smtp_password_file;      /* absolute path, or NULL */
+	char *smtp_password;	       /* read from it by br_config_load() */
+	unsigned smtp_workers;	       /* default 2, 1..16 */
+	uint64_t smtp_timeout_msecs;   /* default 30000 */
+	unsigned send_limit;	       /* mails per user per hour, default 30 */
+	uint64_t reply_window_msecs;   /* default 14 days */
+	uint64_t send_body_max;	       /* bytes of a body, default 64K */
+	uint64_t send_retry_max_msecs; /* backoff cap, default 60000 */
+	uint64_t send_expire_msecs;    /* give up after, default 5 days */
 
 	/* [events] */
 	char *events_socket;  /* required */
@@ -121,8 +136,9 @@ enum br_config_load_flags {
 	/*
 	 * For a program that has no use for the master password and must not
 	 * hold it: tidings-auth, which runs as the XMPP server's user.
-	 * master_password_file is neither opened nor checked (its path is
-	 * kept, so the caller can tell the two forms apart), and a
+	 * Neither master_password_file nor smtp_password_file is opened or
+	 * checked; master_password_file is neither opened nor checked (its path
+	 * is kept, so the caller can tell the two forms apart), and a
 	 * master_password set in the file itself is wiped once parsed: either
 	 * way cfg->master_password is NULL. The file must still be a valid
 	 * configuration for tidingsd (exactly one of the two keys).

@@ -109,6 +109,54 @@ const struct br_ini_setting br_config__settings[] = {
      "Dovecot's auth-client socket, where tidings-auth (ejabberd's extauth "
      "helper) checks passwords."},
 
+    {"mail", "smtp_host", BR_INI_STRING, F(smtp_host), 0, 0, 0, NULL, NULL,
+     false,
+     "Host name or address of the MTA that takes mail written in chat "
+     "(e.g. 127.0.0.1, the local Postfix); unset: mail from chat is off."},
+    {"mail", "smtp_port", BR_INI_PORT, F(smtp_port), 0, 0, 0, NULL, "25", false,
+     "SMTP port of that MTA. It must relay for tidings (Postfix: "
+     "mynetworks, or smtp_user with SASL)."},
+    {"mail", "smtp_tls", BR_INI_ENUM, F(smtp_tls), 0, 0, 0, tls_values, "none",
+     false,
+     "TLS towards the MTA: none, starttls, or tls (implicit, usually port "
+     "465). The certificate must be valid for smtp_host."},
+    {"mail", "smtp_ca_file", BR_INI_STRING, F(smtp_ca_file), 0, 0, 0, NULL,
+     NULL, false,
+     "CA certificates (PEM) that sign the MTA's certificate (unset: the "
+     "system's)."},
+    {"mail", "smtp_user", BR_INI_STRING, F(smtp_user), 0, 0, 0, NULL, NULL,
+     false,
+     "SMTP AUTH user (unset: no AUTH). Needs smtp_password_file, and TLS "
+     "unless smtp_host is loopback."},
+    {"mail", "smtp_password_file", BR_INI_STRING, F(smtp_password_file), 0, 0,
+     0, NULL, NULL, false,
+     "File whose first line is smtp_user's password: an absolute path, "
+     "closed to its group and others like master_password_file."},
+    {"mail", "smtp_workers", BR_INI_UINT, F(smtp_workers), 0, 1, 16, NULL, "2",
+     false, "SMTP connections used at the same time."},
+    {"mail", "smtp_timeout", BR_INI_MSECS, F(smtp_timeout_msecs), 0, SECS(1),
+     SECS(600), NULL, "30s", false,
+     "Longest wait for an SMTP connect or answer."},
+    {"mail", "send_limit", BR_INI_UINT, F(send_limit), 0, 1, 100000, NULL, "30",
+     false,
+     "Mails a user may send from chat per hour; beyond, they are told to "
+     "wait."},
+    {"mail", "reply_window", BR_INI_MSECS, F(reply_window_msecs), 0, 0,
+     SECS(366 * 86400), NULL, "14d", false,
+     "A chat to someone who mailed the user this recently answers their "
+     "latest mail (Re:, In-Reply-To, References); 0: always a new mail."},
+    {"mail", "send_body_max", BR_INI_SIZE, F(send_body_max), 0, 1024,
+     16 * 1024 * 1024, NULL, "64K", false,
+     "Largest text of a mail written in chat; a longer one is refused."},
+    {"mail", "send_retry_max", BR_INI_MSECS, F(send_retry_max_msecs), 0,
+     SECS(1), SECS(3600), NULL, "1m", false,
+     "Longest wait between two tries when the MTA refuses for now (the "
+     "wait doubles from 2 s up to this)."},
+    {"mail", "send_expire", BR_INI_MSECS, F(send_expire_msecs), 0, SECS(60),
+     SECS(30 * 86400), NULL, "5d", false,
+     "A mail the MTA still refuses for now after this long is given up and "
+     "the user told."},
+
     {"events", "socket", BR_INI_STRING, F(events_socket), 0, 0, 0, NULL, NULL,
      true,
      "Datagram socket the Dovecot push script writes to (absolute path; "

@@ -4,6 +4,7 @@
 #include "br_chat.h"
 #include "br_inbound.h"
 #include "br_jidmap.h"
+#include "br_mailchat.h"
 #include "ut_str.h"
 #include "xm_jid.h"
 #include "xm_stanza.h"
@@ -21,6 +22,7 @@ static void message(const struct br_inbound_deps *d, xmpp_stanza_t *st)
 {
 	const char *type = xmpp_stanza_get_type(st);
 	const char *to = xmpp_stanza_get_to(st);
+	char *key = NULL, *bare = NULL;
 
 	if (br_online_advertisement(d->online, st))
 		return;
@@ -29,24 +31,31 @@ static void message(const struct br_inbound_deps *d, xmpp_stanza_t *st)
 	    (strcmp(type, "error") == 0 || strcmp(type, "groupchat") == 0 ||
 	     strcmp(type, "headline") == 0))
 		return;
-	char *body = xm_elem_child_text(st, "body", NULL);
-	if (body == NULL)
-		return; /* chat states, receipts, privileges: later */
-	char *key = NULL;
-	if (br_jidmap_sender(d->cfg, xmpp_stanza_get_from(st), &key, NULL) <
+	if (br_jidmap_sender(d->cfg, xmpp_stanza_get_from(st), &key, &bare) <
 	    0) {
-		/* Not a local user: no answer to anything. */
-		error_reply(d, st, "auth", "forbidden");
-	} else if (to == NULL || !ut_ascii_caseeq(to, d->cfg->component)) {
-		/* A chat to someone at the component (mail from chat):
-		   not yet. */
+		/* Not a local user: no answer to anything they say (chat
+		   states and receipts included: nothing at all). */
+		if (xmpp_stanza_get_child_by_name(st, "body") != NULL)
+			error_reply(d, st, "auth", "forbidden");
+		return;
+	}
+	/* The component itself (any resource), or a JID at it. */
+	const char *at = to != NULL ? strchr(to, '@') : NULL;
+	const char *slash = to != NULL ? strchr(to, '/') : NULL;
+	if (at == NULL || (slash != NULL && slash < at)) {
+		if (!br_mailchat_reply(d, key, bare, st)) {
+			char *body = xm_elem_child_text(st, "body", NULL);
+			if (body != NULL)
+				br_chat_message(d, key, st, body);
+			free(body);
+		}
+	} else if (d->sender != NULL) {
+		br_mailchat_to_address(d, key, bare, st);
+	} else if (xmpp_stanza_get_child_by_name(st, "body") != NULL) {
 		error_reply(d, st, "cancel", "service-unavailable");
-	} else {
-		br_chat_message(d, key, st, body);
 	}
 	free(key);
-	free(body);
-	return;
+	free(bare);
 }
 
 void br_inbound_stanza(const struct br_inbound_deps *d, xmpp_stanza_t *stanza)

@@ -7,10 +7,14 @@
  *
  * - Presence: br_online.h (and subscriptions: br_contact.h).
  * - XEP-0356 advertisements from a served domain: br_online.h.
- * - A message with a body to the component's own JID from a local user (a
- *   served JID that maps to a mailbox) is a text command (br_chat.c).
- *   From anyone else it gets a 'forbidden' error, which says nothing about
- *   mailboxes. Errors, group chat and headlines are never answered.
+ * - A message from a local user (a served JID that maps to a mailbox) to
+ *   the component's own JID is a reply to a notification when it says so
+ *   (XEP-0461: br_mailchat.h), else a text command (br_chat.c); to any
+ *   other JID at the component, a mail to the address it escapes
+ *   (br_mailchat.h), or service-unavailable while mail from chat is off.
+ *   From anyone else a message gets a 'forbidden' error, which says
+ *   nothing about mailboxes. Errors, group chat and headlines are never
+ *   answered.
  * Anything else is dropped.
  */
 
@@ -21,12 +25,14 @@
 #include "br_ledger.h"
 #include "br_online.h"
 #include "br_router.h"
+#include "br_sender.h"
 
 struct br_inbound_deps {
 	const struct br_config *cfg;
 	struct br_router *router;
 	struct br_online *online;
 	struct br_ledger *ledger;
+	struct br_sender *sender; /* NULL: mail from chat is off */
 	xmpp_ctx_t *sctx;
 	/* Queues a stanza to the XMPP server (not consumed); 0 or -1. */
 	int (*send)(void *ctx, xmpp_stanza_t *stanza);

@@ -287,10 +287,11 @@ static char *expected(const struct br_ini_setting *s)
 		ut_buf_append_str(&b, "a port number from 1 to 65535");
 		break;
 	case BR_INI_MSECS:
-		ut_buf_appendf(&b,
-			       "a duration such as 500ms, 5s, 2m or 1h, from "
-			       "%" PRIu64 "ms to %" PRIu64 "ms",
-			       s->min, s->max);
+		ut_buf_appendf(
+		    &b,
+		    "a duration such as 500ms, 5s, 2m, 1h or 14d, from "
+		    "%" PRIu64 "ms to %" PRIu64 "ms",
+		    s->min, s->max);
 		break;
 	case BR_INI_SIZE:
 		ut_buf_appendf(&b,
@@ -413,7 +414,9 @@ char *br_ini_set_value(void *obj, const struct br_ini_setting *s, const char *v)
 /* Prints msecs in the largest unit that keeps it exact. */
 static void dump_msecs(FILE *out, uint64_t v)
 {
-	if (v != 0 && v % 3600000 == 0)
+	if (v != 0 && v % 86400000 == 0)
+		fprintf(out, "%" PRIu64 "d", v / 86400000);
+	else if (v != 0 && v % 3600000 == 0)
 		fprintf(out, "%" PRIu64 "h", v / 3600000);
 	else if (v != 0 && v % 60000 == 0)
 		fprintf(out, "%" PRIu64 "m", v / 60000);

@@ -3,6 +3,7 @@
 #include <strings.h>
 
 #include "br_jidmap.h"
+#include "ms_addr.h"
 #include "ut_str.h"
 #include "ut_xalloc.h"
 #include "xm_jid.h"
@@ -143,6 +144,55 @@ int br_jidmap_sender(const struct br_config *cfg, const char *from,
 	else
 		free(bare);
 	return 0;
+}
+
+char *br_jidmap_key_address(const struct br_config *cfg, const char *key)
+{
+	if (cfg->username_format == BR_USERNAME_ADDRESS)
+		return xstrdup(key);
+	char *domain = ut_ascii_lower_dup(cfg->mail_domains[0],
+					  strlen(cfg->mail_domains[0]));
+	char *addr = xasprintf("%s@%s", key, domain);
+	free(domain);
+	return addr;
+}
+
+char *br_jidmap_address_jid(const struct br_config *cfg, const char *address)
+{
+	char *node = xm_jid_escape_node(address);
+	char *jid =
+	    xasprintf("%s@%s", node != NULL ? node : "", cfg->component);
+	free(node);
+	return jid;
+}
+
+char *br_jidmap_jid_address(const struct br_config *cfg, const char *jid,
+			    const char **why_r)
+{
+	const char *at = strchr(jid, '@');
+	size_t dlen;
+
+	if (at == NULL || at == jid) {
+		*why_r = "that is not an address at the component";
+		return NULL;
+	}
+	dlen = strcspn(at + 1, "/");
+	if (dlen != strlen(cfg->component) ||
+	    strncasecmp(at + 1, cfg->component, dlen) != 0) {
+		*why_r = "that is not an address at the component";
+		return NULL;
+	}
+	char *node = xstrndup(jid, (size_t)(at - jid));
+	char *addr = xm_jid_unescape_node(node);
+	free(node);
+	if (addr == NULL ||
+	    ms_addr_validate(addr, strlen(addr), 0, why_r) < 0) {
+		if (addr == NULL)
+			*why_r = "the name is empty";
+		free(addr);
+		return NULL;
+	}
+	return addr;
 }
 
 bool br_jidmap_serves(const struct br_config *cfg, const char *domain)

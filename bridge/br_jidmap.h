@@ -53,6 +53,21 @@ int br_jidmap_sender(const struct br_config *cfg, const char *from,
  */
 int br_jidmap_address(const struct br_config *cfg, const char *address,
 		      char **key_r, char **jid_r);
+/*
+ * Any mail address as a JID at the component, for mail from chat (issue
+ * 7): the address escaped by XEP-0106 as the localpart
+ * ("carol\\40example.net@mail.example.org"), xmalloc'ed. The inverse,
+ * br_jidmap_jid_address(), takes a bare or full JID at the component and
+ * returns the address (xmalloc'ed), or NULL when the JID is not at the
+ * component or its localpart does not unescape to a valid address (*why_r
+ * then says why, for the user).
+ */
+char *br_jidmap_address_jid(const struct br_config *cfg, const char *address);
+char *br_jidmap_jid_address(const struct br_config *cfg, const char *jid,
+			    const char **why_r);
+/* The mail address of a canonical key (xmalloc'ed): the key itself with
+   username_format = address, else key@<the one mail domain>, lower case. */
+char *br_jidmap_key_address(const struct br_config *cfg, const char *key);
 /* domain is one of the served XMPP domains (ASCII case-insensitive). */
 bool br_jidmap_serves(const struct br_config *cfg, const char *domain);
 

@@ -7,6 +7,7 @@
 
 #include "br_notify.h"
 #include "ut_buf.h"
+#include "ut_random.h"
 #include "ut_utf8.h"
 #include "ut_xalloc.h"
 #include "xm_stanza.h"
@@ -15,6 +16,9 @@
 #define ADDRESS_MAX_BYTES 320
 #define SUBJECT_MAX_BYTES 300
 #define MSGID_MAX_BYTES	  500
+/* Ids of single notifications (br_notify_mail_id). */
+#define MAIL_ID_PREFIX	    "tm1-"
+#define MAIL_ID_MAILBOX_MAX 200
 
 struct br_mail *br_mail_dup(const struct br_mail *m)
 {
@@ -96,6 +100,23 @@ static void parts_free(struct parts *p)
 	free(p->jid);
 }
 
+/* "xmpp:" and the JID as RFC 5122 writes it in a URI: bytes other than
+   unreserved, sub-delims, ':' and '@' percent-encoded (an escaped
+   address's '\' becomes %5C). */
+static void append_xmpp_uri(struct ut_buf *b, const char *jid)
+{
+	static const char keep[] = "-._~!$&'()*+,;=:@";
+	ut_buf_append_str(b, "xmpp:");
+	for (const unsigned char *p = (const unsigned char *)jid; *p != '\0';
+	     p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr(keep, *p) != NULL)
+			ut_buf_append_c(b, (char)*p);
+		else
+			ut_buf_appendf(b, "%%%02X", *p);
+	}
+}
+
 /* "Alice Example <alice@example.org>", "alice@example.org" or "someone". */
 static void append_sender(struct ut_buf *b, const struct parts *p)
 {
@@ -108,10 +129,13 @@ static void append_sender(struct ut_buf *b, const struct parts *p)
 		ut_buf_append_str(b, p->name);
 	else
 		ut_buf_append_str(b, "an unknown sender");
-	if (p->jid != NULL && p->presence != NULL)
-		ut_buf_appendf(b, " (%s, xmpp:%s)", p->presence, p->jid);
-	else if (p->jid != NULL)
-		ut_buf_appendf(b, " (xmpp:%s)", p->jid);
+	if (p->jid == NULL)
+		return;
+	ut_buf_append_str(b, " (");
+	if (p->presence != NULL)
+		ut_buf_appendf(b, "%s, ", p->presence);
+	append_xmpp_uri(b, p->jid);
+	ut_buf_append_c(b, ')');
 }
 
 static void format_date(int64_t date, char *out, size_t size)
@@ -161,6 +185,79 @@ static xmpp_stanza_t *message_new(xmpp_ctx_t *ctx, const struct br_config *cfg,
 	return msg;
 }
 
+char *br_notify_mail_id(const struct br_mail *m)
+{
+	struct ut_buf b = UT_BUF_INIT;
+	size_t len = m->mailbox != NULL ? strlen(m->mailbox) : 0;
+
+	ut_buf_appendf(&b, "%s%016" PRIx64 "-%" PRIu32 "-%" PRIu32 "-",
+		       MAIL_ID_PREFIX, ut_random_u64(), m->uidvalidity, m->uid);
+	for (size_t i = 0; i < len && i < MAIL_ID_MAILBOX_MAX; i++)
+		ut_buf_appendf(&b, "%02x", (unsigned char)m->mailbox[i]);
+	return ut_buf_steal(&b);
+}
+
+/* Parses a decimal uint32 at *p up to '-'; advances past the '-'. */
+static int id_u32(const char **p, uint32_t *v_r)
+{
+	uint64_t v = 0;
+	const char *s = *p;
+	if (*s < '0' || *s > '9')
+		return -1;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		v = v * 10 + (uint64_t)(*s - '0');
+		if (v > UINT32_MAX)
+			return -1;
+	}
+	if (*s != '-')
+		return -1;
+	*p = s + 1;
+	*v_r = (uint32_t)v;
+	return 0;
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int br_notify_mail_id_parse(const char *id, char **mailbox_r,
+			    uint32_t *uidvalidity_r, uint32_t *uid_r)
+{
+	const char *p = id;
+	size_t prefix = strlen(MAIL_ID_PREFIX);
+
+	if (strncmp(p, MAIL_ID_PREFIX, prefix) != 0)
+		return -1;
+	p += prefix;
+	for (int i = 0; i < 16; i++, p++) {
+		if (hex_value(*p) < 0)
+			return -1;
+	}
+	if (*p++ != '-' || id_u32(&p, uidvalidity_r) < 0 ||
+	    id_u32(&p, uid_r) < 0 || *uidvalidity_r == 0 || *uid_r == 0)
+		return -1;
+	size_t hex = strlen(p);
+	if (hex == 0 || hex % 2 != 0 || hex / 2 > MAIL_ID_MAILBOX_MAX)
+		return -1;
+	char *mailbox = xmalloc(hex / 2 + 1);
+	for (size_t i = 0; i < hex / 2; i++) {
+		int hi = hex_value(p[2 * i]), lo = hex_value(p[2 * i + 1]);
+		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+			free(mailbox);
+			return -1;
+		}
+		mailbox[i] = (char)(hi * 16 + lo);
+	}
+	mailbox[hex / 2] = '\0';
+	*mailbox_r = mailbox;
+	return 0;
+}
+
 xmpp_stanza_t *br_notify_single(xmpp_ctx_t *ctx, const struct br_config *cfg,
 				const char *to_jid, const struct br_mail *m)
 {
@@ -177,7 +274,10 @@ xmpp_stanza_t *br_notify_single(xmpp_ctx_t *ctx, const struct br_config *cfg,
 	if (p.snippet != NULL)
 		ut_buf_appendf(&body, "\n\n%s", p.snippet);
 
-	xmpp_stanza_t *msg = message_new(ctx, cfg, to_jid);
+	char *id = br_notify_mail_id(m);
+	xmpp_stanza_t *msg =
+	    xm_message_new(ctx, cfg->message_type, cfg->component, to_jid, id);
+	free(id);
 	xm_message_set_body(msg, ut_buf_str(&body));
 	xm_elem_adopt(msg, mail_elem(ctx, &p, m, BR_NS_MAIL));
 	ut_buf_free(&body);

@@ -22,7 +22,12 @@
  * A sender who is a local user is named with their JID and presence, so
  * the recipient can chat back at once (claims 4, 5, 6):
  *     New mail from Alice <alice@example.org> (online, xmpp:alice@example.org)
- * and <from jid='alice@example.org' presence='online'>.
+ * and <from jid='alice@example.org' presence='online'>. While mail from
+ * chat is on, anyone else is named with their address as a JID at the
+ * component (XEP-0106), an RFC 5122 URI in the text:
+ *     New mail from carol@example.net (xmpp:carol%5C40example.net@mail.…)
+ * and <from jid='carol\40example.net@mail.example.org'>. The router sets
+ * m->sender_jid either way.
  *
  * Every text is cleaned again here (valid UTF-8, no XML-forbidden
  * characters, bounded), whatever the caller did.
@@ -56,7 +61,22 @@ struct br_mail {
 struct br_mail *br_mail_dup(const struct br_mail *m);
 void br_mail_free(struct br_mail **m);
 
-/* Returns a new stanza (the caller releases it). */
+/*
+ * The stanza id of a single notification names its mail, so that a reply
+ * to it (XEP-0461, issue 7) finds the mail without a table, even after a
+ * restart: "tm1-<64 random bits>-<uidvalidity>-<uid>-<mailbox in hex>"
+ * (xmalloc'ed; a mailbox name is cut at 200 bytes, so such a mailbox's
+ * notifications cannot be answered). The parse takes any text: -1 unless
+ * it is such an id (UIDVALIDITY and UID not 0, the mailbox not empty and
+ * without NUL), else 0 with the mailbox xmalloc'ed. The id proves
+ * nothing: it only ever names a mail in the replying user's own mailbox.
+ */
+char *br_notify_mail_id(const struct br_mail *m);
+int br_notify_mail_id_parse(const char *id, char **mailbox_r,
+			    uint32_t *uidvalidity_r, uint32_t *uid_r);
+
+/* Returns a new stanza (the caller releases it); its id is
+   br_notify_mail_id(m). */
 xmpp_stanza_t *br_notify_single(xmpp_ctx_t *ctx, const struct br_config *cfg,
 				const char *to_jid, const struct br_mail *m);
 /*

@@ -104,6 +104,25 @@ enum br_presence br_online_presence_of(void *ctx, const char *key)
 				     : BR_PRESENCE_UNKNOWN;
 }
 
+void br_online_foreach(struct br_online *p,
+		       int (*cb)(const char *key, const char *bare,
+				 enum br_presence presence, void *ctx),
+		       void *ctx)
+{
+	struct ut_hash_iter it;
+	const char *key;
+	void *v;
+
+	ut_hash_iter_init(&it, p->users);
+	while (ut_hash_iter_next(&it, &key, &v)) {
+		const struct tracked *t = v;
+		if (t->known &&
+		    cb(t->key, t->bare, aggregate(xm_presence_show(&t->pres)),
+		       ctx) != 0)
+			return;
+	}
+}
+
 /* ---- presence stanzas ---- */
 
 /* Beyond BR_ONLINE_USERS_MAX: the stanza as it is (last one wins). */

@@ -85,6 +85,13 @@ void br_online_xmpp_state(struct br_online *p, bool online);
 /* A br_router_presence_fn: the presence of the user with canonical key
    key as tracked here (ctx: the br_online), BR_PRESENCE_UNKNOWN if not. */
 enum br_presence br_online_presence_of(void *ctx, const char *key);
+/* Calls cb for every user whose presence is known here (key, bare JID,
+   presence), in no particular order, until cb returns nonzero. cb must
+   not change presence tracking. */
+void br_online_foreach(struct br_online *p,
+		       int (*cb)(const char *key, const char *bare,
+				 enum br_presence presence, void *ctx),
+		       void *ctx);
 /* Users tracked now (online, with resources of negative priority, or
    known offline in domains that are not complete). */
 size_t br_online_tracked(const struct br_online *p);

@@ -15,6 +15,8 @@
 #include "br_notify.h"
 #include "br_router.h"
 #include "br_router_private.h"
+#include "br_sender.h"
+#include "ms_addr.h"
 #include "ut_hash.h"
 #include "ut_log.h"
 #include "ut_xalloc.h"
@@ -215,6 +217,23 @@ const char *br_presence_word(enum br_presence p)
 }
 
 /*
+ * Anyone else, while mail from chat is on (issue 7): the sender's address
+ * as a JID at the component (XEP-0106), so that the user can answer by
+ * chatting to it. Not for an address that is not one (nothing to answer).
+ */
+static void annotate_address(struct br_router *r, struct br_mail *m)
+{
+	const char *why;
+
+	if (r->cfg->smtp_host == NULL ||
+	    ms_addr_validate(m->from_address, strlen(m->from_address), 0,
+			     &why) < 0)
+		return;
+	m->sender_jid = br_jidmap_address_jid(r->cfg, m->from_address);
+	m->sender_presence = NULL;
+}
+
+/*
  * A local sender gets their JID and presence named (claims 4, 5, 6): an
  * address of a served mail domain whose user tidings knows exists (in
  * memory now, or with a mailbox in the ledger), so that no JID is made up
@@ -226,15 +245,19 @@ static void annotate_sender(struct br_router *r, struct br_mail *m)
 	int found = 0;
 	uint32_t uv, last;
 
-	if (m->sender_jid != NULL || m->from_address == NULL ||
-	    br_jidmap_address(r->cfg, m->from_address, &key, &jid) < 0)
+	if (m->sender_jid != NULL || m->from_address == NULL)
 		return;
+	if (br_jidmap_address(r->cfg, m->from_address, &key, &jid) < 0) {
+		annotate_address(r, m);
+		return;
+	}
 	const struct br_user *s = ut_hash_get(r->users, key);
 	if (s == NULL && (br_ledger_mailbox_get(r->d.ledger, key, "INBOX",
 						&found, &uv, &last) < 0 ||
 			  !found)) {
 		free(key);
 		free(jid);
+		annotate_address(r, m);
 		return;
 	}
 	enum br_presence p = s != NULL ? s->presence
@@ -504,6 +527,19 @@ bool br_router__wanted(struct br_user *u, const struct br_mail *m)
 	struct br_ledger_key key = {m->mailbox, m->uidvalidity, m->uid};
 	int notified = 0;
 
+	if (m->message_id != NULL && strstr(m->message_id, ".tidings@") &&
+	    m->from_address != NULL) {
+		/* The user's own mail, written in chat: never notified to
+		   them (no loops). */
+		char *own = br_jidmap_key_address(r->cfg, u->key);
+		bool is_own =
+		    br_sender_is_own(own, m->message_id, m->from_address);
+		free(own);
+		if (is_own) {
+			r->stats.duplicates++;
+			return false;
+		}
+	}
 	if (br_router__held_has(u, m) ||
 	    (br_ledger_is_notified(r->d.ledger, u->key, &key, &notified) == 0 &&
 	     notified)) {

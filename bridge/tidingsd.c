@@ -20,9 +20,11 @@
 #include "br_config.h"
 #include "br_contact.h"
 #include "br_inbound.h"
+#include "br_mailchat.h"
 #include "br_ledger.h"
 #include "br_online.h"
 #include "br_router.h"
+#include "br_sender.h"
 #include "ut_log.h"
 #include "ms_authmaster.h"
 #include "ms_evsock.h"
@@ -50,7 +52,9 @@ struct daemon {
 	struct br_router *router;
 	struct br_contact *contact;
 	struct br_online *online;
+	struct br_sender *sender; /* [mail] smtp_host set */
 	struct br_adhoc *adhoc; /* commands on xmpp's helper; freed after it */
+	struct xm_gateway *gateway; /* on xmpp's IQ engine; freed after it */
 	uv_signal_t sigterm, sigint, sighup;
 	uv_timer_t stats_timer;
 	uv_timer_t drain_timer;
@@ -103,6 +107,7 @@ static void xmpp_stanza_cb(struct xm_component *c, xmpp_stanza_t *stanza,
 	    .router = d->router,
 	    .online = d->online,
 	    .ledger = d->ledger,
+	    .sender = d->sender,
 	    .sctx = d->sctx,
 	    .send = inbound_send_cb,
 	    .send_ctx = d,
@@ -158,6 +163,16 @@ static void log_stats(struct daemon *d)
 	    rs.reconciles, rs.reconcile_errors, rs.scans, rs.users,
 	    d->online != NULL ? br_online_tracked(d->online) : 0, rs.summaries,
 	    xs.connects, xs.dropped_in, xs.outbox_len);
+	if (d->sender != NULL) {
+		struct br_sender_stats ss;
+		br_sender_get_stats(d->sender, &ss);
+		log_info("stats: mail from chat: %" PRIu64 " requests, %" PRIu64
+			 " refused, %" PRIu64 " sent, %" PRIu64
+			 " temporary failures, %" PRIu64 " failed, %" PRIu64
+			 " copied to Sent",
+			 ss.requests, ss.refused, ss.sent, ss.retries,
+			 ss.failed, ss.copied);
+	}
 }
 
 static void stats_timer_cb(uv_timer_t *t)
@@ -170,6 +185,7 @@ static void finish_stop(struct daemon *d)
 {
 	if (d->imap != NULL)
 		ms_imap_pool_free(&d->imap);
+	br_sender_close(&d->sender);
 	if (d->router != NULL)
 		br_router_presence_source(d->router, NULL, NULL);
 	br_online_close(&d->online);
@@ -181,6 +197,7 @@ static void finish_stop(struct daemon *d)
 	if (d->xmpp != NULL)
 		xm_component_close(&d->xmpp, NULL, NULL);
 	br_adhoc_free(&d->adhoc);
+	xm_gateway_free(&d->gateway, NULL, NULL);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sighup, NULL);
@@ -324,10 +341,22 @@ static int start(struct daemon *d)
 	    .imap = d->imap,
 	};
 	d->router = br_router_new(&deps);
-	struct br_adhoc_deps ad = {cfg, d->ledger, d->router};
-	if (br_adhoc_new(xm_component_adhoc(d->xmpp), &ad, &d->adhoc) < 0) {
-		log_error("xmpp: cannot register the ad-hoc commands");
-		return -1;
+	if (cfg->smtp_host != NULL) {
+		struct br_sender_deps sd = {
+		    .loop = d->loop,
+		    .cfg = cfg,
+		    .sctx = d->sctx,
+		    .send = inbound_send_cb,
+		    .send_ctx = d,
+		    .imap = d->imap,
+		};
+		if (br_sender_new(&sd, &d->sender, &error) < 0) {
+			log_error("mail from chat: %s", error);
+			free(error);
+			return -1;
+		}
+		log_info("mail from chat: on, through %s port %u",
+			 cfg->smtp_host, (unsigned)cfg->smtp_port);
 	}
 
 	struct br_contact_deps cd = {
@@ -351,6 +380,24 @@ static int start(struct daemon *d)
 	};
 	d->online = br_online_new(&pd);
 	br_router_presence_source(d->router, br_online_presence_of, d->online);
+	struct br_adhoc_deps ad = {
+	    .cfg = cfg,
+	    .ledger = d->ledger,
+	    .router = d->router,
+	    .sender = d->sender,
+	    .online = d->online,
+	};
+	if (br_adhoc_new(xm_component_adhoc(d->xmpp), &ad, &d->adhoc) < 0) {
+		log_error("xmpp: cannot register the ad-hoc commands");
+		return -1;
+	}
+	if (d->sender != NULL &&
+	    br_mailchat_gateway_new(xm_component_iq(d->xmpp),
+				    xm_component_disco(d->xmpp), d->sctx, cfg,
+				    &d->gateway) < 0) {
+		log_error("xmpp: cannot register jabber:iq:gateway");
+		return -1;
+	}
 
 	if (cfg->auth_master_socket != NULL &&
 	    ms_authmaster_new(d->loop, cfg->auth_master_socket, NULL,
@@ -378,6 +425,8 @@ static int start(struct daemon *d)
 
 	xm_component_start(d->xmpp);
 	br_router_start(d->router);
+	if (d->sender != NULL)
+		br_sender_start(d->sender);
 	return 0;
 }
 

@@ -71,7 +71,10 @@ static int get_integral(const json_t *v, double min, double max, int64_t *r)
 	}
 	if (json_is_real(v)) {
 		double d = json_real_value(v);
-		if (!isfinite(d) || d != floor(d) || d < min || d > max)
+		/* In range first: then the cast is defined, and a value with
+		   a fraction does not survive it (no libm needed). */
+		if (!isfinite(d) || d < min || d > max ||
+		    d != (double)(int64_t)d)
 			return -1;
 		*r = (int64_t)d;
 		return 0;

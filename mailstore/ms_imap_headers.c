@@ -150,22 +150,12 @@ static void consider(struct headers_job *job, const struct fetched *f,
 static void fetch_pick(struct ms_imap__session *s, struct headers_job *job,
 		       const uint32_t *uids, size_t n)
 {
-	struct mailimap_set *set = mailimap_set_new_empty();
+	struct mailimap_set *set = ms_imap__set_of(uids, n);
 	struct mailimap_fetch_type *ft = fetch_type_new();
 	clist *result = NULL;
 	bool *taken;
 	int r;
 
-	ut_assert(set != NULL);
-	for (size_t i = 0; i < n; i++) {
-		uint32_t first = uids[i];
-
-		while (i + 1 < n && uids[i] != UINT32_MAX &&
-		       uids[i + 1] == uids[i] + 1)
-			i++;
-		ut_assert(mailimap_set_add_interval(set, first, uids[i]) ==
-			  MAILIMAP_NO_ERROR);
-	}
 	r = mailimap_uid_fetch(s->imap, set, ft, &result);
 	mailimap_fetch_type_free(ft);
 	mailimap_set_free(set);

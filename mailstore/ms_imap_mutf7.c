@@ -6,23 +6,9 @@
 #include <stdint.h>
 
 #include "ms_imap_hdr.h"
+#include "ms_mime.h"
 #include "ut_buf.h"
 #include "ut_utf8.h"
-
-static int b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == ',')
-		return 63;
-	return -1;
-}
 
 /* One UTF-16 unit of a base64 run; *hi holds a pending high surrogate.
    Returns -1 when the text is not valid. */
@@ -56,7 +42,7 @@ static int decode_run(const char *in, size_t len, size_t *i, struct ut_buf *out)
 	unsigned nbits = 0;
 
 	while (*i < len && in[*i] != '-') {
-		int v = b64_value(in[*i]);
+		int v = ms_mime_b64_value((unsigned char)in[*i], ',');
 
 		if (v < 0)
 			return -1;

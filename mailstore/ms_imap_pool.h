@@ -25,4 +25,7 @@ void ms_imap__pool_server(const struct ms_imap_pool *pool,
 int ms_imap__pool_submit(struct ms_imap_pool *pool, struct ms_job *job,
 			 const struct ms_job_ops *ops);
 
+/* The sorted distinct uids[0..n) as a new set of intervals (ms_imap_scan.c). */
+struct mailimap_set *ms_imap__set_of(const uint32_t *uids, size_t n);
+
 #endif

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "ms_imap_hdr.h"
+#include "ms_imap_pool.h"
 #include "ms_mime.h"
 #include "ut_log.h"
 #include "ut_utf8.h"
@@ -327,8 +328,7 @@ static struct mailimap_fetch_type *fetch_type_new(void)
 	return ft;
 }
 
-/* The sorted distinct uids[0..n) as a set of intervals. */
-static struct mailimap_set *set_of(const uint32_t *uids, size_t n)
+struct mailimap_set *ms_imap__set_of(const uint32_t *uids, size_t n)
 {
 	struct mailimap_set *set = mailimap_set_new_empty();
 
@@ -349,7 +349,7 @@ static struct mailimap_set *set_of(const uint32_t *uids, size_t n)
 static void fetch_msgs(struct scan *s, const uint32_t *uids, size_t n)
 {
 	struct ms_imap_scan_result *res = s->res;
-	struct mailimap_set *set = set_of(uids, n);
+	struct mailimap_set *set = ms_imap__set_of(uids, n);
 	struct mailimap_fetch_type *ft = fetch_type_new();
 	clist *result = NULL;
 	bool *taken;

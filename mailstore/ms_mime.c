@@ -130,7 +130,7 @@ static int hexval(unsigned char c)
 	return -1;
 }
 
-static int b64val(unsigned char c)
+int ms_mime_b64_value(unsigned char c, char c63)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -140,7 +140,7 @@ static int b64val(unsigned char c)
 		return c - '0' + 52;
 	if (c == '+')
 		return 62;
-	if (c == '/')
+	if (c == (unsigned char)c63)
 		return 63;
 	return -1;
 }
@@ -152,7 +152,7 @@ static int decode_b(const char *s, size_t len, struct ut_buf *out)
 	int bits = 0;
 	size_t i = 0;
 	for (; i < len && s[i] != '='; i++) {
-		int v = b64val((unsigned char)s[i]);
+		int v = ms_mime_b64_value((unsigned char)s[i], '/');
 		if (v < 0)
 			return -1;
 		acc = (acc << 6) | (uint32_t)v;

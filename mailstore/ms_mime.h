@@ -16,4 +16,8 @@
  */
 char *ms_mime_decode_header(const char *raw, size_t len, size_t max_bytes);
 
+/* The value (0..63) of a base64 digit, c63 being the 64th digit ('/' in
+   MIME, ',' in IMAP's modified UTF-7); -1 for anything else. */
+int ms_mime_b64_value(unsigned char c, char c63);
+
 #endif

@@ -97,6 +97,8 @@ int ut_parse_msecs(const char *s, uint64_t *msecs_r)
 		mult = 60 * 1000;
 	else if (strcmp(unit, "h") == 0)
 		mult = 3600 * 1000;
+	else if (strcmp(unit, "d") == 0)
+		mult = 86400 * 1000;
 	else
 		return -1;
 	return scale(num, mult, msecs_r);

@@ -87,7 +87,8 @@ def parse_mail(el):
     """Turn a tidings <mail/> element into a dict.
 
     Keys: mailbox, uidvalidity, uid (ints where numeric), from, from_name,
-    from_jid (the jid= attribute of <from/>: where to answer), subject,
+    from_jid (the jid= attribute of <from/>, where to answer: only when
+    present), subject,
     message_id, date, plus any other attribute as a string.
     """
     d = dict(el.attrib)
@@ -100,7 +101,8 @@ def parse_mail(el):
     f = el.find("{%s}from" % NS_MAIL)
     d["from"] = f.text if f is not None else None
     d["from_name"] = f.get("name") if f is not None else None
-    d["from_jid"] = f.get("jid") if f is not None else None
+    if f is not None and f.get("jid") is not None:
+        d["from_jid"] = f.get("jid")
     for tag, key in (("subject", "subject"), ("message-id", "message_id"),
                      ("date", "date"), ("snippet", "snippet")):
         c = el.find("{%s}%s" % (NS_MAIL, tag))

@@ -420,7 +420,7 @@ int main(void)
 	char *error = NULL;
 	T_CHECK_INT(br_ledger_open(state_dir, &ledger, &error), 0);
 	free(error);
-	struct br_adhoc_deps deps = {cfg, ledger, NULL};
+	struct br_adhoc_deps deps = {.cfg = cfg, .ledger = ledger};
 	T_CHECK_INT(br_adhoc_new(adhoc, &deps, &ba), 0);
 	/* Once only. */
 	struct br_adhoc *again = NULL;

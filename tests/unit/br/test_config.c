@@ -191,10 +191,10 @@ static void test_value_errors(void)
 		  "from 0 to 1000");
 	check_err("[xmpp]\nping_timeout = 5x\n",
 		  "t.conf:16: [xmpp] ping_timeout: '5x' is not a duration "
-		  "such as 500ms, 5s, 2m or 1h, from 1000ms to 600000ms");
+		  "such as 500ms, 5s, 2m, 1h or 14d, from 1000ms to 600000ms");
 	check_err("[xmpp]\nreconnect_min = 9ms\n",
 		  "t.conf:16: [xmpp] reconnect_min: '9ms' is not a duration "
-		  "such as 500ms, 5s, 2m or 1h, from 10ms to 60000ms");
+		  "such as 500ms, 5s, 2m, 1h or 14d, from 10ms to 60000ms");
 	check_err("[events]\nsocket_mode = 0888\n",
 		  "t.conf:16: [events] socket_mode: '0888' is not an octal "
 		  "file mode such as 0660");
@@ -444,6 +444,64 @@ static void test_master_password_file(void)
 		  "(first set on line 16)");
 }
 
+/* [mail] smtp_*: off by default; AUTH needs its password file, and TLS
+   unless the MTA is on loopback. */
+static void test_smtp(void)
+{
+	struct br_config *cfg = parse_ok(minimal);
+	if (cfg != NULL) {
+		T_CHECK(cfg->smtp_host == NULL);
+		T_CHECK_INT(cfg->smtp_port, 25);
+		T_CHECK_INT(cfg->send_limit, 30);
+		T_CHECK(cfg->reply_window_msecs == 14ULL * 86400 * 1000);
+		T_CHECK(cfg->send_body_max == 64 * 1024);
+		T_CHECK(cfg->send_retry_max_msecs == 60000);
+		T_CHECK(cfg->send_expire_msecs == 5ULL * 86400 * 1000);
+	}
+	br_config_free(&cfg);
+	char *error =
+	    line_err(10, "master_password = p\nsmtp_host = mx.example.org\n"
+			 "smtp_tls = starttls\nsmtp_user = u\n"
+			 "smtp_password_file = /etc/tidings/smtp-password\n");
+	T_CHECK(error == NULL);
+	free(error);
+	check_line_err(10,
+		       "master_password = p\nsmtp_host = 127.0.0.1\n"
+		       "smtp_user = u\n",
+		       "t.conf:12: [mail] smtp_user and smtp_password_file go "
+		       "together");
+	check_line_err(10,
+		       "master_password = p\nsmtp_host = 127.0.0.1\n"
+		       "smtp_password_file = /p\n",
+		       "t.conf:12: [mail] smtp_user and smtp_password_file go "
+		       "together");
+	check_line_err(10,
+		       "master_password = p\nsmtp_user = u\n"
+		       "smtp_password_file = /p\n",
+		       "t.conf:11: [mail] smtp_user: set smtp_host too");
+	check_line_err(10,
+		       "master_password = p\nsmtp_host = 127.0.0.1\n"
+		       "smtp_user = u\nsmtp_password_file = p\n",
+		       "t.conf:13: [mail] smtp_password_file: must be an "
+		       "absolute path");
+	check_line_err(10,
+		       "master_password = p\nsmtp_host = mx.example.org\n"
+		       "smtp_user = u\nsmtp_password_file = /p\n",
+		       "t.conf:12: [mail] smtp_user: mx.example.org is not a "
+		       "loopback address, and with smtp_tls = none the "
+		       "password would cross the network in clear: set "
+		       "smtp_tls = starttls or tls");
+	check_line_err(
+	    10, "master_password = p\nsend_limit = 0\n",
+	    "t.conf:11: [mail] send_limit: '0' is not a whole number "
+	    "from 1 to 100000");
+	check_line_err(10, "master_password = p\nreply_window = 2w\n",
+		       "t.conf:11: [mail] reply_window: '2w' is not a duration "
+		       "such "
+		       "as 500ms, 5s, 2m, 1h or 14d, from 0ms to "
+		       "31622400000ms");
+}
+
 int main(void)
 {
 	T_RUN(test_minimal_defaults);
@@ -452,5 +510,6 @@ int main(void)
 	T_RUN(test_value_errors);
 	T_RUN(test_validation);
 	T_RUN(test_master_password_file);
+	T_RUN(test_smtp);
 	return T_DONE();
 }

@@ -492,6 +492,14 @@ static void test_example(void)
 	ut_free(&all->auth_master_socket);
 	T_CHECK_STR(all->auth_client_socket, "/run/dovecot/tidings-client");
 	ut_free(&all->auth_client_socket);
+	T_CHECK_STR(all->smtp_host, "127.0.0.1");
+	ut_free(&all->smtp_host);
+	T_CHECK_STR(all->smtp_ca_file, "/etc/ssl/certs/my-ca.pem");
+	ut_free(&all->smtp_ca_file);
+	T_CHECK_STR(all->smtp_user, "tidings");
+	ut_free(&all->smtp_user);
+	T_CHECK_STR(all->smtp_password_file, "/etc/tidings/smtp-password");
+	ut_free(&all->smtp_password_file);
 	char *d1 = dump_str(cfg), *d2 = dump_str(all);
 	T_CHECK_STR(d1, d2);
 
@@ -514,10 +522,11 @@ static void test_example(void)
 		}
 		p += n + (p[n] == '\n');
 	}
-	/* 42 settings; socket_group, imap_ca_file, the two auth sockets and
-	   master_password_file are unset in the dump (the last is checked
-	   with with_file above). */
-	T_CHECK_INT(keys, 37);
+	/* 55 settings; socket_group, imap_ca_file, the two auth sockets,
+	   master_password_file (checked with with_file above), smtp_host,
+	   smtp_ca_file, smtp_user and smtp_password_file are unset in the
+	   dump. */
+	T_CHECK_INT(keys, 46);
 	free(d1);
 	free(d2);
 	br_config_free(&cfg);

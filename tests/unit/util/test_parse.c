@@ -46,7 +46,9 @@ static void test_msecs(void)
 	T_CHECK_INT(v, 3600000);
 	T_CHECK_INT(ut_parse_msecs("5 s", &v), -1);
 	T_CHECK_INT(ut_parse_msecs("s", &v), -1);
-	T_CHECK_INT(ut_parse_msecs("5d", &v), -1);
+	T_CHECK_INT(ut_parse_msecs("14d", &v), 0);
+	T_CHECK_INT(v, 14 * 86400000ULL);
+	T_CHECK_INT(ut_parse_msecs("5w", &v), -1);
 }
 
 static void test_size_mode(void)
