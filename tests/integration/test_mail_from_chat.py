@@ -85,12 +85,14 @@ def sent_answer(client, frm, start, rcpts, **kw):
     return n
 
 
-def check_mail(m, st, user, rcpt_header=None):
-    """A mail tidings sent for `user`: From, envelope sender, Jabber-ID,
+def check_mail(m, st, user, rcpt_header=None, delivered=True):
+    """A mail tidings sent for `user`: From, envelope sender (Dovecot's
+    Return-Path, when `delivered`: the copy in Sent has none), Jabber-ID,
     User-Agent, Message-ID, Date, and header lines of legal length."""
     addr = st.addr(user)
     assert email.utils.parseaddr(m.header("From"))[1] == addr, m.raw[:600]
-    assert m.header("Return-Path") == "<%s>" % addr, m.raw[:600]
+    if delivered:
+        assert m.header("Return-Path") == "<%s>" % addr, m.raw[:600]
     assert m.header("Jabber-ID") == st.jid(user), m.raw[:600]
     assert (m.header("User-Agent") or "").startswith("tidings/"), \
         m.raw[:600]
@@ -148,7 +150,7 @@ def test_chat_to_addresses_arrives(make_stack):
             assert nb is not None, bob.messages
             assert nb.frm == st.component, nb
             assert nb.mail["from"] == st.addr("alice"), nb
-            assert nb.mail["from_jid"] == st.jid("alice"), nb
+            assert nb.mail.get("from_jid") == st.jid("alice"), nb
             assert nb.mail["subject"] == first, nb
     st.wait_quiet(alice)
     assert alice.notices() == [], alice.notices()
@@ -175,7 +177,7 @@ def test_copy_in_sent(make_stack):
                          mbx.by_message_id(n.sent["message_id"]),
                          mailbox=sent)
     assert "\\Seen" in m.flags, m.flags
-    check_mail(m, st, "alice", rcpt_header=[DORA])
+    check_mail(m, st, "alice", rcpt_header=[DORA], delivered=False)
     assert m.header("Subject") == "Notes from today"
     assert "See you at the meeting." in m.text()
     st.wait_quiet(alice, quiet=2.0)
@@ -209,7 +211,7 @@ def test_second_chat_threads_as_reply(make_stack):
         lambda x: x.mail is not None and x.mail["message_id"] == dora_mid,
         10.0 * SLOW)
     assert note is not None, alice.messages
-    assert note.mail["from_jid"] == j, note
+    assert note.mail.get("from_jid") == j, note
     assert "xmpp:dora%5C40example.net@mail.example.org" in note.body, note
 
     start = len(alice.messages)
