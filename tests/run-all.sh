@@ -6,8 +6,9 @@
 # 3. the same build under AddressSanitizer + UBSan: unit tests, and the
 #    integration suite against real Dovecot, Prosody and ejabberd (once:
 #    the sanitized run checks all the plain one would, and more),
-# 4. the end-to-end test with the plain build's tidingsd under valgrind,
-# 6. a clang/libFuzzer build, each fuzz target run for FUZZ_SECONDS.
+# 4. the end-to-end tests (a notification; mail from chat, a reply) with
+#    the plain build's tidingsd under valgrind,
+# 5. a clang/libFuzzer build, each fuzz target run for FUZZ_SECONDS.
 # Ends with one line "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -94,7 +95,9 @@ unset ASAN_OPTIONS UBSAN_OPTIONS
 step "end-to-end under valgrind" env \
 	TIDINGS_WRAPPER="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --track-fds=no --quiet" \
 	TIDINGS_BUILD="$top/build" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
-	tests/integration/test_newmail.py
+	tests/integration/test_newmail.py \
+	"tests/integration/test_mail_from_chat.py::test_chat_to_addresses_arrives" \
+	"tests/integration/test_mail_from_chat.py::test_reply_to_notification"
 
 step "build (clang, libFuzzer)" env CC=clang bash -c \
 	"$(declare -f setup); setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false"

@@ -156,6 +156,39 @@ def test_chat_to_addresses_arrives(make_stack):
     assert alice.notices() == [], alice.notices()
 
 
+def test_own_copy_never_notified(make_stack):
+    """alice writes to herself and Cc's bob through send-mail: the mail
+    reaches both INBOXes; bob is notified, alice is not (it is her own
+    mail), neither of it in INBOX nor of the Sent copy; a mail from
+    alice's address that tidings did not write is notified as usual."""
+    st = chat_stack(make_stack)
+    alice = st.client("alice")
+    bob = st.client("bob")
+    start = len(alice.messages)
+    _, last = alice.run_command(st.component, "send-mail", {
+        "to": [st.addr("alice")], "cc": [st.addr("bob")],
+        "subject": "Note to self", "body": ["Remember the milk."]})
+    assert last is not None and last.status == "completed", last
+    n = answer(alice, st.component, start)
+    assert n.sent is not None, n
+    mid = n.sent["message_id"]
+    mbx.wait_message(st.dovecot, st.addr("alice"), mbx.by_message_id(mid))
+    nb = bob.wait_for_message(
+        lambda x: x.mail is not None and x.mail["message_id"] == mid,
+        10.0 * SLOW)
+    assert nb is not None, bob.messages
+    st.wait_quiet(alice, quiet=2.0)
+    assert [x for x in alice.notices() if x.mail is not None] == [], \
+        alice.notices()
+    # The same From, another Message-ID (a mail client's): notified.
+    st.deliver(st.addr("alice"), make_mail(
+        st.addr("alice"), st.addr("alice"), "From my phone", "Hi me"))
+    na = alice.wait_for_message(
+        lambda x: x.mail is not None and
+        x.mail["subject"] == "From my phone", 10.0 * SLOW)
+    assert na is not None, alice.messages
+
+
 def test_copy_in_sent(make_stack):
     """The mail is appended to alice's \\Sent special-use mailbox with
     \\Seen, and alice is not notified of that copy.
