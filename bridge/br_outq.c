@@ -25,7 +25,7 @@ static const char schema_v1[] =
     " message_id TEXT NOT NULL, data BLOB NOT NULL,"
     " created INTEGER NOT NULL, next_try INTEGER NOT NULL,"
     " tries INTEGER NOT NULL, state INTEGER NOT NULL,"
-    " told_delay INTEGER NOT NULL);"
+    " flags INTEGER NOT NULL);"
     "CREATE INDEX outmail_user ON outmail(user, created);"
     "CREATE INDEX outmail_open ON outmail(id) WHERE state < 2;";
 
@@ -42,16 +42,15 @@ enum stmt {
 };
 
 static const char *const stmt_sql[ST_N] = {
-    [ST_ADD] =
-	"INSERT INTO outmail(user, tell_to, tell_from, sender, rcpts,"
-	" subject, message_id, data, created, next_try, tries, state,"
-	" told_delay) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+    [ST_ADD] = "INSERT INTO outmail(user, tell_to, tell_from, sender, rcpts,"
+	       " subject, message_id, data, created, next_try, tries, state,"
+	       " flags) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
     [ST_UPDATE] = "UPDATE outmail SET state = ?2, tries = ?3, next_try = ?4,"
-		  " told_delay = ?5 WHERE id = ?1",
+		  " flags = ?5 WHERE id = ?1",
     [ST_COUNT_SINCE] = "SELECT count(*) FROM outmail WHERE user = ?1 AND"
 		       " created >= ?2",
     [ST_DUE] = "SELECT id, user, tell_to, tell_from, sender, rcpts, subject,"
-	       " message_id, data, created, next_try, tries, state, told_delay"
+	       " message_id, data, created, next_try, tries, state, flags"
 	       " FROM outmail WHERE state < 2 AND id > ?2 AND next_try <= ?1"
 	       " ORDER BY id LIMIT ?3",
     [ST_PENDING] = "SELECT count(*) FROM outmail WHERE state < 2",
@@ -142,7 +141,7 @@ int br_outq_add(struct br_outq *q, const struct br_outq_item *it, int64_t *id_r)
 	sqlite3_bind_int64(st, 10, it->next_try);
 	sqlite3_bind_int64(st, 11, it->tries);
 	sqlite3_bind_int(st, 12, (int)it->state);
-	sqlite3_bind_int(st, 13, it->told_delay);
+	sqlite3_bind_int(st, 13, (int)it->flags);
 	ut_buf_free(&rcpts);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return fail(q, ST_ADD, "cannot queue a mail");
@@ -159,7 +158,7 @@ int br_outq_update(struct br_outq *q, const struct br_outq_item *it)
 	sqlite3_bind_int(st, 2, (int)it->state);
 	sqlite3_bind_int64(st, 3, it->tries);
 	sqlite3_bind_int64(st, 4, it->next_try);
-	sqlite3_bind_int(st, 5, it->told_delay);
+	sqlite3_bind_int(st, 5, (int)it->flags);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return fail(q, ST_UPDATE, "cannot update a queued mail");
 	st_done(q, ST_UPDATE);
@@ -226,7 +225,7 @@ static struct br_outq_item *row_item(sqlite3_stmt *st)
 	it->next_try = sqlite3_column_int64(st, 10);
 	it->tries = (unsigned)sqlite3_column_int64(st, 11);
 	it->state = (enum br_outq_state)sqlite3_column_int(st, 12);
-	it->told_delay = sqlite3_column_int(st, 13);
+	it->flags = (unsigned)sqlite3_column_int(st, 13);
 	return it;
 }
 

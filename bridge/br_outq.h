@@ -24,6 +24,13 @@ enum br_outq_state {
 	BR_OUTQ_FAILED,	    /* refused for good, or expired */
 };
 
+enum br_outq_flags {
+	BR_OUTQ_TOLD_DELAY = 1 << 0, /* the user was told it is delayed */
+	/* No copy to Sent: recipients the MTA refused for now while it
+	   took the others, whose copy is made already. */
+	BR_OUTQ_NO_COPY = 1 << 1,
+};
+
 struct br_outq_item {
 	int64_t id; /* set by br_outq_add() */
 	char *user; /* canonical key of the sender */
@@ -41,7 +48,7 @@ struct br_outq_item {
 	int64_t next_try; /* unix msecs */
 	unsigned tries;
 	enum br_outq_state state;
-	int told_delay; /* the user was told it is delayed */
+	unsigned flags; /* enum br_outq_flags */
 };
 
 struct br_outq;
@@ -53,7 +60,7 @@ void br_outq_close(struct br_outq **q);
 /* Writes a new row (state, tries, next_try as given); *id_r its id. */
 int br_outq_add(struct br_outq *q, const struct br_outq_item *it,
 		int64_t *id_r);
-/* Updates state, tries, next_try and told_delay of row it->id. */
+/* Updates state, tries, next_try and flags of row it->id. */
 int br_outq_update(struct br_outq *q, const struct br_outq_item *it);
 /* Rows of user created at or after since (unix secs), whatever their
    state. */

@@ -143,23 +143,23 @@ static void copy_cb(const struct ms_imap_append_result *res, void *ctx)
 	flight_end(f);
 }
 
-/* The MTA took it: the copy to Sent (or done without IMAP). */
+/* The MTA took it: the copy to Sent (or done: without IMAP, or for
+   recipients requeued after the copy was made). */
 static void copy_start(struct flight *f)
 {
 	struct br_sender *s = f->s;
 	struct br_outq_item *it = f->it;
 
-	if (s->d.imap == NULL ||
-	    ms_imap_append_sent(s->d.imap, it->user, it->data, it->data_len,
-				it->created, copy_cb, f) < 0) {
-		if (s->d.imap != NULL) {
-			/* The IMAP queue is full: later. */
-			it->next_try = now_msecs() + RETRY_MIN_MSECS;
-			save(s, it);
-		} else {
-			it->state = BR_OUTQ_DONE;
-			save(s, it);
-		}
+	if (s->d.imap == NULL || (it->flags & BR_OUTQ_NO_COPY) != 0) {
+		it->state = BR_OUTQ_DONE;
+		save(s, it);
+		flight_end(f);
+	} else if (ms_imap_append_sent(s->d.imap, it->user, it->data,
+				       it->data_len, it->created, copy_cb,
+				       f) < 0) {
+		/* The IMAP queue is full: later. */
+		it->next_try = now_msecs() + RETRY_MIN_MSECS;
+		save(s, it);
 		flight_end(f);
 	}
 }
@@ -191,7 +191,7 @@ static void requeue_temp(struct br_sender *s, const struct br_outq_item *it,
 	copy.state = BR_OUTQ_QUEUED;
 	copy.tries = 1;
 	copy.next_try = now_msecs() + RETRY_MIN_MSECS;
-	copy.told_delay = 0;
+	copy.flags = BR_OUTQ_NO_COPY;
 	br_outq_add(s->q, &copy, &id);
 }
 
@@ -232,8 +232,8 @@ static void smtp_temp(struct flight *f, const struct ms_smtp_result *res)
 		it->next_try = now_msecs() + backoff(s->cfg, it->tries);
 		log_debug("sender(%s): %s delayed (try %u): %s", it->user,
 			  it->message_id, it->tries, why);
-		if (!it->told_delay) {
-			it->told_delay = 1;
+		if ((it->flags & BR_OUTQ_TOLD_DELAY) == 0) {
+			it->flags |= BR_OUTQ_TOLD_DELAY;
 			tell_not_sent(s, it->tell_from, it->tell_to, it->rcpts,
 				      it->rcpt_count, BR_NOT_SENT_DELAYED, why);
 		}
@@ -663,6 +663,14 @@ int br_sender_submit(struct br_sender *s, const struct br_send_request *r,
 		*reason_r = BR_NOT_SENT_ERROR;
 		*refusal_r = xstrdup("replies to notifications need IMAP");
 		return -1;
+	}
+	if (lookup && s->prep_count >= PREPARING_MAX &&
+	    r->parent == BR_SEND_CORRESPONDENT) {
+		/* Too many look-ups at once: the chat still goes out, as a
+		   new mail rather than a reply. */
+		log_debug("sender(%s): no thread look-up, %zu waiting", r->user,
+			  s->prep_count);
+		lookup = false;
 	}
 	if (lookup && s->prep_count >= PREPARING_MAX) {
 		s->stats.refused++;

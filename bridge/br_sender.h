@@ -32,9 +32,11 @@
  * The user is told, in the conversation the request came from: sent (to
  * whom, subject), delayed (once), or not sent and why (br_sender_text.c).
  *
- * Bounds: requests being prepared (step 2) at most PREPARING_MAX, mails
- * with the MTA or IMAP at once at most INFLIGHT_MAX; the rest wait in the
- * queue and are picked up as room frees and every second.
+ * Bounds: requests being prepared (step 2) at most PREPARING_MAX (beyond,
+ * a chat goes out as a new mail without its look-up, a reply to a
+ * notification is refused as busy), mails with the MTA or IMAP at once at
+ * most INFLIGHT_MAX; the rest wait in the queue and are picked up as room
+ * frees and every second.
  */
 
 #include <stdbool.h>

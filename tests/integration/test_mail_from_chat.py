@@ -189,6 +189,46 @@ def test_own_copy_never_notified(make_stack):
     assert na is not None, alice.messages
 
 
+def test_one_recipient_refused_for_now(make_stack):
+    """Postfix takes dora and refuses desk for now (450): alice hears
+    "Sent to dora" and "Not sent yet to desk"; once Postfix takes desk,
+    "Sent to desk", desk gets the same mail, and alice's Sent holds one
+    copy, not two."""
+    st = chat_stack(make_stack, mail={"send_retry_max": "2s"}, postfix_kw={
+        "rcpt_access": {DESK: "450 4.2.1 Mailbox busy, try later"}})
+    alice = st.client("alice")
+    start = len(alice.messages)
+    _, last = alice.run_command(st.component, "send-mail", {
+        "to": [DORA], "cc": [DESK], "subject": "Minutes",
+        "body": ["Attached are the minutes."]})
+    assert last is not None and last.status == "completed", last
+    ok = sent_answer(alice, st.component, start, [DORA])
+    delayed = answer(alice, st.component, start, what="desk")
+    if delayed is ok:
+        delayed = answer(alice, st.component,
+                         alice.messages.index(ok) + 1, what="desk")
+    assert delayed.body.startswith("Not sent yet to %s: " % DESK), delayed
+    assert "450" in delayed.body and delayed.body.endswith(
+        "I will keep trying."), delayed
+    assert delayed.not_sent.get("reason") == "delayed", delayed
+    st.stop_postfix()
+    st.postfix.rcpt_access = {}
+    st.start_postfix()
+    after = len(alice.messages)
+    later = sent_answer(alice, st.component, after, [DESK], timeout=30.0)
+    assert later.sent["message_id"] == ok.sent["message_id"], later
+    m = mbx.wait_message(st.dovecot, DESK,
+                         mbx.by_message_id(ok.sent["message_id"]))
+    assert m.header("Subject") == "Minutes"
+    sent = mbx.special_use(st.dovecot, st.addr("alice"), "\\Sent")
+    mbx.wait_message(st.dovecot, st.addr("alice"),
+                     mbx.by_message_id(ok.sent["message_id"]), mailbox=sent)
+    st.wait_quiet(alice, quiet=3.0)
+    copies = [x for x in mbx.messages(st.dovecot, st.addr("alice"), sent)
+              if x.header("Message-ID") == ok.sent["message_id"]]
+    assert len(copies) == 1, copies
+
+
 def test_copy_in_sent(make_stack):
     """The mail is appended to alice's \\Sent special-use mailbox with
     \\Seen, and alice is not notified of that copy.

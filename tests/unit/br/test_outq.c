@@ -100,7 +100,7 @@ static void test_queue(void)
 	s.items[0]->state = BR_OUTQ_SENT;
 	s.items[0]->tries = 3;
 	s.items[0]->next_try = 7000;
-	s.items[0]->told_delay = 1;
+	s.items[0]->flags = BR_OUTQ_TOLD_DELAY | BR_OUTQ_NO_COPY;
 	T_CHECK_INT(br_outq_update(q, s.items[0]), 0);
 	/* Failed: no longer due. */
 	s.items[1]->state = BR_OUTQ_FAILED;
@@ -118,7 +118,7 @@ static void test_queue(void)
 	T_CHECK(s.items[0]->id == a);
 	T_CHECK_INT(s.items[0]->state, BR_OUTQ_SENT);
 	T_CHECK_INT(s.items[0]->tries, 3);
-	T_CHECK_INT(s.items[0]->told_delay, 1);
+	T_CHECK_INT(s.items[0]->flags, BR_OUTQ_TOLD_DELAY | BR_OUTQ_NO_COPY);
 	seen_free(&s);
 	s.stop_after = 0;
 
