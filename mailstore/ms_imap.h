@@ -183,15 +183,16 @@ int ms_imap_append_sent(struct ms_imap_pool *pool, const char *user,
 #define MS_IMAP_REFS_BYTES   2048 /* octets of references/in_reply_to */
 #define MS_IMAP_SUBJECT_MAX  900  /* octets of the decoded subject */
 #define MS_IMAP_REPLY_TO_MAX 50	  /* addresses kept from Reply-To */
+#define MS_IMAP_RCPTS_MAX    100  /* addresses kept from To, from Cc */
 #define MS_IMAP_HEADER_FIELDS                                                  \
 	"Message-ID", "In-Reply-To", "References", "Subject", "From",          \
-	    "Reply-To", "Date", "Auto-Submitted", "Content-Type",              \
+	    "Reply-To", "To", "Cc", "Date", "Auto-Submitted", "Content-Type",  \
 	    "Return-Path"
 
 /*
- * The headers of one mail that a reply needs, parsed from hostile text:
- * every string is NUL-terminated UTF-8 without CR, LF, NUL or other
- * controls, and bounded. Fields that are absent or unusable are NULL.
+ * The headers of one mail that a reply or a nudge needs, parsed from
+ * hostile text: every string is NUL-terminated UTF-8 without CR, LF, NUL
+ * or other controls, and bounded. Fields that are absent or unusable are NULL.
  */
 struct ms_imap_headers {
 	/* One msg-id "<left@right>": printable ASCII, no space, '<' or '>'
@@ -216,6 +217,13 @@ struct ms_imap_headers {
 	   (ms_addr_equal), at most MS_IMAP_REPLY_TO_MAX; NULL/0 if none. */
 	char **reply_to;
 	size_t reply_to_count;
+	/* To's and Cc's valid addresses, the same way, at most
+	   MS_IMAP_RCPTS_MAX each, in header order; NULL/0 if none. An
+	   address may be in both (each list is distinct on its own). */
+	char **to;
+	size_t to_count;
+	char **cc;
+	size_t cc_count;
 	int64_t date; /* Date: in unix seconds; 0 when absent or invalid */
 	/* Not to be answered automatically: Auto-Submitted present and not
 	   "no", Content-Type multipart/report, or a bounce (Return-Path or

@@ -21,8 +21,8 @@
 #include "ut_xalloc.h"
 
 /* A field's unfolded value is cut to this many octets before parsing
-   (50 addresses of Reply-To fit). */
-#define FIELD_MAX ((size_t)32 << 10)
+   (100 addresses of To with display names fit). */
+#define FIELD_MAX ((size_t)64 << 10)
 
 int64_t ms_imap__date_secs(int year, int month, int day, int hour, int min,
 			   int sec, int zone)
@@ -74,6 +74,8 @@ enum field {
 	F_SUBJECT,
 	F_FROM,
 	F_REPLY_TO,
+	F_TO,
+	F_CC,
 	F_DATE,
 	F_CTYPE,
 	F_RPATH,
@@ -81,8 +83,9 @@ enum field {
 };
 
 static const char *const field_names[F_N] = {
-    "Message-ID", "In-Reply-To", "References",	 "Subject",	"From",
-    "Reply-To",	  "Date",	 "Content-Type", "Return-Path",
+    "Message-ID", "In-Reply-To",  "References",	 "Subject",
+    "From",	  "Reply-To",	  "To",		 "Cc",
+    "Date",	  "Content-Type", "Return-Path",
 };
 
 struct span {
@@ -107,8 +110,9 @@ static bool name_is(const char *p, size_t n, const char *name)
 	return true;
 }
 
-/* The value without line breaks (folding removed), NUL and other bytes
-   kept except NUL, which becomes a space; at most FIELD_MAX octets. */
+/* The value without line breaks (folding removed: CRLF and LF go), other
+   bytes kept except NUL and a CR without LF, which become spaces (so that
+   they join nothing); at most FIELD_MAX octets. */
 static char *unfold(struct span s)
 {
 	size_t n = s.n < FIELD_MAX ? s.n : FIELD_MAX, o = 0;
@@ -117,9 +121,10 @@ static char *unfold(struct span s)
 	for (size_t i = 0; i < n; i++) {
 		char c = s.p[i];
 
-		if (c == '\r' || c == '\n')
+		if (c == '\n' ||
+		    (c == '\r' && i + 1 < s.n && s.p[i + 1] == '\n'))
 			continue;
-		out[o++] = c == '\0' ? ' ' : c;
+		out[o++] = c == '\0' || c == '\r' ? ' ' : c;
 	}
 	out[o] = '\0';
 	return out;
@@ -165,7 +170,7 @@ static void ids_add(struct ids *ids, const char *p, size_t n)
 	ids->count++;
 }
 
-static bool msgid_ok(const char *p, size_t n)
+bool ms_imap__msgid_valid(const char *p, size_t n)
 {
 	bool at = false;
 
@@ -204,7 +209,7 @@ static void scan_ids(struct span s, struct ids *ids)
 				break;
 		}
 		if (j < s.n && s.p[j] == '>') {
-			if (msgid_ok(s.p + i, j - i + 1))
+			if (ms_imap__msgid_valid(s.p + i, j - i + 1))
 				ids_add(ids, s.p + i, j - i + 1);
 			i = j + 1;
 		} else {
@@ -334,30 +339,46 @@ static void parse_from(struct span s, struct ms_imap_headers *h)
 	free(u);
 }
 
-static void reply_to_add(struct ms_imap_headers *h,
-			 const struct mailimf_mailbox *mb, const char *field)
+/*
+ * A list of distinct addresses being filled (Reply-To, To, Cc). Only the
+ * first 4 * max mailboxes of a field are looked at: each costs a search
+ * through the field.
+ */
+struct addrs {
+	char ***list;
+	size_t *count;
+	size_t max;
+	size_t tried;
+};
+
+static void addrs_add(struct addrs *a, const struct mailimf_mailbox *mb,
+		      const char *field)
 {
 	char *addr;
 
-	if (mb == NULL || h->reply_to_count >= MS_IMAP_REPLY_TO_MAX)
+	if (mb == NULL || *a->count >= a->max || a->tried >= 4 * a->max)
 		return;
+	a->tried++;
 	addr = valid_addr(mb->mb_addr_spec, field);
 	if (addr == NULL)
 		return;
-	for (size_t i = 0; i < h->reply_to_count; i++) {
-		if (ms_addr_equal(h->reply_to[i], addr)) {
+	for (size_t i = 0; i < *a->count; i++) {
+		if (ms_addr_equal((*a->list)[i], addr)) {
 			free(addr);
 			return;
 		}
 	}
-	if (h->reply_to == NULL)
-		h->reply_to =
-		    xcalloc(MS_IMAP_REPLY_TO_MAX, sizeof(*h->reply_to));
-	h->reply_to[h->reply_to_count++] = addr;
+	if (*a->list == NULL)
+		*a->list = xcalloc(a->max, sizeof(**a->list));
+	(*a->list)[(*a->count)++] = addr;
 }
 
-static void parse_reply_to(struct span s, struct ms_imap_headers *h)
+/* The valid addresses of an address-list field, group members included,
+   into *list_r (at most max of them). */
+static void parse_addrs(struct span s, char ***list_r, size_t *count_r,
+			size_t max)
 {
+	struct addrs addrs = {list_r, count_r, max, 0}, *a = &addrs;
 	char *u = unfold(s);
 	struct mailimf_address_list *list = NULL;
 	size_t idx = 0;
@@ -368,24 +389,24 @@ static void parse_reply_to(struct span s, struct ms_imap_headers *h)
 		goto out;
 	for (clistiter *it = clist_begin(list->ad_list); it != NULL;
 	     it = clist_next(it)) {
-		const struct mailimf_address *a = clist_content(it);
+		const struct mailimf_address *ad = clist_content(it);
 		const struct mailimf_mailbox_list *g;
 
-		if (a == NULL)
+		if (ad == NULL)
 			continue;
-		if (a->ad_type == MAILIMF_ADDRESS_MAILBOX) {
-			reply_to_add(h, a->ad_data.ad_mailbox, u);
+		if (ad->ad_type == MAILIMF_ADDRESS_MAILBOX) {
+			addrs_add(a, ad->ad_data.ad_mailbox, u);
 			continue;
 		}
-		if (a->ad_type != MAILIMF_ADDRESS_GROUP ||
-		    a->ad_data.ad_group == NULL)
+		if (ad->ad_type != MAILIMF_ADDRESS_GROUP ||
+		    ad->ad_data.ad_group == NULL)
 			continue;
-		g = a->ad_data.ad_group->grp_mb_list;
+		g = ad->ad_data.ad_group->grp_mb_list;
 		for (clistiter *m = g != NULL && g->mb_list != NULL
 					? clist_begin(g->mb_list)
 					: NULL;
 		     m != NULL; m = clist_next(m))
-			reply_to_add(h, clist_content(m), u);
+			addrs_add(a, clist_content(m), u);
 	}
 out:
 	if (list != NULL)
@@ -497,7 +518,12 @@ static void apply(struct span f[F_N], struct ms_imap_headers *h)
 			h->automatic = true;
 	}
 	if (f[F_REPLY_TO].set)
-		parse_reply_to(f[F_REPLY_TO], h);
+		parse_addrs(f[F_REPLY_TO], &h->reply_to, &h->reply_to_count,
+			    MS_IMAP_REPLY_TO_MAX);
+	if (f[F_TO].set)
+		parse_addrs(f[F_TO], &h->to, &h->to_count, MS_IMAP_RCPTS_MAX);
+	if (f[F_CC].set)
+		parse_addrs(f[F_CC], &h->cc, &h->cc_count, MS_IMAP_RCPTS_MAX);
 	if (f[F_DATE].set) {
 		char *u = unfold(f[F_DATE]);
 
@@ -570,5 +596,11 @@ void ms_imap_headers_clear(struct ms_imap_headers *h)
 	for (size_t i = 0; i < h->reply_to_count; i++)
 		free(h->reply_to[i]);
 	free(h->reply_to);
+	for (size_t i = 0; i < h->to_count; i++)
+		free(h->to[i]);
+	free(h->to);
+	for (size_t i = 0; i < h->cc_count; i++)
+		free(h->cc[i]);
+	free(h->cc);
 	memset(h, 0, sizeof(*h));
 }

@@ -13,6 +13,7 @@
  *  - RFC 5322 dates.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,11 @@
  */
 void ms_imap__headers_parse(const char *raw, size_t len,
 			    struct ms_imap_headers *h);
+
+/* p[0..n) is one msg-id as the parser takes them: "<...>" of printable
+   ASCII without space, '<' or '>' inside, with an '@' that is neither
+   first nor last inside, at most MS_IMAP_MSGID_MAX octets. */
+bool ms_imap__msgid_valid(const char *p, size_t n);
 
 /*
  * Decodes a modified UTF-7 mailbox name in[0..len) to UTF-8 (malloc'ed).

@@ -3,7 +3,8 @@
  * the header block of a mail to answer (every value hostile) and modified
  * UTF-7 mailbox names. Checks: every string out is valid UTF-8 without
  * controls and within its bound; msg-ids have their shape; addresses pass
- * ms_addr_validate; Reply-To stays bounded and distinct; a mailbox name
+ * ms_addr_validate; Reply-To, To and Cc stay bounded and distinct, and
+ * each of their addresses stands in the input as written; a mailbox name
  * decodes to clean UTF-8 or to nothing.
  */
 #include <stdint.h>
@@ -72,10 +73,35 @@ static void check_addr(const char *a)
 		abort();
 }
 
+/* list[0..count): at most max, NULL iff empty, valid, distinct, and each
+   address somewhere in the input as it was written (text: the input with
+   NUL and CR as spaces, which is how the parser reads them). */
+static void check_addrs(char **list, size_t count, size_t max, const char *text,
+			size_t size)
+{
+	if (count > max || (count > 0) != (list != NULL))
+		abort();
+	for (size_t i = 0; i < count; i++) {
+		check_text(list[i], MS_ADDR_MAX);
+		check_addr(list[i]);
+		if (memmem(text, size, list[i], strlen(list[i])) == NULL)
+			abort();
+		for (size_t k = 0; k < i; k++)
+			if (ms_addr_equal(list[i], list[k]))
+				abort();
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ms_imap_headers h;
-	char *name;
+	char *name, *text = malloc(size + 1);
+
+	if (text == NULL)
+		abort();
+	for (size_t i = 0; i < size; i++)
+		text[i] =
+		    data[i] == '\0' || data[i] == '\r' ? ' ' : (char)data[i];
 
 	ms_imap__headers_parse((const char *)data, size, &h);
 	if (h.message_id != NULL)
@@ -86,16 +112,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_text(h.from_name, MS_ADDR_DISPLAY_MAX);
 	check_text(h.from_address, MS_ADDR_MAX);
 	check_addr(h.from_address);
-	if (h.reply_to_count > MS_IMAP_REPLY_TO_MAX ||
-	    (h.reply_to_count > 0) != (h.reply_to != NULL))
-		abort();
-	for (size_t i = 0; i < h.reply_to_count; i++) {
-		check_text(h.reply_to[i], MS_ADDR_MAX);
-		check_addr(h.reply_to[i]);
-		for (size_t k = 0; k < i; k++)
-			if (ms_addr_equal(h.reply_to[i], h.reply_to[k]))
-				abort();
-	}
+	check_addrs(h.reply_to, h.reply_to_count, MS_IMAP_REPLY_TO_MAX, text,
+		    size);
+	check_addrs(h.to, h.to_count, MS_IMAP_RCPTS_MAX, text, size);
+	check_addrs(h.cc, h.cc_count, MS_IMAP_RCPTS_MAX, text, size);
+	free(text);
 	if (h.date < 0)
 		abort();
 	ms_imap_headers_clear(&h);

@@ -1,6 +1,7 @@
 /*
  * The pure parsers of ms_imap_hdr.c: header blocks from BODY.PEEK[HEADER.
- * FIELDS (...)] (msg-ids, subject, From, Reply-To, Date, automatic mail),
+ * FIELDS (...)] (msg-ids, subject, From, Reply-To, To, Cc, Date, automatic
+ * mail),
  * hostile ones included, and modified UTF-7 mailbox names.
  */
 
@@ -28,6 +29,8 @@ static void test_plain(void)
 	      "Subject: Hello there\r\n"
 	      "From: Carol Example <carol@example.net>\r\n"
 	      "Reply-To: list@example.net, \"Carol\" <carol@example.net>\r\n"
+	      "To: Bob <bob@example.org>, dave@example.org\r\n"
+	      "Cc: =?utf-8?q?Ev=C3=A9?= <eve@example.org>\r\n"
 	      "Date: Thu, 1 Feb 2024 10:00:00 +0100\r\n"
 	      "Content-Type: text/plain; charset=utf-8\r\n"
 	      "Return-Path: <carol@example.net>\r\n"
@@ -43,6 +46,14 @@ static void test_plain(void)
 		T_CHECK_STR(h.reply_to[0], "list@example.net");
 		T_CHECK_STR(h.reply_to[1], "carol@example.net");
 	}
+	T_CHECK_INT(h.to_count, 2);
+	if (h.to_count == 2) {
+		T_CHECK_STR(h.to[0], "bob@example.org");
+		T_CHECK_STR(h.to[1], "dave@example.org");
+	}
+	T_CHECK_INT(h.cc_count, 1);
+	if (h.cc_count == 1)
+		T_CHECK_STR(h.cc[0], "eve@example.org");
 	T_CHECK_INT(h.date, 1706778000);
 	T_CHECK(!h.automatic);
 }
@@ -51,7 +62,8 @@ static void test_absent(void)
 {
 	parse("");
 	T_CHECK(h.message_id == NULL && h.subject == NULL &&
-		h.from_address == NULL && h.reply_to == NULL &&
+		h.from_address == NULL && h.reply_to == NULL && h.to == NULL &&
+		h.cc == NULL && h.to_count == 0 && h.cc_count == 0 &&
 		h.references == NULL && h.in_reply_to == NULL);
 	T_CHECK_INT(h.date, 0);
 	T_CHECK(!h.automatic);
@@ -164,6 +176,90 @@ static void test_reply_to_bounded(void)
 	ut_buf_free(&b);
 }
 
+static void test_rcpts(void)
+{
+	struct ut_buf b;
+
+	/* Groups (named, empty), comments, folding, 8-bit local parts;
+	   what libetpan rewrites ("bad address@x" -> "badaddress@x") or
+	   ms_addr refuses is left out, and the rest is kept; To and Cc are each
+	   distinct on their own. */
+	parse("To: team: a@x.org, \"B\" <b@x.org>;, empty:;,\r\n"
+	      " (c) c@x.org, bad address@x.org, <nodomain>,\r\n"
+	      " \"q d\"@x.org, j\xc3\xb6rg@x.org, A@X.ORG, a@x.org\r\n"
+	      "CC: a@x.org, undisclosed-recipients:;, f@x.org\r\n"
+	      "Cc: second@x.org\r\n");
+	T_CHECK_INT(h.to_count, 5);
+	if (h.to_count == 5) {
+		T_CHECK_STR(h.to[0], "a@x.org");
+		T_CHECK_STR(h.to[1], "b@x.org");
+		T_CHECK_STR(h.to[2], "c@x.org");
+		/* "q d"@x.org comes out of libetpan as "qd"@x.org: left out. */
+		T_CHECK_STR(h.to[3], "j\xc3\xb6rg@x.org");
+		/* Local parts are case-sensitive: another address. */
+		T_CHECK_STR(h.to[4], "A@X.ORG");
+	}
+	T_CHECK_INT(h.cc_count, 2);
+	if (h.cc_count == 2) {
+		T_CHECK_STR(h.cc[0], "a@x.org");
+		T_CHECK_STR(h.cc[1], "f@x.org");
+	}
+	/* A bare CR joins nothing: "a\rb@x.org" is not ab@x.org. */
+	parse("To: a\rb@x.org, c@x.org\r\n");
+	T_CHECK_INT(h.to_count, 1);
+	if (h.to_count == 1)
+		T_CHECK_STR(h.to[0], "c@x.org");
+	/* Unparsable: nothing, and nothing else lost. */
+	parse("To: <<<\r\nCc: ,,,\r\nSubject: s\r\n");
+	T_CHECK(h.to == NULL && h.to_count == 0);
+	T_CHECK(h.cc == NULL && h.cc_count == 0);
+	T_CHECK_STR(h.subject, "s");
+
+	/* At most MS_IMAP_RCPTS_MAX, the first ones, also from a field
+	   longer than the parser looks at (cut in the middle). */
+	ut_buf_init(&b);
+	ut_buf_append_str(&b, "To: ");
+	for (int i = 0; i < 3000; i++)
+		ut_buf_appendf(&b,
+			       "\"Person number %d\" <user%d@example.net>,"
+			       "\r\n ",
+			       i, i);
+	ut_buf_append_str(&b, "last@example.net\r\n");
+	ut_buf_append_str(&b, "Cc: ");
+	for (int i = 0; i < 150; i++)
+		ut_buf_appendf(&b, "c%d@example.net, ", i);
+	ut_buf_append_str(&b, "c0@example.net\r\n");
+	T_CHECK(b.len > 2 * 65536);
+	parse(ut_buf_str(&b));
+	T_CHECK_INT(h.to_count, MS_IMAP_RCPTS_MAX);
+	if (h.to_count == MS_IMAP_RCPTS_MAX) {
+		T_CHECK_STR(h.to[0], "user0@example.net");
+		T_CHECK_STR(h.to[99], "user99@example.net");
+	}
+	T_CHECK_INT(h.cc_count, MS_IMAP_RCPTS_MAX);
+	if (h.cc_count == MS_IMAP_RCPTS_MAX)
+		T_CHECK_STR(h.cc[99], "c99@example.net");
+
+	/* Duplicates take no room: 150 copies, then 2 more. */
+	ut_buf_reset(&b);
+	ut_buf_append_str(&b, "To: ");
+	for (int i = 0; i < 150; i++)
+		ut_buf_append_str(&b, "same@example.net, ");
+	ut_buf_append_str(&b, "other@example.net, SAME@example.NET\r\n");
+	parse(ut_buf_str(&b));
+	T_CHECK_INT(h.to_count, 3);
+
+	/* Only the first 4 * MS_IMAP_RCPTS_MAX mailboxes are looked at. */
+	ut_buf_reset(&b);
+	ut_buf_append_str(&b, "To: ");
+	for (int i = 0; i < 4 * MS_IMAP_RCPTS_MAX; i++)
+		ut_buf_append_str(&b, "bad address@x.org, ");
+	ut_buf_append_str(&b, "late@x.org\r\n");
+	parse(ut_buf_str(&b));
+	T_CHECK_INT(h.to_count, 0);
+	ut_buf_free(&b);
+}
+
 static void test_automatic(void)
 {
 	static const struct {
@@ -243,6 +339,7 @@ int main(void)
 	T_RUN(test_hostile_values);
 	T_RUN(test_references_trimmed);
 	T_RUN(test_reply_to_bounded);
+	T_RUN(test_rcpts);
 	T_RUN(test_automatic);
 	T_RUN(test_mutf7);
 	ms_imap_headers_clear(&h);

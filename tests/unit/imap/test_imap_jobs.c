@@ -74,6 +74,19 @@ static void headers_cb(const struct ms_imap_headers_result *res, void *ctx)
 	out.h.from_address = dup_or_null(res->headers.from_address);
 	out.h.references = dup_or_null(res->headers.references);
 	out.h.automatic = res->headers.automatic;
+	/* The last To and Cc addresses, in a single-element copy. */
+	if (res->headers.to_count > 0) {
+		out.h.to = xcalloc(1, sizeof(*out.h.to));
+		out.h.to[0] =
+		    xstrdup(res->headers.to[res->headers.to_count - 1]);
+		out.h.to_count = 1;
+	}
+	if (res->headers.cc_count > 0) {
+		out.h.cc = xcalloc(1, sizeof(*out.h.cc));
+		out.h.cc[0] =
+		    xstrdup(res->headers.cc[res->headers.cc_count - 1]);
+		out.h.cc_count = 1;
+	}
 }
 
 static struct ms_imap_pool *pool_new(uint16_t port)
@@ -305,6 +318,7 @@ static void test_headers_by_uid(void)
 	    "Message-ID: <m42@example.net>\r\nFrom: Carol "
 	    "<carol@example.net>\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\n"
 	    "References: <a@x>\r\n <b@x>\r\nAuto-Submitted: auto-replied\r\n"
+	    "To: ivy@example.org, x@example.org\r\nCc: Zed <z@example.org>\r\n"
 	    "\r\n");
 	char *fetch = xasprintf("%s$T OK done\r\n", item);
 	struct peer_script sc = {.fetch = fetch};
@@ -327,6 +341,12 @@ static void test_headers_by_uid(void)
 	T_CHECK_STR(out.h.subject, "café");
 	T_CHECK_STR(out.h.references, "<a@x> <b@x>");
 	T_CHECK(out.h.automatic);
+	T_CHECK(strstr(p.fetch_line, " Reply-To To Cc Date ") != NULL);
+	T_CHECK(out.h.to_count == 1 && out.h.cc_count == 1);
+	if (out.h.to_count == 1 && out.h.cc_count == 1) {
+		T_CHECK_STR(out.h.to[0], "x@example.org");
+		T_CHECK_STR(out.h.cc[0], "z@example.org");
+	}
 
 	/* Another UIDVALIDITY: not found, nothing fetched. */
 	q.uidvalidity = 8;
