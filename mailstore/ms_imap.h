@@ -7,9 +7,10 @@
  * "user*master_user" (Dovecot master user), does its work and logs out:
  * scans (STATUS, EXAMINE, UID SEARCH, UID FETCH of envelopes), the headers
  * of one mail (EXAMINE, UID SEARCH, UID FETCH of BODY.PEEK header fields),
- * both read-only, and the one write: APPEND of a copy to the user's \Sent
- * mailbox. Results come back on the loop thread through the job's
- * callback. All kinds share the pool's workers and its queue bound.
+ * whether a mail is seen (the same, with FLAGS), all read-only, and the
+ * one write: APPEND of a copy to the user's \Sent mailbox. Results come back on
+ * the loop thread through the job's callback. All kinds share the pool's
+ * workers and its queue bound.
  *
  * The server is not trusted: whatever it answers (garbage, silence, BYE,
  * absurd numbers, literals of any size) ends in a result, never in a crash
@@ -278,6 +279,40 @@ typedef void ms_imap_headers_cb(const struct ms_imap_headers_result *res,
 int ms_imap_headers(struct ms_imap_pool *pool, const char *user,
 		    const struct ms_imap_header_query *q,
 		    ms_imap_headers_cb *cb, void *ctx);
+
+struct ms_imap_seen_result {
+	/* As for scans; NO_MAILBOX when EXAMINE says there is no such
+	   mailbox. A failed job reports nothing else. */
+	enum ms_imap_error error;
+	char *error_text;
+	/* A mail whose Message-ID is exactly the one asked for is among the
+	   MS_IMAP_SEARCH_MAX newest hits of the search. */
+	bool found;
+	uint32_t uidvalidity; /* the mailbox's (also when not found) */
+	uint32_t uid;	      /* found: the newest such mail */
+	bool seen;	      /* found: that mail has \Seen */
+};
+
+/* Called on the loop thread. res is freed after the callback returns. */
+typedef void ms_imap_seen_cb(const struct ms_imap_seen_result *res, void *ctx);
+
+/*
+ * Queues a look-up of whether the user's copy of a mail is seen: EXAMINE
+ * mailbox (NULL = "INBOX"), UID SEARCH HEADER Message-ID <message_id> (a
+ * substring match in IMAP), then UID FETCH (UID FLAGS BODY.PEEK[HEADER.
+ * FIELDS (Message-ID)]) of the MS_IMAP_SEARCH_MAX newest hits; only a
+ * mail whose (first valid) Message-ID equals message_id octet for octet
+ * counts. Never changes flags. The strings are copied.
+ *
+ * Returns 0 when queued: the callback then fires exactly once, unless the
+ * pool is freed first. Returns -1, queueing nothing, when the queue is
+ * full, message_id is not one msg-id "<left@right>" of printable ASCII
+ * without spaces (and no '<' or '>' inside) of at most MS_IMAP_MSGID_MAX
+ * octets, or the mailbox name is not printable ASCII.
+ */
+int ms_imap_seen_by_msgid(struct ms_imap_pool *pool, const char *user,
+			  const char *mailbox, const char *message_id,
+			  ms_imap_seen_cb *cb, void *ctx);
 
 /* Jobs pending: queued, running, or done and not yet reported. */
 size_t ms_imap_pool_pending(const struct ms_imap_pool *pool);

@@ -215,12 +215,10 @@ static struct mailimap_search_key *search_key_new(const struct headers_job *job)
 	return all;
 }
 
-/* UID SEARCH SINCE FROM; the newest MS_IMAP_SEARCH_MAX distinct UIDs
-   (sorted) into uids, their number returned, or -1 (session failed). */
-static int search(struct ms_imap__session *s, const struct headers_job *job,
-		  uint32_t *uids)
+int ms_imap__search_newest(struct ms_imap__session *s,
+			   struct mailimap_search_key *key, uint32_t *uids,
+			   size_t max)
 {
-	struct mailimap_search_key *key = search_key_new(job);
 	clist *found = NULL;
 	uint64_t modseq = 0;
 	uint32_t *all;
@@ -251,7 +249,7 @@ static int search(struct ms_imap__session *s, const struct headers_job *job,
 		mailimap_search_result_free(found);
 	qsort(all, n, sizeof(*all), cmp_u32);
 	/* The newest distinct ones, from the top down, then sorted. */
-	for (size_t i = n; i > 0 && kept < MS_IMAP_SEARCH_MAX; i--) {
+	for (size_t i = n; i > 0 && kept < max; i--) {
 		if (kept == 0 || all[i - 1] != uids[kept - 1])
 			uids[kept++] = all[i - 1];
 	}
@@ -285,7 +283,8 @@ static void look_up(struct ms_imap__session *s, struct headers_job *job)
 			fetch_pick(s, job, &job->uid, 1);
 		return;
 	}
-	n = search(s, job, uids);
+	n = ms_imap__search_newest(s, search_key_new(job), uids,
+				   MS_IMAP_SEARCH_MAX);
 	if (n > 0)
 		fetch_pick(s, job, uids, (size_t)n);
 }
@@ -352,7 +351,7 @@ static const struct ms_job_ops headers_ops = {
     .drop = headers_drop,
 };
 
-static bool printable_ascii(const char *s)
+bool ms_imap__printable_ascii(const char *s)
 {
 	if (s[0] == '\0')
 		return false;
@@ -372,7 +371,7 @@ int ms_imap_headers(struct ms_imap_pool *pool, const char *user,
 	const char *why;
 
 	ut_assert(cb != NULL && user != NULL);
-	if (!printable_ascii(mailbox))
+	if (!ms_imap__printable_ascii(mailbox))
 		return -1;
 	if (q->uid == 0 &&
 	    (q->from == NULL ||

@@ -3,10 +3,10 @@
 
 /*
  * Internal to the IMAP pool: what the job kinds (ms_imap.c scans,
- * ms_imap_append.c, ms_imap_headers.c) share. Each kind embeds struct
- * ms_job first in its own job struct, submits it with its own operations,
- * and builds the server description for its session on the worker with
- * ms_imap__pool_server(). Not for use elsewhere.
+ * ms_imap_append.c, ms_imap_headers.c, ms_imap_seen.c) share. Each kind embeds
+ * struct ms_job first in its own job struct, submits it with its own
+ * operations, and builds the server description for its session on the worker
+ * with ms_imap__pool_server(). Not for use elsewhere.
  */
 
 #include "ms_imap.h"
@@ -27,5 +27,17 @@ int ms_imap__pool_submit(struct ms_imap_pool *pool, struct ms_job *job,
 
 /* The sorted distinct uids[0..n) as a new set of intervals (ms_imap_scan.c). */
 struct mailimap_set *ms_imap__set_of(const uint32_t *uids, size_t n);
+
+/*
+ * UID SEARCH key (freed here) on the selected mailbox: the newest (highest)
+ * max distinct non-zero UIDs it answers, sorted, into uids[0..max); returns
+ * their number, or -1 with the session failed (ms_imap_headers.c).
+ */
+int ms_imap__search_newest(struct ms_imap__session *s,
+			   struct mailimap_search_key *key, uint32_t *uids,
+			   size_t max);
+
+/* s is non-empty printable ASCII (0x20..0x7e): a mailbox name we send. */
+bool ms_imap__printable_ascii(const char *s);
 
 #endif

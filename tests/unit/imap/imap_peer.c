@@ -110,6 +110,7 @@ static void answer(struct conn *c, char *line)
 		reply = sc->append != NULL ? sc->append
 					   : "$T OK [APPENDUID 7 42] done\r\n";
 	} else if (strcmp(cmd, "EXAMINE") == 0) {
+		KEEP(c->peer->examine_line, args);
 		reply = sc->examine != NULL ? sc->examine : default_examine;
 	} else if (strcmp(cmd, "UID SEARCH") == 0) {
 		KEEP(c->peer->search_line, args);

@@ -57,11 +57,13 @@ struct peer {
 	/* The command names seen, in order, each followed by a space ("UID
 	   SEARCH" for UID commands). */
 	char commands[1024];
-	/* The last APPEND, LIST, UID SEARCH and UID FETCH lines (the APPEND
-	   line without its literal), and the literal's size. */
+	/* The last APPEND, LIST, EXAMINE, UID SEARCH and UID FETCH lines
+	   (their arguments; the APPEND line without its literal), and the
+	   literal's size. */
 	char append_line[512];
 	size_t append_bytes;
 	char list_line[256];
+	char examine_line[256];
 	char search_line[512];
 	char fetch_line[512];
 };
