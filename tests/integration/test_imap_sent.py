@@ -166,3 +166,92 @@ def test_headers_newest_from(dv):
     assert res["error_class"] == "ok" and not res["found"], res
     res = probe(dv, "search", "INBOX", "dave@example.net", since)
     assert res["error_class"] == "ok" and not res["found"], res
+
+
+def test_headers_to_cc(dv, tmp_path):
+    # The copy a mail client appends to Sent: To with a group and
+    # display names, Cc overlapping To, a duplicate.
+    path = tmp_path / "m.eml"
+    path.write_bytes(make_mail(
+        "Bob <%s>" % BOB,
+        "Carol <%s>, team: dave@example.org, \"Eve E.\" <eve@example.org>;"
+        % CAROL, "Q3 figures", msgid="<sent1@example.org>",
+        extra_headers=["Cc: frank@example.org,\r\n Carol <%s>, "
+                       "frank@EXAMPLE.org" % CAROL]))
+    res = probe(dv, "append", path, 0)
+    assert res["error_class"] == "ok", res
+    uidvalidity, uid = res["uidvalidity"], res["uid"]
+    assert uid > 0, res
+    res = probe(dv, "uid", "Sent", uidvalidity, uid)
+    assert res["error_class"] == "ok" and res["found"], res
+    assert res["message_id"] == "<sent1@example.org>", res
+    assert res["to"] == [CAROL, "dave@example.org", "eve@example.org"], res
+    assert res["cc"] == ["frank@example.org", CAROL], res
+    assert res["reply_to"] == [], res
+
+
+def imap_flags(dv, uid):
+    im = dv.imap(BOB)
+    im.select("INBOX", readonly=True)
+    typ, data = im.uid("FETCH", str(uid), "(FLAGS)")
+    im.logout()
+    assert typ == "OK" and data[0] is not None, data
+    return data[0]
+
+
+def set_seen(dv, uid):
+    """Bob's own IMAP session marks uid \\Seen in INBOX."""
+    im = dv.imap(BOB)
+    im.select("INBOX")
+    typ, data = im.uid("STORE", str(uid), "+FLAGS", "(\\Seen)")
+    assert typ == "OK", data
+    im.logout()
+
+
+def test_seen_by_msgid(dv):
+    target = "<n1@example.org>"
+    dv.deliver(BOB, make_mail(CAROL, BOB, "target", msgid=target))
+    # Newer mails that Dovecot's HEADER search (a case-insensitive
+    # substring match) also finds, both seen: the id inside a comment,
+    # and in another case.
+    dv.deliver(BOB, make_mail(CAROL, BOB, "comment",
+                              msgid="(%s) <other1@example.org>" % target))
+    dv.deliver(BOB, make_mail(CAROL, BOB, "case", msgid="<N1@example.ORG>"))
+    set_seen(dv, 2)
+    set_seen(dv, 3)
+    im = dv.imap(BOB)
+    im.select("INBOX", readonly=True)
+    typ, data = im.uid("SEARCH", "HEADER", "Message-ID", target)
+    im.logout()
+    assert typ == "OK" and data[0].split() == [b"1", b"2", b"3"], data
+
+    res = probe(dv, "seen", "INBOX", target)
+    assert res["error_class"] == "ok" and res["found"], res
+    assert res["uid"] == 1 and not res["seen"], res
+    assert res["uidvalidity"] > 0, res
+    # EXAMINE and BODY.PEEK: still unseen.
+    assert b"\\Seen" not in imap_flags(dv, 1)
+
+    set_seen(dv, 1)
+    res = probe(dv, "seen", "INBOX", target)
+    assert res["error_class"] == "ok" and res["found"], res
+    assert res["uid"] == 1 and res["seen"], res
+
+    # The id the comment hid is found on its own mail.
+    res = probe(dv, "seen", "INBOX", "<other1@example.org>")
+    assert res["found"] and res["uid"] == 2 and res["seen"], res
+
+    # A second copy (delivered again, unseen): the newest decides.
+    dv.deliver(BOB, make_mail(CAROL, BOB, "again", msgid=target))
+    res = probe(dv, "seen", "INBOX", target)
+    assert res["found"] and res["uid"] == 4 and not res["seen"], res
+
+    res = probe(dv, "seen", "INBOX", "<n@example.org>")
+    assert res["error_class"] == "ok" and not res["found"], res
+    assert not res["seen"] and res["uid"] == 0, res
+    res = probe(dv, "seen", "Nope", target)
+    assert res["error_class"] == "no-mailbox", res
+    res = probe(dv, "seen", "INBOX", "n1@example.org")
+    assert res["error_class"] == "refused", res
+    res = probe(dv, "seen", "INBOX", target, user="nobody@example.org")
+    assert res["error_class"] == "no-user", res

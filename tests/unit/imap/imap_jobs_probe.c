@@ -1,5 +1,6 @@
 /*
- * imap_jobs_probe: runs one ms_imap_append_sent or ms_imap_headers job
+ * imap_jobs_probe: runs one ms_imap_append_sent, ms_imap_headers or
+ * ms_imap_seen_by_msgid job
  * against a real IMAP server and prints its result as one JSON object on
  * stdout (used by tests/integration/test_imap_sent.py and
  * test_master_user.py).
@@ -9,6 +10,8 @@
  *                   UIDVALIDITY UID
  *   imap_jobs_probe HOST PORT MASTER_USER MASTER_PASSWORD USER search MAILBOX
  *                   FROM SINCE
+ *   imap_jobs_probe HOST PORT MASTER_USER MASTER_PASSWORD USER seen MAILBOX
+ *                   MESSAGE_ID
  *
  * Output: {"error_class": ms_imap_error_name() or "refused" when the job
  * was not queued, "error": text or null, ...the result's fields}. Exit
@@ -54,10 +57,29 @@ static void append_cb(const struct ms_imap_append_result *res, void *ctx)
 	json_object_set_new(result, "uid", json_integer(res->uid));
 }
 
+static json_t *str_array(char *const *list, size_t count)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < count; i++)
+		json_array_append_new(a, json_string(list[i]));
+	return a;
+}
+
+static void seen_cb(const struct ms_imap_seen_result *res, void *ctx)
+{
+	(void)ctx;
+	result = base(res->error, res->error_text);
+	json_object_set_new(result, "found", json_boolean(res->found));
+	json_object_set_new(result, "uidvalidity",
+			    json_integer(res->uidvalidity));
+	json_object_set_new(result, "uid", json_integer(res->uid));
+	json_object_set_new(result, "seen", json_boolean(res->seen));
+}
+
 static void headers_cb(const struct ms_imap_headers_result *res, void *ctx)
 {
 	const struct ms_imap_headers *h = &res->headers;
-	json_t *rt = json_array();
 
 	(void)ctx;
 	result = base(res->error, res->error_text);
@@ -72,9 +94,10 @@ static void headers_cb(const struct ms_imap_headers_result *res, void *ctx)
 	json_object_set_new(result, "from_address",
 			    str_or_null(h->from_address));
 	json_object_set_new(result, "from_name", str_or_null(h->from_name));
-	for (size_t i = 0; i < h->reply_to_count; i++)
-		json_array_append_new(rt, json_string(h->reply_to[i]));
-	json_object_set_new(result, "reply_to", rt);
+	json_object_set_new(result, "reply_to",
+			    str_array(h->reply_to, h->reply_to_count));
+	json_object_set_new(result, "to", str_array(h->to, h->to_count));
+	json_object_set_new(result, "cc", str_array(h->cc, h->cc_count));
 	json_object_set_new(result, "date", json_integer(h->date));
 	json_object_set_new(result, "automatic", json_boolean(h->automatic));
 }
@@ -83,7 +106,8 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: imap_jobs_probe HOST PORT MASTER_USER "
 			"MASTER_PASSWORD USER (append FILE DATE | uid MAILBOX "
-			"UIDVALIDITY UID | search MAILBOX FROM SINCE)\n");
+			"UIDVALIDITY UID | search MAILBOX FROM SINCE | seen "
+			"MAILBOX MESSAGE_ID)\n");
 	return 2;
 }
 
@@ -143,6 +167,9 @@ static int start(struct ms_imap_pool *pool, const char *user, int argc,
 		q.since = (int64_t)b;
 		return ms_imap_headers(pool, user, &q, headers_cb, NULL);
 	}
+	if (argc == 3 && strcmp(argv[0], "seen") == 0)
+		return ms_imap_seen_by_msgid(pool, user, argv[1], argv[2],
+					     seen_cb, NULL);
 	return 2;
 }
 
