@@ -62,6 +62,9 @@ static void test_setting_values(void)
 	T_CHECK_INT(br_setting_lookup("HOLD_WHEN"), BR_SETTING_HOLD_WHEN);
 	T_CHECK_INT(br_setting_lookup("summary_on_login"),
 		    BR_SETTING_SUMMARY_ON_LOGIN);
+	T_CHECK_INT(br_setting_lookup("nudge"), BR_SETTING_NUDGE);
+	T_CHECK_INT(br_setting_lookup("Receipts"), BR_SETTING_RECEIPTS);
+	T_CHECK_INT(br_setting_lookup("share_read"), BR_SETTING_SHARE_READ);
 	T_CHECK_INT(br_setting_lookup("nope"), -1);
 	T_CHECK_INT(br_setting_parse(BR_SETTING_NOTIFY, "Off", &v), 0);
 	T_CHECK_INT(v, 0);
@@ -74,6 +77,16 @@ static void test_setting_values(void)
 	T_CHECK_STR(br_setting_format(BR_SETTING_HOLD_WHEN, BR_HOLD_DND),
 		    "dnd");
 	T_CHECK_STR(br_setting_format(BR_SETTING_NOTIFY, 0), "no");
+	T_CHECK_INT(br_setting_parse(BR_SETTING_NUDGE, "AUTO", &v), 0);
+	T_CHECK_INT(v, BR_NUDGE_AUTO);
+	T_CHECK_INT(br_setting_parse(BR_SETTING_NUDGE, "on", &v), -1);
+	T_CHECK_STR(br_setting_format(BR_SETTING_NUDGE, BR_NUDGE_OFFER),
+		    "offer");
+	char *choices = br_setting_choices(BR_SETTING_NUDGE);
+	T_CHECK_STR(choices, "off, offer or auto");
+	free(choices);
+	T_CHECK_INT(br_setting_parse(BR_SETTING_SHARE_READ, "no", &v), 0);
+	T_CHECK_INT(v, 0);
 }
 
 static char state_dir[] = "/tmp/tidings-settings-XXXXXX";
@@ -110,6 +123,9 @@ static void test_settings_store(void)
 	T_CHECK_INT(s.v[BR_SETTING_NOTIFY], 1);
 	T_CHECK_INT(s.v[BR_SETTING_SUMMARY_ON_LOGIN], 1);
 	T_CHECK_INT(s.v[BR_SETTING_HOLD_WHEN], BR_HOLD_DND);
+	T_CHECK_INT(s.v[BR_SETTING_NUDGE], BR_NUDGE_OFFER);
+	T_CHECK_INT(s.v[BR_SETTING_RECEIPTS], 1);
+	T_CHECK_INT(s.v[BR_SETTING_SHARE_READ], 1);
 	T_CHECK(!s.changed[BR_SETTING_NOTIFY]);
 	T_CHECK_INT(br_settings_set(l, "bob@example.org", BR_SETTING_NOTIFY, 0),
 		    0);
@@ -119,16 +135,25 @@ static void test_settings_store(void)
 	br_settings_load(cfg, l, "bob@example.org", &s);
 	T_CHECK_INT(s.v[BR_SETTING_NOTIFY], 0);
 	T_CHECK(s.changed[BR_SETTING_NOTIFY]);
+	T_CHECK_INT(br_settings_set(l, "bob@example.org", BR_SETTING_NUDGE,
+				    BR_NUDGE_OFF),
+		    0);
 	br_config_free(&cfg);
 
 	cfg = config("[defaults]\nnotify = no\nhold_when = away\n"
-		     "summary_on_login = no\n");
+		     "summary_on_login = no\nnudge = auto\nreceipts = no\n"
+		     "share_read = no\n");
 	br_settings_load(cfg, l, "bob@example.org", &s);
 	T_CHECK_INT(s.v[BR_SETTING_HOLD_WHEN], BR_HOLD_DND); /* chosen */
 	T_CHECK_INT(s.v[BR_SETTING_SUMMARY_ON_LOGIN], 0);    /* default */
+	T_CHECK_INT(s.v[BR_SETTING_NUDGE], BR_NUDGE_OFF);    /* chosen */
+	T_CHECK(s.changed[BR_SETTING_NUDGE]);
+	T_CHECK_INT(s.v[BR_SETTING_RECEIPTS], 0); /* default */
+	T_CHECK_INT(s.v[BR_SETTING_SHARE_READ], 0);
 	br_settings_load(cfg, l, "carol@example.org", &s);
 	T_CHECK_INT(s.v[BR_SETTING_HOLD_WHEN], BR_HOLD_AWAY);
 	T_CHECK_INT(s.v[BR_SETTING_NOTIFY], 0);
+	T_CHECK_INT(s.v[BR_SETTING_NUDGE], BR_NUDGE_AUTO);
 	T_CHECK_INT(
 	    br_settings_reset(l, "bob@example.org", BR_SETTING_HOLD_WHEN), 0);
 	br_settings_load(cfg, l, "bob@example.org", &s);
