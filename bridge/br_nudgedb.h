@@ -88,9 +88,11 @@ enum br_nudgedb_verdict {
  * In one transaction: ALREADY if sender's mail message_id nudged
  * recipient before (a mail is its sender's: another user's mail with the
  * same Message-ID is another mail); else LIMIT if sender nudged recipient
- * pair_limit times or more at times in (now - BR_NUDGEDB_PAIR_WINDOW_SECS, now]
- * (and any time after now, should the clock have gone back); else records the
- * nudge at now and says ALLOWED. Nothing is recorded unless ALLOWED.
+ * pair_limit times or more at times after now -
+ * BR_NUDGEDB_PAIR_WINDOW_SECS (times after now count too, should the
+ * clock have gone back); else records the nudge at now and says ALLOWED.
+ * Nothing is recorded unless ALLOWED; an ALLOWED nudge stays recorded
+ * whether or not the caller then sends it.
  */
 int br_nudgedb_nudge_try(struct br_nudgedb *db, const char *sender,
 			 const char *recipient, const char *message_id,
