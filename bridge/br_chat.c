@@ -18,6 +18,10 @@ static const char help_text[] =
     "set <name> <value> \xE2\x80\x94 change one, e.g. set notify off, "
     "set hold_when away (set <name> default: the organisation's)\n"
     "check \xE2\x80\x94 a summary of your mailbox now\n"
+    "nudge \xE2\x80\x94 remind the recipients of the mail you sent last "
+    "to check their mail\n"
+    "nudge <name> \xE2\x80\x94 remind one of them (an address, the part "
+    "before the @, or a JID)\n"
     "Clients with ad-hoc commands also list \"Mail notification settings\", a "
     "form for the same.";
 
@@ -33,6 +37,19 @@ static void reply(const struct br_inbound_deps *d, xmpp_stanza_t *msg,
 	d->send(d->send_ctx, r);
 	xmpp_stanza_release(r);
 	free(id);
+}
+
+/*
+ * The text commands nudge and nudge <name> (c->word: "" for every
+ * recipient). The nudge engine (issue 8) is not written yet: this is the
+ * one place that answers them until it is.
+ */
+static void nudge(const struct br_inbound_deps *d, const char *key,
+		  xmpp_stanza_t *msg, const struct br_command *c)
+{
+	(void)key;
+	(void)c;
+	reply(d, msg, "Nudges are not available yet.");
 }
 
 static void show_settings(const struct br_inbound_deps *d, const char *key,
@@ -108,6 +125,14 @@ void br_chat_message(const struct br_inbound_deps *d, const char *key,
 	case BR_COMMAND_BAD_SET:
 		reply(d, msg,
 		      "Say it as: set <name> <value>, e.g. set notify off.");
+		return;
+	case BR_COMMAND_NUDGE:
+		nudge(d, key, msg, &c);
+		return;
+	case BR_COMMAND_BAD_NUDGE:
+		reply(d, msg,
+		      "Say it as: nudge (everyone you sent your latest mail "
+		      "to) or nudge <name> (one of them).");
 		return;
 	case BR_COMMAND_CHECK: {
 		char *bare = xm_jid_bare(xmpp_stanza_get_from(msg));

@@ -40,6 +40,32 @@ static bool ascii_word(const char *w, size_t n, char *out)
 	return true;
 }
 
+/* "nudge" followed by rest[0..rest_n) (the next word, if any) and more at
+   text[pos..len). */
+static void parse_nudge(const char *text, size_t len, size_t pos,
+			const char *rest, size_t rest_n, struct br_command *c)
+{
+	const char *extra;
+
+	c->kind = BR_COMMAND_BAD_NUDGE;
+	if (rest_n == 0) {
+		c->kind = BR_COMMAND_NUDGE; /* everyone */
+		return;
+	}
+	if (rest_n > BR_COMMAND_NAME_MAX ||
+	    next_word(text, len, &pos, &extra) != 0)
+		return;
+	char *clean = ut_utf8_clean_str(rest, rest_n, UT_CLEAN_ONELINE,
+					BR_COMMAND_NAME_MAX);
+	/* Cleaning to nothing must not become "everyone", and a separator
+	   that cleaning turned into a space made it two words. */
+	if (clean[0] != '\0' && strchr(clean, ' ') == NULL) {
+		memcpy(c->word, clean, strlen(clean) + 1);
+		c->kind = BR_COMMAND_NUDGE;
+	}
+	free(clean);
+}
+
 void br_command_parse(const char *text, size_t len, struct br_command *c)
 {
 	const char *w;
@@ -74,6 +100,8 @@ void br_command_parse(const char *text, size_t len, struct br_command *c)
 		c->kind = BR_COMMAND_SETTINGS;
 	} else if (strcmp(first, "check") == 0) {
 		c->kind = BR_COMMAND_CHECK;
+	} else if (strcmp(first, "nudge") == 0) {
+		parse_nudge(text, len, rest_pos, rest, rest_n, c);
 	} else if (strcmp(first, "set") == 0) {
 		const char *v;
 		size_t vpos = rest_pos, vn = next_word(text, len, &vpos, &v);

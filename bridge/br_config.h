@@ -113,6 +113,10 @@ struct br_config {
 					default 50 */
 	uint64_t gap_delay_msecs;    /* wait before fetching a UID gap,
 					default 2000 */
+	bool nudge_remote;	     /* nudge recipients at other domains too,
+					default no */
+	unsigned nudge_pair_limit;   /* nudges per sender->recipient pair
+					per hour, default 5, 1..1000 */
 
 	/* [domains]: mail domain = XMPP domain, as written. */
 	struct br_domain_map {
@@ -125,6 +129,9 @@ struct br_config {
 	bool default_notify;	       /* default yes */
 	bool default_summary_on_login; /* default yes */
 	int default_hold_when;	       /* enum br_hold_when, default dnd */
+	int default_nudge;	       /* enum br_nudge_mode, default offer */
+	bool default_receipts;	       /* default yes */
+	bool default_share_read;       /* default yes */
 
 	/* [log] */
 	enum ut_log_level log_level; /* default info */

@@ -21,6 +21,8 @@ static const char *const type_values[] = {"chat", "normal", "headline", NULL};
 static const char *const username_values[] = {"address", "localpart", NULL};
 /* As enum br_hold_when (br_settings.h). */
 static const char *const hold_values[] = {"never", "dnd", "away", NULL};
+/* As enum br_nudge_mode (br_settings.h). */
+static const char *const nudge_values[] = {"off", "offer", "auto", NULL};
 
 /* The order here is the order of the dump and of the example file. */
 const struct br_ini_setting br_config__settings[] = {
@@ -206,6 +208,14 @@ const struct br_ini_setting br_config__settings[] = {
      NULL, "2s", false,
      "Wait before fetching mails whose events were missed (a UID gap), as "
      "their events may still arrive."},
+    {"notify", "nudge_remote", BR_INI_BOOL, F(nudge_remote), 0, 0, 0, NULL,
+     "no", false,
+     "Also nudge recipients at other domains (at their address's JID); "
+     "no: only local recipients."},
+    {"notify", "nudge_pair_limit", BR_INI_UINT, F(nudge_pair_limit), 0, 1, 1000,
+     NULL, "5", false,
+     "Nudges one user may send another per hour (each mail nudges a "
+     "recipient at most once)."},
 
     {"defaults", "notify", BR_INI_BOOL, F(default_notify), 0, 0, 0, NULL, "yes",
      false,
@@ -220,6 +230,19 @@ const struct br_ini_setting br_config__settings[] = {
      "Users' setting hold_when: never, dnd, or away (also xa and dnd): "
      "notifications are held while the user's presence says so, and a "
      "summary follows when they are back."},
+    {"defaults", "nudge", BR_INI_ENUM, F(default_nudge), 0, 0, 0, nudge_values,
+     "offer", false,
+     "Users' setting nudge: after a user sends a mail, off (nothing), "
+     "offer (the Mail contact offers to remind the recipients over chat: "
+     "reply nudge or nudge NAME), or auto (the reminders go at once)."},
+    {"defaults", "receipts", BR_INI_BOOL, F(default_receipts), 0, 0, 0, NULL,
+     "yes", false,
+     "Users' setting receipts: tell them when a local recipient has read "
+     "their mail (if that recipient's share_read allows it)."},
+    {"defaults", "share_read", BR_INI_BOOL, F(default_share_read), 0, 0, 0,
+     NULL, "yes", false,
+     "Users' setting share_read: let local senders with receipts learn "
+     "that the user has read their mail."},
 
     {"log", "level", BR_INI_LOGLEVEL, F(log_level), 0, 0, 0, NULL, "info",
      false, "error, warn, info, debug or trace."},

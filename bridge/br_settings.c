@@ -10,6 +10,10 @@ static const char *const hold_values[] = {"never", "dnd", "away", NULL};
 static const char *const hold_labels[] = {
     "Never", "When I am busy (dnd)",
     "When I am away, extended away (xa) or busy (dnd)", NULL};
+/* As enum br_nudge_mode. */
+static const char *const nudge_values[] = {"off", "offer", "auto", NULL};
+static const char *const nudge_labels[] = {
+    "Never", "Offer it (I reply \"nudge\" to send it)", "At once", NULL};
 
 static const struct br_setting_info infos[BR_SETTING_COUNT] = {
     [BR_SETTING_NOTIFY] = {"notify", "A message for each new mail", NULL, NULL},
@@ -21,6 +25,16 @@ static const struct br_setting_info infos[BR_SETTING_COUNT] = {
 			      "Hold notifications while I am (away also "
 			      "covers xa and dnd)",
 			      hold_values, hold_labels},
+    [BR_SETTING_NUDGE] = {"nudge",
+			  "After I send a mail, remind its recipients over "
+			  "chat to check their mail",
+			  nudge_values, nudge_labels},
+    [BR_SETTING_RECEIPTS] = {"receipts",
+			     "Tell me when a recipient has read a mail I sent",
+			     NULL, NULL},
+    [BR_SETTING_SHARE_READ] = {"share_read",
+			       "Let senders know when I have read their mail",
+			       NULL, NULL},
 };
 
 const struct br_setting_info *br_setting_info(enum br_setting_id id)
@@ -91,6 +105,12 @@ int64_t br_setting_default(const struct br_config *cfg, enum br_setting_id id)
 		return cfg->default_notify;
 	case BR_SETTING_SUMMARY_ON_LOGIN:
 		return cfg->default_summary_on_login;
+	case BR_SETTING_NUDGE:
+		return cfg->default_nudge;
+	case BR_SETTING_RECEIPTS:
+		return cfg->default_receipts;
+	case BR_SETTING_SHARE_READ:
+		return cfg->default_share_read;
 	case BR_SETTING_HOLD_WHEN:
 	default:
 		return cfg->default_hold_when;

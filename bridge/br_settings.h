@@ -12,6 +12,14 @@
  *   hold_when         never/dnd/away: hold notifications while the user's
  *                     presence is dnd (or away, which also covers xa and
  *                     dnd); a summary follows when they are back
+ *   nudge             off/offer/auto: after the user sends a mail (a copy
+ *                     appended to their Sent mailbox), nothing, an offer
+ *                     to remind its recipients over chat ("nudge"), or
+ *                     the reminders at once
+ *   receipts          yes/no: tell the user when a local recipient has
+ *                     read a mail they sent (if the recipient shares it)
+ *   share_read        yes/no: let local senders learn that the user has
+ *                     read their mail (their receipts)
  */
 
 #include <stdbool.h>
@@ -25,10 +33,16 @@ enum br_setting_id {
 	BR_SETTING_NOTIFY,
 	BR_SETTING_SUMMARY_ON_LOGIN,
 	BR_SETTING_HOLD_WHEN,
+	BR_SETTING_NUDGE,
+	BR_SETTING_RECEIPTS,
+	BR_SETTING_SHARE_READ,
 	BR_SETTING_COUNT
 };
 
 enum br_hold_when { BR_HOLD_NEVER, BR_HOLD_DND, BR_HOLD_AWAY };
+
+/* The values of setting nudge. */
+enum br_nudge_mode { BR_NUDGE_OFF, BR_NUDGE_OFFER, BR_NUDGE_AUTO };
 
 /* A user's effective settings. */
 struct br_settings {

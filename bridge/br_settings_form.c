@@ -7,8 +7,9 @@
 
 #define FORM_TITLE "Mail notification settings"
 #define FORM_INSTRUCTIONS                                                      \
-	"Choose how I tell you about new mail. A setting you never changed "   \
-	"follows your organisation's default."
+	"Choose how I tell you about new mail and about the mail you send, "   \
+	"and whether senders learn that you read theirs. A setting you never " \
+	"changed follows your organisation's default."
 
 struct xm_form *br_settings_form_new(const struct br_config *cfg,
 				     const struct br_settings *s)

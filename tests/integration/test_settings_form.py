@@ -2,8 +2,8 @@
 `settings` on the component, against real Dovecot and Prosody.
 
 A local user finds it in disco#items of the commands node, executes it
-(a form with notify, summary_on_login and hold_when holding the current
-values), submits it; the text command `settings` then shows the change,
+(a form with notify, summary_on_login, hold_when, nudge, receipts and
+share_read holding the current values), submits it; the text command `settings` then shows the change,
 and so does the next tidingsd. notify = no really stops the notices. A
 user of another XMPP domain on the same server gets forbidden and an empty
 list, and a bad value saves nothing.
@@ -63,7 +63,7 @@ def test_form_lists_shows_saves_and_survives_restart(make_stack):
     assert r.type == "result", r.text
     assert (st.component, "settings", "Mail notification settings") in items
 
-    # (b) the form: the three settings with the defaults, and reset.
+    # (b) the form: the six settings with the defaults, and reset.
     r = execute(bob, st.component)
     f = r.fields
     assert f["notify"]["type"] == "boolean"
@@ -75,6 +75,14 @@ def test_form_lists_shows_saves_and_survives_restart(make_stack):
     assert [v for _, v in f["hold_when"]["options"]] == \
         ["never", "dnd", "away"]
     assert all(label for label, _ in f["hold_when"]["options"])
+    assert f["nudge"]["type"] == "list-single"
+    assert f["nudge"]["values"] == ["offer"]
+    assert [v for _, v in f["nudge"]["options"]] == ["off", "offer", "auto"]
+    assert all(label for label, _ in f["nudge"]["options"])
+    assert f["receipts"]["type"] == "boolean"
+    assert f["receipts"]["values"] == ["1"]
+    assert f["share_read"]["type"] == "boolean"
+    assert f["share_read"]["values"] == ["1"]
     assert f["reset"]["type"] == "boolean"
     assert "complete" in r.actions
     # Cancel ends it.
@@ -82,15 +90,20 @@ def test_form_lists_shows_saves_and_survives_restart(make_stack):
                     sessionid=r.sessionid)
     assert c.type == "result" and c.status == "canceled", c.text
 
-    # (c) notify = 0 and hold_when = away; the rest sent back unchanged.
+    # (c) notify = 0, hold_when = away, nudge = auto, receipts = 0; the
+    # rest sent back unchanged.
     r = submit(bob, st.component, {"notify": "0", "summary_on_login": "1",
-                                   "hold_when": "away", "reset": "0"})
+                                   "hold_when": "away", "nudge": "auto",
+                                   "receipts": "0", "share_read": "1",
+                                   "reset": "0"})
     assert r.type == "result", r.text
     assert r.status == "completed", r.text
-    assert ("info", "Saved: notify = no, hold_when = away.") in r.notes
+    assert ("info", "Saved: notify = no, hold_when = away, nudge = auto, "
+            "receipts = no.") in r.notes, r.notes
     s = chat_settings(bob, st.component)
     assert s == {"notify": "no", "summary_on_login": "yes (default)",
-                 "hold_when": "away"}, s
+                 "hold_when": "away", "nudge": "auto", "receipts": "no",
+                 "share_read": "yes (default)"}, s
 
     # A form sent back as it is changes nothing (and pins no default).
     r = execute(bob, st.component)
@@ -106,10 +119,13 @@ def test_form_lists_shows_saves_and_survives_restart(make_stack):
     st.tidingsd.start()
     s = chat_settings(bob, st.component)
     assert s == {"notify": "no", "summary_on_login": "yes (default)",
-                 "hold_when": "away"}, s
+                 "hold_when": "away", "nudge": "auto", "receipts": "no",
+                 "share_read": "yes (default)"}, s
     r = execute(bob, st.component)
     assert r.value("notify") == "0" and r.value("hold_when") == "away"
     assert r.value("summary_on_login") == "1"
+    assert r.value("nudge") == "auto" and r.value("receipts") == "0"
+    assert r.value("share_read") == "1"
 
 
 def mail_notice(client, subject, timeout, start=0):
@@ -200,10 +216,28 @@ def test_bad_value_changes_nothing(make_stack):
     s = chat_settings(bob, st.component)
     assert s == {"notify": "yes (default)",
                  "summary_on_login": "yes (default)",
-                 "hold_when": "dnd (default)"}, s
+                 "hold_when": "dnd (default)", "nudge": "offer (default)",
+                 "receipts": "yes (default)",
+                 "share_read": "yes (default)"}, s
     # A good answer in the same session is taken.
     r = bob.command(st.component, "settings", action="complete",
                     sessionid=r.sessionid, fields={"hold_when": "never"})
     assert r.status == "completed" and \
         ("info", "Saved: hold_when = never.") in r.notes, r.text
     assert chat_settings(bob, st.component)["hold_when"] == "never"
+
+    # The settings of issue 8 through the text commands too, and shown in
+    # the next form.
+    for text, answer in [("set nudge on", "nudge takes off, offer or auto."),
+                         ("set nudge off", "nudge is now off."),
+                         ("set share_read no", "share_read is now no.")]:
+        start = len(bob.messages)
+        bob.send_message(st.component, text)
+        n = bob.wait_for_message(
+            lambda n: n.body is not None and
+            n.frm.split("/")[0] == st.component, 10.0 * SLOW, start=start)
+        assert n is not None and n.body == answer, (text, n and n.body)
+    s = chat_settings(bob, st.component)
+    assert s["nudge"] == "off" and s["share_read"] == "no", s
+    r = execute(bob, st.component)
+    assert r.value("nudge") == "off" and r.value("share_read") == "0"

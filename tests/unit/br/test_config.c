@@ -77,6 +77,8 @@ static void test_minimal_defaults(void)
 	T_CHECK_STR(cfg->mailboxes[0], "INBOX");
 	T_CHECK_INT(cfg->reconcile_list_max, 50);
 	T_CHECK_INT(cfg->gap_delay_msecs, 2000);
+	T_CHECK(!cfg->nudge_remote);
+	T_CHECK_INT(cfg->nudge_pair_limit, 5);
 	T_CHECK_INT(cfg->log_level, UT_LOG_INFO);
 	T_CHECK_INT(cfg->trace_mask, 0);
 	br_config_free(&cfg);
@@ -97,7 +99,8 @@ static void test_every_type(void)
 	/* The other spellings of enums, traces and durations. */
 	cfg = parse_ok("[mail]\nimap_tls = starttls\n[log]\ntrace = all\n"
 		       "level = warn\n[notify]\nmessage_type = normal\n"
-		       "burst_window = 250ms\n[xmpp]\nreconnect_min = 1s\n"
+		       "burst_window = 250ms\nnudge_remote = yes\n"
+		       "nudge_pair_limit = 1000\n[xmpp]\nreconnect_min = 1s\n"
 		       "[xmpp]\ncomponent = m.x\nhost = h\nsecret = s\n"
 		       "domain = x\n[mail]\ndomain = x\nimap_host = localhost\n"
 		       "master_user = u\nmaster_password = p\n[events]\n"
@@ -110,6 +113,8 @@ static void test_every_type(void)
 	T_CHECK_STR(cfg->message_type, "normal");
 	T_CHECK_INT(cfg->burst_window_msecs, 250);
 	T_CHECK_INT(cfg->reconnect_min_msecs, 1000);
+	T_CHECK(cfg->nudge_remote);
+	T_CHECK_INT(cfg->nudge_pair_limit, 1000);
 	br_config_free(&cfg);
 }
 
@@ -186,6 +191,12 @@ static void test_value_errors(void)
 	check_err("[notify]\ndigest_list_max = 9\n",
 		  "t.conf:16: [notify] digest_list_max: '9' is not a whole "
 		  "number from 10 to 1000");
+	check_err("[notify]\nnudge_pair_limit = 0\n",
+		  "t.conf:16: [notify] nudge_pair_limit: '0' is not a whole "
+		  "number from 1 to 1000");
+	check_err("[defaults]\nnudge = on\n",
+		  "t.conf:16: [defaults] nudge: 'on' is not one of off, "
+		  "offer, auto");
 	check_err("[notify]\nburst_max = -1\n",
 		  "t.conf:16: [notify] burst_max: '-1' is not a whole number "
 		  "from 0 to 1000");

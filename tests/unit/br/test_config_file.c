@@ -522,11 +522,11 @@ static void test_example(void)
 		}
 		p += n + (p[n] == '\n');
 	}
-	/* 55 settings; socket_group, imap_ca_file, the two auth sockets,
+	/* 60 settings; socket_group, imap_ca_file, the two auth sockets,
 	   master_password_file (checked with with_file above), smtp_host,
 	   smtp_ca_file, smtp_user and smtp_password_file are unset in the
 	   dump. */
-	T_CHECK_INT(keys, 46);
+	T_CHECK_INT(keys, 51);
 	free(d1);
 	free(d2);
 	br_config_free(&cfg);

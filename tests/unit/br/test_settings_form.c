@@ -36,13 +36,17 @@ static struct br_config *config(const char *extra)
 	return cfg;
 }
 
-/* Defaults as shipped: notify yes, summary_on_login yes, hold_when dnd. */
+/* Defaults as shipped: notify yes, summary_on_login yes, hold_when dnd,
+   nudge offer, receipts yes, share_read yes. */
 static struct br_settings defaults(void)
 {
 	struct br_settings s = {
 	    .v = {[BR_SETTING_NOTIFY] = 1,
 		  [BR_SETTING_SUMMARY_ON_LOGIN] = 1,
-		  [BR_SETTING_HOLD_WHEN] = BR_HOLD_DND},
+		  [BR_SETTING_HOLD_WHEN] = BR_HOLD_DND,
+		  [BR_SETTING_NUDGE] = BR_NUDGE_OFFER,
+		  [BR_SETTING_RECEIPTS] = 1,
+		  [BR_SETTING_SHARE_READ] = 1},
 	};
 	return s;
 }
@@ -93,7 +97,10 @@ static void test_form_built(void)
 	check_field(f, 0, "notify", XM_FIELD_BOOLEAN, "0");
 	check_field(f, 1, "summary_on_login", XM_FIELD_BOOLEAN, "1");
 	check_field(f, 2, "hold_when", XM_FIELD_LIST_SINGLE, "away");
-	check_field(f, 3, "reset", XM_FIELD_BOOLEAN, "0");
+	check_field(f, 3, "nudge", XM_FIELD_LIST_SINGLE, "offer");
+	check_field(f, 4, "receipts", XM_FIELD_BOOLEAN, "1");
+	check_field(f, 5, "share_read", XM_FIELD_BOOLEAN, "1");
+	check_field(f, 6, "reset", XM_FIELD_BOOLEAN, "0");
 
 	/* Rendered: title, instructions, labels, options with labels, which
 	   values are the user's and which the defaults. */
@@ -106,6 +113,9 @@ static void test_form_built(void)
 	T_CHECK(strstr(xml, "<option label=\"When I am busy (dnd)\"><value>"
 			    "dnd</value>"));
 	T_CHECK(strstr(xml, "<value>away</value></option>"));
+	T_CHECK(strstr(xml, "<value>off</value></option><option label=\"Offer "
+			    "it"));
+	T_CHECK(strstr(xml, "<option label=\"At once\"><value>auto</value>"));
 	T_CHECK(strstr(xml, "<desc>Your choice; the organisation&apos;s "
 			    "default is yes.</desc>"));
 	T_CHECK(strstr(xml, "<desc>Your choice; the organisation&apos;s "
@@ -192,6 +202,24 @@ static void test_read(void)
 		    "Nothing was saved: notify takes yes or no. "
 		    "summary_on_login takes yes or no. hold_when takes never, "
 		    "dnd or away. reset takes yes or no.");
+	free(error);
+	xm_form_free(&f);
+
+	/* The settings of issue 8. */
+	f = submitted("nudge", "AUTO", "receipts", "false", "share_read", "1",
+		      NULL);
+	T_CHECK_INT(br_settings_form_read(f, &cur, &ch, &error), 0);
+	T_CHECK_INT(ch.op[BR_SETTING_NUDGE], BR_SETTING_SET);
+	T_CHECK_INT(ch.v[BR_SETTING_NUDGE], BR_NUDGE_AUTO);
+	T_CHECK_INT(ch.op[BR_SETTING_RECEIPTS], BR_SETTING_SET);
+	T_CHECK_INT(ch.v[BR_SETTING_RECEIPTS], 0);
+	T_CHECK_INT(ch.op[BR_SETTING_SHARE_READ], BR_SETTING_KEEP);
+	xm_form_free(&f);
+	f = submitted("nudge", "on", "share_read", "sometimes", NULL);
+	T_CHECK_INT(br_settings_form_read(f, &cur, &ch, &error), -1);
+	T_CHECK_STR(error, "Nothing was saved: nudge takes off, offer or "
+			   "auto. share_read takes yes or no.");
+	T_CHECK(!br_settings_change_any(&ch));
 	free(error);
 	xm_form_free(&f);
 
