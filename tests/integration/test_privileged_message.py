@@ -11,6 +11,7 @@ without a resource):
 - bob receives it from alice's bare JID, type chat, with the <nudge/>;
 - alice's resources that enabled carbons (XEP-0280) get a <sent/> carbon
   of it; the others get nothing;
+- it is in alice's archive (XEP-0313) as sent to bob, and in bob's;
 - bob, offline, gets it from offline storage when he logs in.
 """
 
@@ -29,6 +30,7 @@ from tidingsd import SLOW
 NS_MAIL = "urn:x-tidings:mail:0"
 NS_CARBONS = "urn:xmpp:carbons:2"
 NS_FORWARD = "urn:xmpp:forward:0"
+NS_MAM = "urn:xmpp:mam:2"
 
 
 def probe_binary():
@@ -183,6 +185,23 @@ def test_nudge_from_bare_jid_and_carbons(make_stack):
         # No error came back to the component.
         assert "type='error'" not in comp.data and \
             'type="error"' not in comp.data, comp.data
+
+        # Both archives (XEP-0313) hold it: it is part of alice's own
+        # conversation with bob, on every client, later too.
+        for client, user in ((phone, "alice"), (bob, "bob")):
+            r = client.iq(st.jid(user), "<query xmlns='%s'/>" % NS_MAM,
+                          "set")
+            assert r.type == "result", r
+            got = client.wait_for_message(
+                lambda n: NS_MAM in n.xml and "check your mail" in n.xml,
+                timeout=5.0 * SLOW)
+            assert got is not None, (user, client.messages)
+            fwd = ET.fromstring(got.xml).find(
+                "{%s}result/{%s}forwarded/{jabber:client}message"
+                % (NS_MAM, NS_FORWARD))
+            assert fwd is not None, got.xml
+            assert fwd.get("from") == "alice@example.org"
+            assert fwd.get("to") == "bob@example.org"
     finally:
         comp.close()
 
