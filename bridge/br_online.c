@@ -24,6 +24,7 @@ struct domain {
 	const char *name;  /* cfg's */
 	bool advertised;   /* on this connection */
 	bool presence;	   /* presence permission on this connection */
+	bool message;	   /* message permission "outgoing", the same */
 	bool complete;	   /* ... and the server says who is online at once */
 	bool had_complete; /* complete on the previous connection */
 	char *logged;	   /* the grants last logged, NULL: none */
@@ -248,6 +249,7 @@ bool br_online_advertisement(struct br_online *p, xmpp_stanza_t *msg)
 		return false;
 	dom->advertised = true;
 	dom->presence = priv.presence != XM_PRIV_PRESENCE_NONE;
+	dom->message = priv.message == XM_PRIV_MESSAGE_OUTGOING;
 	/* Prosody's mod_privilege (urn:xmpp:privilege:2) sends the presence
 	   of every session right after this; ejabberd 23.01's (:1) sends
 	   only changes from now on (FIELD-NOTES.md). */
@@ -280,6 +282,15 @@ bool br_online_advertisement(struct br_online *p, xmpp_stanza_t *msg)
 	if (all_advertised(p))
 		uv_timer_start(&p->timer, timer_cb, SETTLE_MSECS, 0);
 	return true;
+}
+
+bool br_online_can_send_as(struct br_online *p, const char *domain)
+{
+	if (!p->connected || domain == NULL || strchr(domain, '@') != NULL ||
+	    strchr(domain, '/') != NULL)
+		return false;
+	const struct domain *dom = domain_of(p, domain);
+	return dom != NULL && dom->advertised && dom->message;
 }
 
 /* ---- settling ---- */
@@ -367,6 +378,7 @@ void br_online_xmpp_state(struct br_online *p, bool online)
 		dom->had_complete = dom->complete;
 		dom->advertised = false;
 		dom->presence = false;
+		dom->message = false;
 		dom->complete = false;
 	}
 	p->epoch++;

@@ -80,6 +80,13 @@ void br_online_stanza(struct br_online *p, xmpp_stanza_t *st);
 /* A <message/>: true when it is a XEP-0356 advertisement from a served
    domain (taken), false for anything else (not touched). */
 bool br_online_advertisement(struct br_online *p, xmpp_stanza_t *msg);
+/* Whether the served domain `domain` (ASCII case-insensitive) granted
+   the XEP-0356 message permission "outgoing" on the current connection:
+   the component may then send messages from its users' bare JIDs
+   (xm_privilege_message_new). False while disconnected, before the
+   domain's advertisement on this connection, for a domain not served,
+   and for anything that is not a bare domain. */
+bool br_online_can_send_as(struct br_online *p, const char *domain);
 /* The component connected (online) or lost its stream. */
 void br_online_xmpp_state(struct br_online *p, bool online);
 /* A br_router_presence_fn: the presence of the user with canonical key
