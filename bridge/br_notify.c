@@ -192,7 +192,9 @@ char *br_notify_mail_id(const struct br_mail *m)
 
 	ut_buf_appendf(&b, "%s%016" PRIx64 "-%" PRIu32 "-%" PRIu32 "-",
 		       MAIL_ID_PREFIX, ut_random_u64(), m->uidvalidity, m->uid);
-	for (size_t i = 0; i < len && i < MAIL_ID_MAILBOX_MAX; i++)
+	/* A longer name is left out (the id then names no mail): cut, it
+	   could name another mailbox. */
+	for (size_t i = 0; len <= MAIL_ID_MAILBOX_MAX && i < len; i++)
 		ut_buf_appendf(&b, "%02x", (unsigned char)m->mailbox[i]);
 	return ut_buf_steal(&b);
 }

@@ -111,6 +111,16 @@ static void test_mail_id(void)
 		    br_notify_mail_id_parse(bad[i], &mailbox, &uv, &uid), -1);
 		T_CHECK(mailbox == NULL);
 	}
+	/* A name too long to carry: the id names no mail. */
+	char longname[202];
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	m.mailbox = longname;
+	id = br_notify_mail_id(&m);
+	mailbox = NULL;
+	T_CHECK_INT(br_notify_mail_id_parse(id, &mailbox, &uv, &uid), -1);
+	T_CHECK(mailbox == NULL);
+	free(id);
 	/* A mailbox name with any bytes but NUL survives. */
 	m.mailbox = "Lists/caf\xC3\xA9 & <x>";
 	id = br_notify_mail_id(&m);
