@@ -3,6 +3,7 @@
 
 #include "br_chat.h"
 #include "br_command.h"
+#include "br_nudge.h"
 #include "br_settings.h"
 #include "ut_buf.h"
 #include "ut_xalloc.h"
@@ -39,17 +40,19 @@ static void reply(const struct br_inbound_deps *d, xmpp_stanza_t *msg,
 	free(id);
 }
 
-/*
- * The text commands nudge and nudge <name> (c->word: "" for every
- * recipient). The nudge engine (issue 8) is not written yet: this is the
- * one place that answers them until it is.
- */
+/* `nudge` / `nudge NAME` (c->word: "" for every recipient): the
+   recipients of the sender's latest mail (br_nudge.h). */
 static void nudge(const struct br_inbound_deps *d, const char *key,
 		  xmpp_stanza_t *msg, const struct br_command *c)
 {
-	(void)key;
-	(void)c;
-	reply(d, msg, "Nudges are not available yet.");
+	char *bare = xm_jid_bare(xmpp_stanza_get_from(msg));
+
+	if (bare == NULL || d->nudge == NULL)
+		reply(d, msg, "Sorry, nudges are not available here.");
+	else
+		br_nudge_command(d->nudge, key, bare,
+				 c->word[0] != '\0' ? c->word : NULL);
+	free(bare);
 }
 
 static void show_settings(const struct br_inbound_deps *d, const char *key,

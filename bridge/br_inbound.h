@@ -23,6 +23,7 @@
 
 #include "br_config.h"
 #include "br_ledger.h"
+#include "br_nudge.h"
 #include "br_online.h"
 #include "br_router.h"
 #include "br_sender.h"
@@ -33,6 +34,7 @@ struct br_inbound_deps {
 	struct br_online *online;
 	struct br_ledger *ledger;
 	struct br_sender *sender; /* NULL: mail from chat is off */
+	struct br_nudge *nudge;	  /* the `nudge` command */
 	xmpp_ctx_t *sctx;
 	/* Queues a stanza to the XMPP server (not consumed); 0 or -1. */
 	int (*send)(void *ctx, xmpp_stanza_t *stanza);

@@ -21,10 +21,11 @@
 #define RATELOG_MSECS	       60000
 
 struct domain {
-	const char *name;  /* cfg's */
-	bool advertised;   /* on this connection */
-	bool presence;	   /* presence permission on this connection */
-	bool message;	   /* message permission "outgoing", the same */
+	const char *name; /* cfg's */
+	bool advertised;  /* on this connection */
+	bool presence;	  /* presence permission on this connection */
+	bool message;	  /* message permission "outgoing", the same */
+	enum xm_privilege_version version; /* of the advertisement */
 	bool complete;	   /* ... and the server says who is online at once */
 	bool had_complete; /* complete on the previous connection */
 	char *logged;	   /* the grants last logged, NULL: none */
@@ -122,6 +123,19 @@ void br_online_foreach(struct br_online *p,
 		       ctx) != 0)
 			return;
 	}
+}
+
+enum br_presence br_online_presence_full(struct br_online *p, const char *key,
+					 const char *bare)
+{
+	enum br_presence pr = br_online_presence_of(p, key);
+	const char *at = bare != NULL ? strchr(bare, '@') : NULL;
+	const struct domain *dom = at != NULL ? domain_of(p, at + 1) : NULL;
+
+	if (pr == BR_PRESENCE_UNKNOWN && dom != NULL && dom->complete &&
+	    p->connected)
+		pr = BR_PRESENCE_OFFLINE;
+	return pr;
 }
 
 /* ---- presence stanzas ---- */
@@ -250,6 +264,7 @@ bool br_online_advertisement(struct br_online *p, xmpp_stanza_t *msg)
 	dom->advertised = true;
 	dom->presence = priv.presence != XM_PRIV_PRESENCE_NONE;
 	dom->message = priv.message == XM_PRIV_MESSAGE_OUTGOING;
+	dom->version = priv.version;
 	/* Prosody's mod_privilege (urn:xmpp:privilege:2) sends the presence
 	   of every session right after this; ejabberd 23.01's (:1) sends
 	   only changes from now on (FIELD-NOTES.md). */
@@ -284,13 +299,18 @@ bool br_online_advertisement(struct br_online *p, xmpp_stanza_t *msg)
 	return true;
 }
 
-bool br_online_can_send_as(struct br_online *p, const char *domain)
+bool br_online_can_send_as(struct br_online *p, const char *domain,
+			   enum xm_privilege_version *version_r)
 {
 	if (!p->connected || domain == NULL || strchr(domain, '@') != NULL ||
 	    strchr(domain, '/') != NULL)
 		return false;
 	const struct domain *dom = domain_of(p, domain);
-	return dom != NULL && dom->advertised && dom->message;
+	if (dom == NULL || !dom->advertised || !dom->message)
+		return false;
+	if (version_r != NULL)
+		*version_r = dom->version;
+	return true;
 }
 
 /* ---- settling ---- */

@@ -54,6 +54,7 @@
 #include "br_config.h"
 #include "br_contact.h"
 #include "br_router.h"
+#include "xm_privilege.h"
 
 #define BR_ONLINE_USERS_MAX 200000
 
@@ -85,8 +86,10 @@ bool br_online_advertisement(struct br_online *p, xmpp_stanza_t *msg);
    the component may then send messages from its users' bare JIDs
    (xm_privilege_message_new). False while disconnected, before the
    domain's advertisement on this connection, for a domain not served,
-   and for anything that is not a bare domain. */
-bool br_online_can_send_as(struct br_online *p, const char *domain);
+   and for anything that is not a bare domain. When true, *version_r (if
+   not NULL) is the namespace version to wrap with. */
+bool br_online_can_send_as(struct br_online *p, const char *domain,
+			   enum xm_privilege_version *version_r);
 /* The component connected (online) or lost its stream. */
 void br_online_xmpp_state(struct br_online *p, bool online);
 /* A br_router_presence_fn: the presence of the user with canonical key
@@ -99,6 +102,10 @@ void br_online_foreach(struct br_online *p,
 		       int (*cb)(const char *key, const char *bare,
 				 enum br_presence presence, void *ctx),
 		       void *ctx);
+/* Like br_online_presence_of(), but offline for an untracked user of a
+   domain whose server tells who is online (bare: the user's JID). */
+enum br_presence br_online_presence_full(struct br_online *p, const char *key,
+					 const char *bare);
 /* Users tracked now (online, with resources of negative priority, or
    known offline in domains that are not complete). */
 size_t br_online_tracked(const struct br_online *p);

@@ -21,6 +21,7 @@
 #include "br_contact.h"
 #include "br_inbound.h"
 #include "br_mailchat.h"
+#include "br_nudge.h"
 #include "br_ledger.h"
 #include "br_online.h"
 #include "br_router.h"
@@ -53,6 +54,7 @@ struct daemon {
 	struct br_contact *contact;
 	struct br_online *online;
 	struct br_sender *sender; /* [mail] smtp_host set */
+	struct br_nudge *nudge;
 	struct br_adhoc *adhoc; /* commands on xmpp's helper; freed after it */
 	struct xm_gateway *gateway; /* on xmpp's IQ engine; freed after it */
 	uv_signal_t sigterm, sigint, sighup;
@@ -108,6 +110,7 @@ static void xmpp_stanza_cb(struct xm_component *c, xmpp_stanza_t *stanza,
 	    .online = d->online,
 	    .ledger = d->ledger,
 	    .sender = d->sender,
+	    .nudge = d->nudge,
 	    .sctx = d->sctx,
 	    .send = inbound_send_cb,
 	    .send_ctx = d,
@@ -135,6 +138,8 @@ static void xmpp_confirmed_cb(struct xm_component *c, uint64_t token, void *ctx)
 static void event_cb(struct ms_event *ev, void *ctx)
 {
 	struct daemon *d = ctx;
+	if (d->nudge != NULL)
+		br_nudge_event(d->nudge, ev);
 	br_router_event(d->router, ev);
 }
 
@@ -186,6 +191,7 @@ static void finish_stop(struct daemon *d)
 	if (d->imap != NULL)
 		ms_imap_pool_free(&d->imap);
 	br_sender_close(&d->sender);
+	br_nudge_close(&d->nudge);
 	if (d->router != NULL)
 		br_router_presence_source(d->router, NULL, NULL);
 	br_online_close(&d->online);
@@ -380,6 +386,21 @@ static int start(struct daemon *d)
 	};
 	d->online = br_online_new(&pd);
 	br_router_presence_source(d->router, br_online_presence_of, d->online);
+	struct br_nudge_deps nd = {
+	    .loop = d->loop,
+	    .cfg = cfg,
+	    .ledger = d->ledger,
+	    .online = d->online,
+	    .sctx = d->sctx,
+	    .send = inbound_send_cb,
+	    .send_ctx = d,
+	    .imap = d->imap,
+	};
+	if (br_nudge_new(&nd, &d->nudge, &error) < 0) {
+		log_error("nudges: %s", error);
+		free(error);
+		return -1;
+	}
 	struct br_adhoc_deps ad = {
 	    .cfg = cfg,
 	    .ledger = d->ledger,

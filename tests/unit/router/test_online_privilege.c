@@ -79,43 +79,46 @@ static void test_can_send_as(void)
 	struct br_online *o = br_online_new(&d);
 
 	/* Not connected: no. Connected, before the advertisement: no. */
-	T_CHECK(!br_online_can_send_as(o, "example.org"));
+	T_CHECK(!br_online_can_send_as(o, "example.org", NULL));
 	br_online_xmpp_state(o, true);
-	T_CHECK(!br_online_can_send_as(o, "example.org"));
+	T_CHECK(!br_online_can_send_as(o, "example.org", NULL));
 
 	/* Prosody's shape (v2), message outgoing. */
 	T_CHECK(advertise(o, "example.org", XM_NS_PRIVILEGE_2, "outgoing"));
 	turn();
-	T_CHECK(br_online_can_send_as(o, "example.org"));
-	T_CHECK(br_online_can_send_as(o, "EXAMPLE.org"));
-	T_CHECK(!br_online_can_send_as(o, "example.net"));
-	T_CHECK(!br_online_can_send_as(o, "alice@example.org"));
-	T_CHECK(!br_online_can_send_as(o, "example.org/r"));
-	T_CHECK(!br_online_can_send_as(o, ""));
-	T_CHECK(!br_online_can_send_as(o, NULL));
+	T_CHECK(br_online_can_send_as(o, "example.org", NULL));
+	T_CHECK(br_online_can_send_as(o, "EXAMPLE.org", NULL));
+	enum xm_privilege_version version = XM_PRIVILEGE_V1;
+	T_CHECK(br_online_can_send_as(o, "example.org", &version));
+	T_CHECK(version == XM_PRIVILEGE_V2);
+	T_CHECK(!br_online_can_send_as(o, "example.net", NULL));
+	T_CHECK(!br_online_can_send_as(o, "alice@example.org", NULL));
+	T_CHECK(!br_online_can_send_as(o, "example.org/r", NULL));
+	T_CHECK(!br_online_can_send_as(o, "", NULL));
+	T_CHECK(!br_online_can_send_as(o, NULL, NULL));
 
 	/* A user cannot take it away, the server can (a later
 	   advertisement replaces the earlier one). */
 	T_CHECK(
 	    !advertise(o, "mallory@example.org", XM_NS_PRIVILEGE_2, "none"));
-	T_CHECK(br_online_can_send_as(o, "example.org"));
+	T_CHECK(br_online_can_send_as(o, "example.org", NULL));
 	T_CHECK(advertise(o, "example.org", XM_NS_PRIVILEGE_2, "none"));
-	T_CHECK(!br_online_can_send_as(o, "example.org"));
+	T_CHECK(!br_online_can_send_as(o, "example.org", NULL));
 	/* An unknown type means none. */
 	T_CHECK(advertise(o, "example.org", XM_NS_PRIVILEGE_2, "everything"));
-	T_CHECK(!br_online_can_send_as(o, "example.org"));
+	T_CHECK(!br_online_can_send_as(o, "example.org", NULL));
 	/* ejabberd's shape (v1). */
 	T_CHECK(advertise(o, "example.org", XM_NS_PRIVILEGE_1, "outgoing"));
-	T_CHECK(br_online_can_send_as(o, "example.org"));
+	T_CHECK(br_online_can_send_as(o, "example.org", NULL));
 
 	/* Lost the stream: no; connected again: not until the server says
 	   so again on this connection. */
 	br_online_xmpp_state(o, false);
-	T_CHECK(!br_online_can_send_as(o, "example.org"));
+	T_CHECK(!br_online_can_send_as(o, "example.org", NULL));
 	br_online_xmpp_state(o, true);
-	T_CHECK(!br_online_can_send_as(o, "example.org"));
+	T_CHECK(!br_online_can_send_as(o, "example.org", NULL));
 	T_CHECK(advertise(o, "example.org", XM_NS_PRIVILEGE_2, "outgoing"));
-	T_CHECK(br_online_can_send_as(o, "example.org"));
+	T_CHECK(br_online_can_send_as(o, "example.org", NULL));
 
 	br_online_close(&o);
 	T_CHECK(o == NULL);

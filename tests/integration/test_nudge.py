@@ -1,0 +1,222 @@
+"""Nudges and read receipts (issue 8), end to end with real Dovecot and
+Prosody: alice's mail client appends what she sent to her Sent mailbox
+(IMAP APPEND as alice, as a mail client does; the push driver reports a
+MessageAppend event), the mail itself is delivered to the local
+recipients over LMTP.
+
+- offer: the Mail contact names the recipients and their presence;
+  `nudge` reminds everyone, `nudge NAME` one; the nudge comes from
+  alice's own bare JID (XEP-0356 message permission) with <nudge/>; an
+  offline recipient gets it when they log in;
+- auto: nudges go out at once;
+- a recipient whose copy is \\Seen is not nudged ("has already read it");
+- at most one nudge per mail and recipient, nudge_pair_limit an hour;
+- read receipts: bob reading alice's mail tells alice once, with <read/>,
+  unless bob's share_read (or alice's receipts) says no; a mail that only
+  claims to be from alice (no Sent copy of hers) gets no receipt.
+"""
+
+import os
+import sys
+import xml.etree.ElementTree as ET
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from stack import make_mail  # noqa: E402
+from tidingsd import SLOW  # noqa: E402
+
+NS = "urn:x-tidings:mail:0"
+SINGLES = {"burst_max": 1000, "burst_window": "1s"}
+
+
+def nudge_stack(make_stack, **kw):
+    return make_stack(notify=dict(SINGLES, **kw.pop("notify", {})), **kw)
+
+
+def child(n, name):
+    """The <name xmlns=NS/> element of a received message, or None."""
+    if n is None or n.xml is None:
+        return None
+    return ET.fromstring(n.xml).find("{%s}%s" % (NS, name))
+
+
+def sent_by_client(st, subject, rcpts, sender="alice"):
+    """alice's mail: delivered to the local recipients over LMTP, and its
+    copy appended to her Sent mailbox by her own IMAP session. Returns
+    the Message-ID."""
+    frm = st.addr(sender)
+    msg = make_mail(frm, ", ".join(rcpts), subject, "See attached.\n")
+    mid = [line for line in msg.split(b"\r\n")
+           if line.startswith(b"Message-ID: ")][0][12:].decode()
+    for r in rcpts:
+        if r.endswith("@" + st.mail_domain):
+            st.deliver(r, msg, frm)
+    im = st.dovecot.imap(frm)
+    try:
+        typ, _ = im.append("Sent", "(\\Seen)", None, msg)
+        assert typ == "OK"
+    finally:
+        im.logout()
+    return mid
+
+
+def mark_seen(st, user, mid, seen=True):
+    """user's own mail client marks their copy of mid (un)read."""
+    im = st.dovecot.imap(st.addr(user))
+    try:
+        im.select("INBOX")
+        typ, data = im.uid("SEARCH", "HEADER", "Message-ID", mid)
+        uids = data[0].split()
+        assert uids, "no copy of %s for %s" % (mid, user)
+        im.uid("STORE", uids[-1], "+FLAGS" if seen else "-FLAGS",
+               "(\\Seen)")
+    finally:
+        im.logout()
+
+
+def from_component(st, client, start, pred, timeout=10.0):
+    n = client.wait_for_message(
+        lambda x: x.frm.split("/")[0] == st.component and x.body is not None
+        and pred(x), timeout * SLOW, start)
+    assert n is not None, client.messages[start:]
+    return n
+
+
+def nudges(client, start=0):
+    return [x for x in client.messages[start:]
+            if child(x, "nudge") is not None]
+
+
+def test_offer_then_nudge(make_stack):
+    """The offer names bob (online) and carol (offline); `nudge` sends
+    both a nudge from alice's bare JID; carol gets hers on login."""
+    st = nudge_stack(make_stack)
+    alice = st.client("alice")
+    bob = st.client("bob")
+    # carol is not logged in: offline (the server tells who is online).
+    rcpts = [st.addr("bob"), st.addr("carol")]
+    mid = sent_by_client(st, "Q3 figures", rcpts)
+    offer = from_component(st, alice, 0,
+                           lambda x: x.body.startswith("Sent 'Q3"))
+    assert offer.body.startswith(
+        "Sent 'Q3 figures' to bob (online), carol (offline). Reply "
+        "'nudge' to remind them, or 'nudge bob'."), offer.body
+    assert child(offer, "sent-mail") is not None, offer.xml
+    start_b = len(bob.messages)
+    start_a = len(alice.messages)
+    alice.send_chat(st.component, "nudge")
+    nb = bob.wait_for_message(lambda x: child(x, "nudge") is not None,
+                              10.0 * SLOW, start_b)
+    assert nb is not None, bob.messages[start_b:]
+    assert nb.frm == st.jid("alice"), nb  # her bare JID, no resource
+    assert nb.type == "chat", nb
+    assert nb.body.startswith(
+        "%s asks you to check your mail: 'Q3 figures'" % st.addr("alice")), \
+        nb.body
+    el = child(nb, "nudge")
+    assert el.findtext("{%s}message-id" % NS) == mid
+    assert el.findtext("{%s}subject" % NS) == "Q3 figures"
+    assert el.findtext("{%s}sender" % NS) == st.addr("alice")
+    report = from_component(st, alice, start_a,
+                            lambda x: x.body.startswith("Nudged"))
+    assert report.body.startswith(
+        "Nudged bob and carol about 'Q3 figures'."), report.body
+    carol = st.client("carol")
+    nc = carol.wait_for_message(lambda x: child(x, "nudge") is not None,
+                                10.0 * SLOW)
+    assert nc is not None, carol.messages
+    assert nc.frm == st.jid("alice") and nc.delayed, nc
+    # Once per mail and recipient.
+    start_a = len(alice.messages)
+    start_b = len(bob.messages)
+    alice.send_chat(st.component, "nudge bob")
+    again = from_component(st, alice, start_a,
+                           lambda x: "already nudged" in x.body)
+    assert again.body.startswith("bob was already nudged about"), \
+        again.body
+    st.wait_quiet(bob, quiet=1.5)
+    assert nudges(bob, start_b) == []
+
+
+def test_nudge_name_and_read(make_stack):
+    """`nudge carol` nudges carol only; bob, who read it, is skipped and
+    alice told so."""
+    st = nudge_stack(make_stack)
+    alice = st.client("alice")
+    bob = st.client("bob")
+    carol = st.client("carol")
+    mid = sent_by_client(st, "Budget", [st.addr("bob"), st.addr("carol")])
+    from_component(st, alice, 0, lambda x: x.body.startswith("Sent 'Bud"))
+    start = len(alice.messages)
+    alice.send_chat(st.component, "nudge carol")
+    from_component(st, alice, start, lambda x: x.body.startswith("Nudged"))
+    assert carol.wait_for_message(lambda x: child(x, "nudge") is not None,
+                                  10.0 * SLOW) is not None, carol.messages
+    st.wait_quiet(bob, quiet=1.0)
+    assert nudges(bob) == []
+    mark_seen(st, "bob", mid)
+    start = len(alice.messages)
+    alice.send_chat(st.component, "nudge bob")
+    r = from_component(st, alice, start,
+                       lambda x: "already read" in x.body)
+    assert r.body.startswith("bob has already read"), r.body
+    st.wait_quiet(bob, quiet=1.0)
+    assert nudges(bob) == []
+
+
+def test_auto_and_pair_limit(make_stack):
+    """nudge = auto: each sent mail nudges at once; a burst of sent mails
+    nudges bob at most nudge_pair_limit times, and alice is told."""
+    st = nudge_stack(make_stack, notify={"nudge_pair_limit": 3})
+    alice = st.client("alice")
+    bob = st.client("bob")
+    start = len(alice.messages)
+    alice.send_chat(st.component, "set nudge auto")
+    from_component(st, alice, start, lambda x: "nudge is now" in x.body)
+    for i in range(8):
+        sent_by_client(st, "Burst %d" % i, [st.addr("bob")])
+    st.wait_quiet(bob, quiet=3.0)
+    assert len(nudges(bob)) == 3, [x.body for x in nudges(bob)]
+    st.wait_quiet(alice, quiet=2.0)
+    limited = [x for x in alice.messages if x.body is not None and
+               "the limit of 3 an hour" in x.body]
+    assert len(limited) == 5, [x.body for x in alice.messages]
+
+
+def test_read_receipts(make_stack):
+    """bob reads alice's mail: alice is told once, with <read/>; carol
+    (share_read off) reading tells nothing; a forged mail from alice
+    (no Sent copy) tells nothing."""
+    st = nudge_stack(make_stack)
+    alice = st.client("alice")
+    st.client("bob")
+    carol = st.client("carol")
+    start = len(carol.messages)
+    carol.send_chat(st.component, "set share_read no")
+    from_component(st, carol, start, lambda x: "share_read is now" in x.body)
+    mid = sent_by_client(st, "Q3 figures",
+                         [st.addr("bob"), st.addr("carol")])
+    from_component(st, alice, 0, lambda x: x.body.startswith("Sent 'Q3"))
+    start = len(alice.messages)
+    mark_seen(st, "bob", mid)
+    r = from_component(st, alice, start,
+                       lambda x: child(x, "read") is not None)
+    assert r.body.startswith("bob read 'Q3 figures' at "), r.body
+    el = child(r, "read")
+    assert el.get("at"), r.xml
+    assert el.findtext("{%s}reader" % NS) == st.addr("bob")
+    assert el.findtext("{%s}message-id" % NS) == mid
+    # Never twice: unread and read again; carol reads (share_read no).
+    mark_seen(st, "bob", mid, seen=False)
+    mark_seen(st, "bob", mid)
+    mark_seen(st, "carol", mid)
+    # A mail claiming to be from alice that she never sent.
+    forged = make_mail(st.addr("alice"), st.addr("bob"), "Forged", "x\n")
+    st.deliver(st.addr("bob"), forged, st.addr("alice"))
+    fmid = [line for line in forged.split(b"\r\n")
+            if line.startswith(b"Message-ID: ")][0][12:].decode()
+    mark_seen(st, "bob", fmid)
+    st.wait_quiet(alice, quiet=2.0)
+    reads = [x for x in alice.messages if child(x, "read") is not None]
+    assert len(reads) == 1, [x.body for x in reads]
