@@ -33,6 +33,7 @@ struct round {
 	struct br_nudge_rcpt *out;    /* per recipient (strings below) */
 	char **addrs, **keys, **jids; /* keys[i] NULL: not local */
 	bool *due;		      /* still to be decided */
+	uint32_t *uidvalidity, *uid;  /* the recipient's unseen copy; 0 */
 	size_t pending;		      /* seen look-ups still running */
 };
 
@@ -195,6 +196,8 @@ static void round_free(struct round *r)
 	free(r->keys);
 	free(r->jids);
 	free(r->due);
+	free(r->uidvalidity);
+	free(r->uid);
 	free(r->out);
 	free(r->key);
 	free(r->bare);
@@ -246,6 +249,17 @@ static void round_send(struct round *r, size_t i)
 	}
 	send_stanza(n, msg);
 	o->outcome = BR_NUDGE_SENT;
+	if (n->d.router != NULL && r->keys[i] != NULL && r->uid[i] != 0) {
+		/* Claim 8: online and not told of it yet (held, muted): now. */
+		struct br_mail m = {.mailbox = "INBOX",
+				    .uidvalidity = r->uidvalidity[i],
+				    .uid = r->uid[i],
+				    .message_id = r->message_id,
+				    .from_address = r->sender_addr,
+				    .subject = r->subject,
+				    .date = r->date};
+		br_router_notify_now(n->d.router, r->keys[i], &m);
+	}
 	log_info("nudge(%s): nudged %s about %s%s", r->key, r->addrs[i],
 		 r->message_id, as_sender ? "" : " (from the Mail contact)");
 }
@@ -274,6 +288,9 @@ static void seen_cb(const struct ms_imap_seen_result *res, void *ctx)
 	if (res->error == MS_IMAP_OK && res->found && res->seen) {
 		r->out[w->index].outcome = BR_NUDGE_ALREADY_READ;
 		r->due[w->index] = false;
+	} else if (res->error == MS_IMAP_OK && res->found) {
+		r->uidvalidity[w->index] = res->uidvalidity;
+		r->uid[w->index] = res->uid;
 	}
 	/* Not found, not seen, or the look-up failed: nudge anyway. */
 	work_free(w);
@@ -315,6 +332,8 @@ static void round_start(struct br_nudge *n, const char *key, const char *bare,
 	r->keys = xcalloc(cap, sizeof(*r->keys));
 	r->jids = xcalloc(cap, sizeof(*r->jids));
 	r->due = xcalloc(cap, sizeof(*r->due));
+	r->uidvalidity = xcalloc(cap, sizeof(*r->uidvalidity));
+	r->uid = xcalloc(cap, sizeof(*r->uid));
 	for (size_t k = 0; k < sent->rcpt_count; k++) {
 		const char *addr = sent->rcpts[k];
 		char *rkey = NULL, *rjid = NULL;

@@ -21,9 +21,9 @@
  * sender's bare JID where the server granted XEP-0356 message permission,
  * else from the Mail contact on the sender's behalf (someone at another
  * domain at their address as a JID). The sender is told what happened to
- * each recipient, in one message. Not yet: a nudged recipient who is
- * online but was not notified of the mail (held, muted) is not notified
- * of it at once.
+ * each recipient, in one message. A nudged local recipient who is online
+ * and was not notified of the mail (held, muted) is notified of it at
+ * once (br_router_notify_now).
  *
  * Read receipts: a MessageRead event in a local recipient's INBOX for a
  * mail a local user sent (known from their Sent mailbox) tells the sender
@@ -37,6 +37,7 @@
 #include "br_config.h"
 #include "br_ledger.h"
 #include "br_online.h"
+#include "br_router.h"
 #include "ms_event.h"
 #include "ms_imap.h"
 
@@ -47,6 +48,7 @@ struct br_nudge_deps {
 	const struct br_config *cfg;
 	struct br_ledger *ledger; /* settings */
 	struct br_online *online; /* presence, message permission */
+	struct br_router *router; /* notify nudged recipients; may be NULL */
 	xmpp_ctx_t *sctx;
 	/* Queues a stanza to the XMPP server (not consumed); 0 or -1. */
 	int (*send)(void *ctx, xmpp_stanza_t *stanza);

@@ -770,6 +770,21 @@ int br_router_summary(struct br_router *r, const char *bare_jid)
 	return 0;
 }
 
+void br_router_notify_now(struct br_router *r, const char *key,
+			  const struct br_mail *m)
+{
+	br_router__turn(r);
+	struct br_user *u = br_user__get(r, key);
+	/* Offline: their summary at login lists it. Notified already, or
+	   in the digest being collected (it goes out within the window):
+	   nothing more. */
+	if (u == NULL ||
+	    (br_router__presence_known(u) && !br_router__online(u)) ||
+	    !br_router__wanted(u, m))
+		return;
+	send_single(u, m);
+}
+
 void br_router_confirmed(struct br_router *r, uint64_t token)
 {
 	if (token == 0)

@@ -42,6 +42,7 @@
 
 #include "br_config.h"
 #include "br_ledger.h"
+#include "br_notify.h"
 #include "ms_event.h"
 #include "ms_imap.h"
 
@@ -142,6 +143,14 @@ void br_router_settings_changed(struct br_router *r, const char *key);
    the user is not served. */
 int br_router_summary(struct br_router *r, const char *bare_jid);
 
+/*
+ * Notifies the user (canonical key) of mail m at once, whatever their
+ * settings and hold (a sender nudged them about it: claim 8), when they
+ * are online (or their presence is unknown) and were not notified of it
+ * yet. m->mailbox, uidvalidity and uid name the mail.
+ */
+void br_router_notify_now(struct br_router *r, const char *key,
+			  const struct br_mail *m);
 void br_router_confirmed(struct br_router *r, uint64_t token);
 void br_router_get_stats(const struct br_router *r,
 			 struct br_router_stats *stats_r);

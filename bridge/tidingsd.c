@@ -391,6 +391,7 @@ static int start(struct daemon *d)
 	    .cfg = cfg,
 	    .ledger = d->ledger,
 	    .online = d->online,
+	    .router = d->router,
 	    .sctx = d->sctx,
 	    .send = inbound_send_cb,
 	    .send_ctx = d,

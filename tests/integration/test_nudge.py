@@ -220,3 +220,30 @@ def test_read_receipts(make_stack):
     st.wait_quiet(alice, quiet=2.0)
     reads = [x for x in alice.messages if child(x, "read") is not None]
     assert len(reads) == 1, [x.body for x in reads]
+
+
+def test_nudge_notifies_muted_recipient(make_stack):
+    """bob muted notifications (notify off): alice's mail reaches him
+    silently; her nudge brings the nudge and, at once, the notification
+    of that mail (claim 8) - once, not again on a second nudge round."""
+    st = nudge_stack(make_stack)
+    alice = st.client("alice")
+    bob = st.client("bob")
+    start = len(bob.messages)
+    bob.send_chat(st.component, "set notify off")
+    from_component(st, bob, start, lambda x: "notify is now" in x.body)
+    mid = sent_by_client(st, "Muted", [st.addr("bob")])
+    from_component(st, alice, 0, lambda x: x.body.startswith("Sent 'Mut"))
+    st.wait_quiet(bob, quiet=1.0)
+    assert [x for x in bob.messages if x.mail is not None] == []
+    alice.send_chat(st.component, "nudge")
+    nm = bob.wait_for_message(
+        lambda x: x.mail is not None and x.mail["message_id"] == mid,
+        10.0 * SLOW)
+    assert nm is not None, bob.messages
+    assert nm.mail["subject"] == "Muted", nm
+    assert nm.mail["from"] == st.addr("alice"), nm
+    assert bob.wait_for_message(lambda x: child(x, "nudge") is not None,
+                                10.0 * SLOW) is not None
+    st.wait_quiet(bob, quiet=1.5)
+    assert len([x for x in bob.messages if x.mail is not None]) == 1
