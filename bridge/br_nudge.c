@@ -74,26 +74,6 @@ static void settings_of(struct br_nudge *n, const char *key,
 	br_settings_load(n->cfg, n->d.ledger, key, s);
 }
 
-/*
- * Whether mailbox is where mail clients keep sent mail: the names the
- * example ACL grants (Sent, "Sent Messages", "Sent Items"), also below
- * INBOX with either separator. With the From and draft checks of
- * br_nudge_event(), archived or draft copies are not taken for new mail.
- */
-static bool sent_mailbox(const char *mailbox)
-{
-	static const char *const names[] = {"Sent", "Sent Messages",
-					    "Sent Items"};
-	if (strncasecmp(mailbox, "INBOX.", 6) == 0 ||
-	    strncasecmp(mailbox, "INBOX/", 6) == 0)
-		mailbox += 6;
-	for (size_t i = 0; i < UT_N_ELEMENTS(names); i++) {
-		if (strcasecmp(mailbox, names[i]) == 0)
-			return true;
-	}
-	return false;
-}
-
 /* `nudge NAME`: NAME is the address, its localpart, or the JID. */
 static bool name_matches(const char *name, const char *address, const char *jid)
 {
@@ -513,14 +493,16 @@ void br_nudge_event(struct br_nudge *n, const struct ms_event *ev)
 	struct work *w = NULL;
 	if (ev->type == MS_EVENT_MESSAGE_APPEND) {
 		char *own = br_jidmap_key_address(n->cfg, key);
+		/* From the user, not a draft, not INBOX; the IMAP look-up
+		   checks that the mailbox is their \Sent one. */
 		bool sent = strcasecmp(ev->mailbox, "INBOX") != 0 &&
 			    (ev->flags & MS_FLAG_DRAFT) == 0 &&
 			    ev->from_address != NULL &&
-			    ut_ascii_caseeq(ev->from_address, own) &&
-			    sent_mailbox(ev->mailbox);
+			    ut_ascii_caseeq(ev->from_address, own);
 		free(own);
 		if (!sent || (w = work_new(n, WORK_SENT, key, bare)) == NULL)
 			goto out;
+		q.sent_only = true;
 		if (ms_imap_headers(n->d.imap, key, &q, sent_headers_cb, w) < 0)
 			work_free(w);
 	} else {

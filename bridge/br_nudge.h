@@ -5,10 +5,9 @@
  * "Check your mail" nudges and read receipts (issue 8). Loop thread only;
  * IMAP work runs on the pool.
  *
- * Sent mail: a MessageAppend event in a user's Sent mailbox (named Sent,
- * "Sent Messages" or "Sent Items", also below INBOX: the names the example
- * ACL knows; the special-use attribute itself is not looked up yet) of a
- * mail from the user's own address that is not a draft is read over IMAP
+ * Sent mail: a MessageAppend event in a user's \Sent special-use mailbox
+ * (checked over IMAP in the same session) of a mail from the user's own
+ * address that is not a draft is read over IMAP
  * (To, Cc, Message-ID, Subject, Date) and remembered (br_nudgedb). Per the
  * user's `nudge` setting: off, nothing; offer, the Mail contact names the
  * recipients with their presence and offers `nudge` / `nudge NAME`; auto,

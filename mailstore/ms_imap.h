@@ -248,6 +248,9 @@ struct ms_imap_header_query {
 	   MS_IMAP_SEARCH_MAX newest that UID SEARCH SINCE FROM finds. */
 	const char *from;
 	int64_t since;
+	/* Only if mailbox is the user's \Sent special-use mailbox (else not
+	   found; MS_IMAP_ERR_NO_MAILBOX when the user has none). */
+	bool sent_only;
 };
 #define MS_IMAP_SEARCH_MAX 20
 

@@ -114,9 +114,7 @@ static int list_special_use(struct ms_imap__session *s, clist **list_r)
 	return r;
 }
 
-/* Finds the \Sent mailbox: its raw name (free it), or NULL with the
-   session failed. */
-static char *find_sent(struct ms_imap__session *s)
+char *ms_imap__find_sent(struct ms_imap__session *s)
 {
 	clist *list = NULL;
 	char *name;
@@ -220,7 +218,7 @@ static void append_run(struct ms_job *j, struct ms_jobs_worker *w)
 
 	ms_imap__pool_server(job->pool, w, &srv);
 	if (ms_imap__session_open(&s, &srv, job->user, prefix) == 0 &&
-	    (name = find_sent(&s)) != NULL)
+	    (name = ms_imap__find_sent(&s)) != NULL)
 		append(&s, job, name);
 	ms_imap__session_close(&s);
 	if (s.error != MS_IMAP_OK) {

@@ -31,6 +31,7 @@ struct headers_job {
 	uint32_t uidvalidity;
 	uint32_t uid;
 	int64_t since;
+	bool sent_only;
 	ms_imap_headers_cb *cb;
 	void *ctx;
 	struct ms_imap_headers_result res;
@@ -304,8 +305,14 @@ static void headers_run(struct ms_job *j, struct ms_jobs_worker *w)
 	char *prefix = xasprintf("imap(%s)", job->user);
 
 	ms_imap__pool_server(job->pool, w, &srv);
-	if (ms_imap__session_open(&s, &srv, job->user, prefix) == 0)
-		look_up(&s, job);
+	if (ms_imap__session_open(&s, &srv, job->user, prefix) == 0) {
+		char *sent = job->sent_only ? ms_imap__find_sent(&s) : NULL;
+		/* sent_only: another mailbox than \Sent is not found. */
+		if (!job->sent_only ||
+		    (sent != NULL && strcmp(sent, job->mailbox) == 0))
+			look_up(&s, job);
+		free(sent);
+	}
 	ms_imap__session_close(&s);
 	if (s.error != MS_IMAP_OK) {
 		/* A failed job reports no partial data. */
@@ -386,6 +393,7 @@ int ms_imap_headers(struct ms_imap_pool *pool, const char *user,
 	job->uidvalidity = q->uidvalidity;
 	job->uid = q->uid;
 	job->since = q->since;
+	job->sent_only = q->sent_only;
 	job->cb = cb;
 	job->ctx = ctx;
 	if (ms_imap__pool_submit(pool, &job->job, &headers_ops) < 0) {

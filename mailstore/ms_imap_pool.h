@@ -40,4 +40,10 @@ int ms_imap__search_newest(struct ms_imap__session *s,
 /* s is non-empty printable ASCII (0x20..0x7e): a mailbox name we send. */
 bool ms_imap__printable_ascii(const char *s);
 
+/* The raw name of the user's mailbox with the \Sent special-use
+   attribute (LIST (SPECIAL-USE), else a plain LIST; free it), or NULL
+   with the session failed (MS_IMAP_ERR_NO_MAILBOX when there is none).
+   ms_imap_append.c. */
+char *ms_imap__find_sent(struct ms_imap__session *s);
+
 #endif

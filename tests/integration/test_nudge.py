@@ -247,3 +247,28 @@ def test_nudge_notifies_muted_recipient(make_stack):
                                 10.0 * SLOW) is not None
     st.wait_quiet(bob, quiet=1.5)
     assert len([x for x in bob.messages if x.mail is not None]) == 1
+
+
+def test_not_sent_mailbox_no_offer(make_stack):
+    """A mail of alice's that her client files in another mailbox (an
+    archive, not her \\Sent special-use one) is not taken for a sent
+    mail: no offer."""
+    st = nudge_stack(make_stack)
+    alice = st.client("alice")
+    st.client("bob")
+    msg = make_mail(st.addr("alice"), st.addr("bob"), "Old stuff", "x\n")
+    im = st.dovecot.imap(st.addr("alice"))
+    try:
+        im.create("Archive")
+        typ, _ = im.append("Archive", "(\\Seen)", None, msg)
+        assert typ == "OK"
+    finally:
+        im.logout()
+    sent_by_client(st, "New stuff", [st.addr("bob")])
+    offer = from_component(st, alice, 0,
+                           lambda x: x.body.startswith("Sent '"))
+    assert offer.body.startswith("Sent 'New stuff'"), offer.body
+    st.wait_quiet(alice, quiet=1.5)
+    offers = [x for x in alice.messages if x.body is not None and
+              x.body.startswith("Sent '")]
+    assert len(offers) == 1, [x.body for x in offers]
