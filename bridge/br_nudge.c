@@ -8,6 +8,7 @@
 
 #include "br_jidmap.h"
 #include "br_nudge.h"
+#include "br_nudge_private.h"
 #include "br_nudge_text.h"
 #include "br_nudgedb.h"
 #include "br_settings.h"
@@ -17,10 +18,6 @@
 #include "ut_xalloc.h"
 #include "xm_privilege.h"
 #include "xm_stanza.h"
-
-#define WORK_MAX 512 /* IMAP look-ups waiting at once */
-
-struct br_nudge;
 
 /* One nudge round: a mail, its recipients, what happened to each. */
 struct round {
@@ -37,38 +34,16 @@ struct round {
 	size_t pending;		      /* seen look-ups still running */
 };
 
-/* A look-up over IMAP: the headers of a sent mail or of a read one, or
-   whether a recipient's copy is seen. */
-enum work_kind { WORK_SENT, WORK_READ, WORK_SEEN };
-
-struct work {
-	struct br_nudge *n;
-	struct work *prev, *next;
-	enum work_kind kind;
-	char *key, *bare;    /* the user the event was about */
-	struct round *round; /* WORK_SEEN */
-	size_t index;	     /* WORK_SEEN: the recipient */
-};
-
-struct br_nudge {
-	struct br_nudge_deps d;
-	const struct br_config *cfg;
-	struct br_nudgedb *db;
-	struct work *work;
-	size_t work_count;
-	int64_t pruned_at; /* unix secs of the last prune of nudges.db */
-};
-
 /* ---- sending ---- */
 
-static void send_stanza(struct br_nudge *n, xmpp_stanza_t *st)
+void br_nudge__send(struct br_nudge *n, xmpp_stanza_t *st)
 {
 	n->d.send(n->d.send_ctx, st);
 	xmpp_stanza_release(st);
 }
 
 /* The user's settings now. */
-static void settings_of(struct br_nudge *n, const char *key,
+void br_nudge__settings(struct br_nudge *n, const char *key,
 			struct br_settings *s)
 {
 	br_settings_load(n->cfg, n->d.ledger, key, s);
@@ -113,7 +88,8 @@ static void offer(struct br_nudge *n, const char *key, const char *bare,
 				     .message_id = sent->message_id,
 				     .sent = sent->date};
 	if (m > 0)
-		send_stanza(n, br_nudge_text_offer(n->d.sctx, n->cfg->component,
+		br_nudge__send(n,
+			       br_nudge_text_offer(n->d.sctx, n->cfg->component,
 						   bare, &mail, people, m));
 	for (size_t i = 0; i < m; i++) {
 		free(keys[i]);
@@ -127,8 +103,8 @@ static void offer(struct br_nudge *n, const char *key, const char *bare,
 
 /* ---- work items ---- */
 
-static struct work *work_new(struct br_nudge *n, enum work_kind kind,
-			     const char *key, const char *bare)
+struct work *br_nudge__work_new(struct br_nudge *n, enum work_kind kind,
+				const char *key, const char *bare)
 {
 	if (n->work_count >= WORK_MAX) {
 		log_warn("nudge: %zu look-ups waiting, dropping one for %s",
@@ -148,7 +124,7 @@ static struct work *work_new(struct br_nudge *n, enum work_kind kind,
 	return w;
 }
 
-static void work_free(struct work *w)
+void br_nudge__work_free(struct work *w)
 {
 	struct br_nudge *n = w->n;
 	if (w->prev != NULL)
@@ -160,6 +136,10 @@ static void work_free(struct work *w)
 	n->work_count--;
 	free(w->key);
 	free(w->bare);
+	free(w->skey);
+	free(w->sjid);
+	free(w->message_id);
+	free(w->subject);
 	free(w);
 }
 
@@ -227,7 +207,7 @@ static void round_send(struct round *r, size_t i)
 		xmpp_stanza_release(msg);
 		msg = wrapped;
 	}
-	send_stanza(n, msg);
+	br_nudge__send(n, msg);
 	o->outcome = BR_NUDGE_SENT;
 	if (n->d.router != NULL && r->keys[i] != NULL && r->uid[i] != 0) {
 		/* Claim 8: online and not told of it yet (held, muted): now. */
@@ -254,9 +234,9 @@ static void round_finish(struct round *r)
 			round_send(r, i);
 	}
 	struct br_nudge_mail mail = round_mail(r);
-	send_stanza(n, br_nudge_text_report(n->d.sctx, n->cfg->component,
-					    r->bare, &mail, r->out, r->count,
-					    n->cfg->nudge_pair_limit));
+	br_nudge__send(n, br_nudge_text_report(n->d.sctx, n->cfg->component,
+					       r->bare, &mail, r->out, r->count,
+					       n->cfg->nudge_pair_limit));
 	round_free(r);
 }
 
@@ -273,7 +253,7 @@ static void seen_cb(const struct ms_imap_seen_result *res, void *ctx)
 		r->uid[w->index] = res->uid;
 	}
 	/* Not found, not seen, or the look-up failed: nudge anyway. */
-	work_free(w);
+	br_nudge__work_free(w);
 	if (--r->pending == 0)
 		round_finish(r);
 }
@@ -342,14 +322,15 @@ static void round_start(struct br_nudge *n, const char *key, const char *bare,
 	for (size_t i = 0; i < r->count; i++) {
 		if (!r->due[i] || r->keys[i] == NULL || n->d.imap == NULL)
 			continue;
-		struct work *w = work_new(n, WORK_SEEN, r->keys[i], NULL);
+		struct work *w =
+		    br_nudge__work_new(n, WORK_SEEN, r->keys[i], NULL);
 		if (w == NULL)
 			continue;
 		w->round = r;
 		w->index = i;
 		if (ms_imap_seen_by_msgid(n->d.imap, r->keys[i], NULL,
 					  r->message_id, seen_cb, w) < 0) {
-			work_free(w);
+			br_nudge__work_free(w);
 			continue;
 		}
 		r->pending++;
@@ -371,7 +352,7 @@ void br_nudge_command(struct br_nudge *n, const char *key, const char *bare,
 					 "Nudges are for the recipients of the "
 					 "latest mail your mail program saved "
 					 "in Sent.");
-		send_stanza(n, msg);
+		br_nudge__send(n, msg);
 		free(id);
 		return;
 	}
@@ -391,7 +372,7 @@ static void sent_headers_cb(const struct ms_imap_headers_result *res, void *ctx)
 	    h->to_count + h->cc_count == 0) {
 		log_debug("nudge(%s): sent mail not read: %s", w->key,
 			  ms_imap_error_name(res->error));
-		work_free(w);
+		br_nudge__work_free(w);
 		return;
 	}
 	size_t n_rcpts = h->to_count + h->cc_count;
@@ -412,67 +393,19 @@ static void sent_headers_cb(const struct ms_imap_headers_result *res, void *ctx)
 	free(rcpts);
 
 	struct br_settings s;
-	settings_of(n, w->key, &s);
+	br_nudge__settings(n, w->key, &s);
 	int mode = (int)s.v[BR_SETTING_NUDGE];
 	struct br_nudgedb_sent *sent = NULL;
-	if (mode != BR_NUDGE_OFF &&
-	    br_nudgedb_sent_get(n->db, w->key, h->message_id, &sent) == 0 &&
+	if (br_nudgedb_sent_get(n->db, w->key, h->message_id, &sent) == 0 &&
 	    sent != NULL) {
 		if (mode == BR_NUDGE_AUTO)
 			round_start(n, w->key, w->bare, sent, NULL);
-		else
+		else if (mode == BR_NUDGE_OFFER)
 			offer(n, w->key, w->bare, sent);
+		br_nudge__early_receipts(n, w->key, w->bare, sent);
 	}
 	br_nudgedb_sent_free(&sent);
-	work_free(w);
-}
-
-/* ---- read receipts ---- */
-
-static void read_headers_cb(const struct ms_imap_headers_result *res, void *ctx)
-{
-	struct work *w = ctx;
-	struct br_nudge *n = w->n;
-	const struct ms_imap_headers *h = &res->headers;
-	char *skey = NULL, *sjid = NULL, *reader = NULL;
-	struct br_nudgedb_sent *sent = NULL;
-	bool first = false;
-
-	if (res->error != MS_IMAP_OK || !res->found || h->message_id == NULL ||
-	    h->from_address == NULL ||
-	    br_jidmap_address(n->cfg, h->from_address, &skey, &sjid) < 0 ||
-	    strcmp(skey, w->key) == 0)
-		goto out;
-	/* Only a mail the sender is known to have sent (their Sent copy):
-	   a forged From gets no receipt. */
-	if (br_nudgedb_sent_get(n->db, skey, h->message_id, &sent) < 0 ||
-	    sent == NULL)
-		goto out;
-	struct br_settings ss, rs;
-	settings_of(n, skey, &ss);
-	settings_of(n, w->key, &rs);
-	reader = br_jidmap_key_address(n->cfg, w->key);
-	int64_t now = (int64_t)time(NULL);
-	if (!ss.v[BR_SETTING_RECEIPTS] || !rs.v[BR_SETTING_SHARE_READ] ||
-	    br_nudgedb_receipt_once(n->db, skey, reader, h->message_id, now,
-				    &first) < 0 ||
-	    !first)
-		goto out;
-	struct br_nudge_mail mail = {.sender = h->from_address,
-				     .subject = sent->subject,
-				     .message_id = sent->message_id,
-				     .sent = sent->date};
-	struct br_nudge_rcpt who = {.address = reader, .jid = w->bare};
-	send_stanza(n, br_nudge_text_read(n->d.sctx, n->cfg->component, sjid,
-					  &mail, &who, now, now));
-	log_info("nudge(%s): told %s that %s read %s", w->key, skey, reader,
-		 h->message_id);
-out:
-	br_nudgedb_sent_free(&sent);
-	free(reader);
-	free(skey);
-	free(sjid);
-	work_free(w);
+	br_nudge__work_free(w);
 }
 
 /* ---- events ---- */
@@ -500,17 +433,19 @@ void br_nudge_event(struct br_nudge *n, const struct ms_event *ev)
 			    ev->from_address != NULL &&
 			    ut_ascii_caseeq(ev->from_address, own);
 		free(own);
-		if (!sent || (w = work_new(n, WORK_SENT, key, bare)) == NULL)
+		if (!sent ||
+		    (w = br_nudge__work_new(n, WORK_SENT, key, bare)) == NULL)
 			goto out;
 		q.sent_only = true;
 		if (ms_imap_headers(n->d.imap, key, &q, sent_headers_cb, w) < 0)
-			work_free(w);
+			br_nudge__work_free(w);
 	} else {
 		if (strcasecmp(ev->mailbox, "INBOX") != 0 ||
-		    (w = work_new(n, WORK_READ, key, bare)) == NULL)
+		    (w = br_nudge__work_new(n, WORK_READ, key, bare)) == NULL)
 			goto out;
-		if (ms_imap_headers(n->d.imap, key, &q, read_headers_cb, w) < 0)
-			work_free(w);
+		if (ms_imap_headers(n->d.imap, key, &q,
+				    br_nudge__read_headers_cb, w) < 0)
+			br_nudge__work_free(w);
 	}
 out:
 	free(key);
@@ -528,8 +463,15 @@ int br_nudge_new(const struct br_nudge_deps *deps, struct br_nudge **n_r,
 		free(n);
 		return -1;
 	}
+	uv_timer_init(deps->loop, &n->catchup);
+	n->catchup.data = n;
 	*n_r = n;
 	return 0;
+}
+
+static void closed_cb(uv_handle_t *h)
+{
+	free(h->data);
 }
 
 void br_nudge_close(struct br_nudge **np)
@@ -542,10 +484,11 @@ void br_nudge_close(struct br_nudge **np)
 	while (n->work != NULL) {
 		struct work *w = n->work;
 		struct round *r = w->kind == WORK_SEEN ? w->round : NULL;
-		work_free(w);
+		br_nudge__work_free(w);
 		if (r != NULL && --r->pending == 0)
 			round_free(r);
 	}
 	br_nudgedb_close(&n->db);
-	ut_free(np);
+	uv_close((uv_handle_t *)&n->catchup, closed_cb);
+	*np = NULL;
 }

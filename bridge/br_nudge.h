@@ -58,12 +58,16 @@ struct br_nudge_deps {
 /* Opens nudges.db in cfg->state_dir. 0, or -1 with *error_r. */
 int br_nudge_new(const struct br_nudge_deps *deps, struct br_nudge **n_r,
 		 char **error_r);
+/* Looks at the sent mails of the last day again, a few a second, for
+   reads tidings missed while it was down (their receipts, once). */
+void br_nudge_start(struct br_nudge *n);
 /* A mail event (not consumed): MessageAppend and MessageRead matter. */
 void br_nudge_event(struct br_nudge *n, const struct ms_event *ev);
 /* The text command `nudge` (name NULL: everyone) of a local user. */
 void br_nudge_command(struct br_nudge *n, const char *key, const char *bare,
 		      const char *name);
-/* Free the IMAP pool first (its callbacks would come back here). */
+/* Free the IMAP pool first (its callbacks would come back here). Frees
+   once libuv released the timer. */
 void br_nudge_close(struct br_nudge **n);
 
 #endif

@@ -52,6 +52,7 @@ enum stmt {
 	ST_NUDGE_COUNT,
 	ST_NUDGE_ADD,
 	ST_RECEIPT_ADD,
+	ST_SENT_RECENT,
 	ST_PRUNE_SENT,
 	ST_PRUNE_NUDGE,
 	ST_PRUNE_RECEIPT,
@@ -83,6 +84,8 @@ static const char *const stmt_sql[ST_N] = {
 		     " VALUES(?1,?2,?3,?4)",
     [ST_RECEIPT_ADD] = "INSERT OR IGNORE INTO receipt(sender, recipient,"
 		       " message_id, at) VALUES(?1,?2,?3,?4)",
+    [ST_SENT_RECENT] = "SELECT " SENT_COLUMNS ", seq FROM sent WHERE"
+		       " added >= ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
     [ST_PRUNE_SENT] = "DELETE FROM sent WHERE added < ?1",
     [ST_PRUNE_NUDGE] = "DELETE FROM nudge WHERE at < ?1",
     [ST_PRUNE_RECEIPT] = "DELETE FROM receipt WHERE at < ?1",
@@ -279,6 +282,41 @@ int br_nudgedb_sent_get(struct br_nudgedb *db, const char *user,
 	sqlite3_bind_text(db->st[ST_SENT_GET], 2, message_id, -1,
 			  SQLITE_STATIC);
 	return sent_one(db, ST_SENT_GET, row_r);
+}
+
+int br_nudgedb_sent_recent(struct br_nudgedb *db, int64_t since,
+			   int64_t *cursor, size_t limit,
+			   int (*cb)(struct br_nudgedb_sent *row, void *ctx),
+			   void *ctx)
+{
+	sqlite3_stmt *st = db->st[ST_SENT_RECENT];
+	struct br_nudgedb_sent **rows = NULL;
+	size_t n = 0;
+	int rc;
+
+	/* Copied first: cb may use the database. */
+	sqlite3_bind_int64(st, 1, since);
+	sqlite3_bind_int64(st, 2, *cursor);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		rows = xreallocarray(rows, n + 1, sizeof(*rows));
+		rows[n++] = sent_row(st);
+		*cursor = sqlite3_column_int64(st, 6);
+	}
+	if (rc != SQLITE_DONE) {
+		for (size_t i = 0; i < n; i++)
+			br_nudgedb_sent_free(&rows[i]);
+		free(rows);
+		return fail(db, ST_SENT_RECENT, "cannot read sent mail");
+	}
+	st_done(db, ST_SENT_RECENT);
+	size_t i = 0;
+	while (i < n && cb(rows[i], ctx) == 0)
+		i++;
+	for (i = 0; i < n; i++)
+		br_nudgedb_sent_free(&rows[i]);
+	free(rows);
+	return (int)n;
 }
 
 void br_nudgedb_sent_free(struct br_nudgedb_sent **rowp)

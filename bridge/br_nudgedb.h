@@ -75,6 +75,17 @@ int br_nudgedb_sent_latest(struct br_nudgedb *db, const char *user,
 /* The user's sent mail message_id in *row_r, or NULL when not kept. */
 int br_nudgedb_sent_get(struct br_nudgedb *db, const char *user,
 			const char *message_id, struct br_nudgedb_sent **row_r);
+/*
+ * Calls cb for up to limit sent rows put at or after since (unix secs)
+ * whose internal order is past *cursor (start with 0), in that order, and
+ * moves *cursor past them; cb does not own the row and returning nonzero
+ * stops it. Returns how many rows were read (fewer than limit: the end),
+ * or -1.
+ */
+int br_nudgedb_sent_recent(struct br_nudgedb *db, int64_t since,
+			   int64_t *cursor, size_t limit,
+			   int (*cb)(struct br_nudgedb_sent *row, void *ctx),
+			   void *ctx);
 void br_nudgedb_sent_free(struct br_nudgedb_sent **row);
 
 enum br_nudgedb_verdict {

@@ -449,6 +449,7 @@ static int start(struct daemon *d)
 	br_router_start(d->router);
 	if (d->sender != NULL)
 		br_sender_start(d->sender);
+	br_nudge_start(d->nudge);
 	return 0;
 }
 

@@ -298,6 +298,43 @@ static void test_receipt(void)
 }
 
 /* Rows older than BR_NUDGEDB_KEEP_SECS go, younger ones stay. */
+struct recent {
+	char mids[8][16];
+	size_t n;
+};
+
+static int recent_cb(struct br_nudgedb_sent *row, void *ctx)
+{
+	struct recent *r = ctx;
+	T_CHECK_INT(row->rcpt_count, 2);
+	snprintf(r->mids[r->n++], sizeof(r->mids[0]), "%s", row->message_id);
+	return 0;
+}
+
+/* The catch-up walk: rows put since a time, in order, in pages. */
+static void test_sent_recent(void)
+{
+	struct br_nudgedb *db = open_db();
+	struct recent r = {0};
+	int64_t cursor = 0;
+
+	put(db, "alice@example.org", "<old@x>", "old", 1000);
+	put(db, "alice@example.org", "<a1@x>", "a1", 5000);
+	put(db, "bob@example.org", "<b1@x>", "b1", 5001);
+	put(db, "alice@example.org", "<a2@x>", "a2", 5002);
+	T_CHECK_INT(br_nudgedb_sent_recent(db, 4000, &cursor, 2, recent_cb, &r),
+		    2);
+	T_CHECK_INT(br_nudgedb_sent_recent(db, 4000, &cursor, 2, recent_cb, &r),
+		    1);
+	T_CHECK_INT(br_nudgedb_sent_recent(db, 4000, &cursor, 2, recent_cb, &r),
+		    0);
+	T_CHECK_INT(r.n, 3);
+	T_CHECK_STR(r.mids[0], "<a1@x>");
+	T_CHECK_STR(r.mids[1], "<b1@x>");
+	T_CHECK_STR(r.mids[2], "<a2@x>");
+	br_nudgedb_close(&db);
+}
+
 static void test_prune(void)
 {
 	struct br_nudgedb *db = open_db();
@@ -340,6 +377,7 @@ int main(void)
 	T_RUN(test_sent_bound);
 	T_RUN(test_nudge);
 	T_RUN(test_receipt);
+	T_RUN(test_sent_recent);
 	T_RUN(test_prune);
 	char *cmd = xasprintf("rm -rf %s", dir);
 	T_CHECK_INT(system(cmd), 0);
