@@ -371,3 +371,23 @@ def test_read_while_down(make_stack):
     st.wait_quiet(alice, quiet=2.0)
     assert len([x for x in alice.messages
                 if child(x, "read") is not None]) == 1
+
+
+def test_remote_recipient_not_nudged(make_stack):
+    """nudge_remote = no (the default): a recipient at another domain is
+    listed in the offer but not nudged, and the sender is told why."""
+    st = nudge_stack(make_stack)
+    alice = st.client("alice")
+    bob = st.client("bob")
+    sent_by_client(st, "Mixed", [st.addr("bob"), "gina@example.net"])
+    offer = from_component(st, alice, 0,
+                           lambda x: x.body.startswith("Sent 'Mixed'"))
+    assert "gina@example.net" in offer.body, offer.body
+    start = len(alice.messages)
+    alice.send_chat(st.component, "nudge")
+    r = from_component(st, alice, start,
+                       lambda x: x.body.startswith("Nudged"))
+    assert "Not nudged: gina@example.net (only people here can be " \
+        "nudged)." in r.body, r.body
+    assert bob.wait_for_message(lambda x: child(x, "nudge") is not None,
+                                10.0 * SLOW) is not None
