@@ -66,9 +66,9 @@ void br_mail_free(struct br_mail **m);
  * to it (XEP-0461, issue 7) finds the mail without a table, even after a
  * restart: "tm1-<64 random bits>-<uidvalidity>-<uid>-<mailbox in hex>"
  * (xmalloc'ed; the name of a mailbox longer than 200 bytes is left out,
- * so such a mailbox's notifications cannot be answered). The parse takes any text: -1 unless
- * it is such an id (UIDVALIDITY and UID not 0, the mailbox not empty and
- * without NUL), else 0 with the mailbox xmalloc'ed. The id proves
+ * so such a mailbox's notifications cannot be answered). The parse takes any
+ * text: -1 unless it is such an id (UIDVALIDITY and UID not 0, the mailbox not
+ * empty and without NUL), else 0 with the mailbox xmalloc'ed. The id proves
  * nothing: it only ever names a mail in the replying user's own mailbox.
  */
 char *br_notify_mail_id(const struct br_mail *m);

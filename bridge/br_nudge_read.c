@@ -82,22 +82,27 @@ void br_nudge__early_receipts(struct br_nudge *n, const char *skey,
 		return;
 	for (size_t i = 0; i < sent->rcpt_count; i++) {
 		char *rkey = NULL, *rjid = NULL;
-		struct work *w = NULL;
-		if (br_jidmap_address(n->cfg, sent->rcpts[i], &rkey, &rjid) ==
-			0 &&
-		    strcmp(rkey, skey) != 0 &&
-		    (w = br_nudge__work_new(n, WORK_EARLY, rkey, rjid)) !=
-			NULL) {
-			w->skey = xstrdup(skey);
-			w->sjid = xstrdup(sjid);
-			w->message_id = xstrdup(sent->message_id);
-			w->subject = xstrdup_null(sent->subject);
-			w->date = sent->date;
-			if (ms_imap_seen_by_msgid(n->d.imap, rkey, NULL,
-						  sent->message_id, early_cb,
-						  w) < 0)
-				br_nudge__work_free(w);
-		}
+		struct br_settings rs;
+		struct work *w;
+
+		if (br_jidmap_address(n->cfg, sent->rcpts[i], &rkey, &rjid) <
+			0 ||
+		    strcmp(rkey, skey) == 0)
+			goto next;
+		/* A reader who shares nothing costs no IMAP look-up. */
+		br_nudge__settings(n, rkey, &rs);
+		if (!rs.v[BR_SETTING_SHARE_READ] ||
+		    (w = br_nudge__work_new(n, WORK_EARLY, rkey, rjid)) == NULL)
+			goto next;
+		w->skey = xstrdup(skey);
+		w->sjid = xstrdup(sjid);
+		w->message_id = xstrdup(sent->message_id);
+		w->subject = xstrdup_null(sent->subject);
+		w->date = sent->date;
+		if (ms_imap_seen_by_msgid(n->d.imap, rkey, NULL,
+					  sent->message_id, early_cb, w) < 0)
+			br_nudge__work_free(w);
+	next:
 		free(rkey);
 		free(rjid);
 	}
