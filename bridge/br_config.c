@@ -228,6 +228,34 @@ static bool host_is_loopback(const char *host)
 	       strcmp(host, "[::1]") == 0 || strncmp(host, "127.", 4) == 0;
 }
 
+/* A user name or number as a uid; false (and c->error) when no such user. */
+static bool name_to_uid(struct ctx *c, unsigned line, const char *what,
+			const char *name, uid_t *uid_r)
+{
+	uint64_t num;
+	if (ut_parse_u64(name, UINT32_MAX - 1, &num) == 0) {
+		*uid_r = (uid_t)num;
+		return true;
+	}
+	long size = sysconf(_SC_GETPW_R_SIZE_MAX);
+	char *buf = xmalloc(size > 0 ? (size_t)size : 16384);
+	struct passwd pw, *found = NULL;
+	getpwnam_r(name, &pw, buf, size > 0 ? (size_t)size : 16384, &found);
+	*uid_r = found != NULL ? found->pw_uid : 0;
+	free(buf);
+	if (found == NULL)
+		fail(c, line, "%s: no such user: %s", what, name);
+	return found != NULL;
+}
+
+static void add_uid(unsigned **uids, size_t *count, uid_t uid)
+{
+	if (uid == 0)
+		return; /* root is always trusted */
+	*uids = xreallocarray(*uids, *count + 1, sizeof(**uids));
+	(*uids)[(*count)++] = (unsigned)uid;
+}
+
 /* trusted_users: names and numbers become uids; owner, any. */
 static void resolve_trusted(struct ctx *c)
 {
@@ -237,7 +265,6 @@ static void resolve_trusted(struct ctx *c)
 	for (size_t i = 0; i < cfg->trusted_user_count && c->error == NULL;
 	     i++) {
 		const char *name = cfg->trusted_users[i];
-		uint64_t num;
 		uid_t uid;
 		if (strcmp(name, "owner") == 0) {
 			cfg->trust_owner = true;
@@ -247,29 +274,9 @@ static void resolve_trusted(struct ctx *c)
 			cfg->trust_any = true;
 			continue;
 		}
-		if (ut_parse_u64(name, UINT32_MAX - 1, &num) == 0) {
-			uid = (uid_t)num;
-		} else {
-			long size = sysconf(_SC_GETPW_R_SIZE_MAX);
-			char *buf = xmalloc(size > 0 ? (size_t)size : 16384);
-			struct passwd pw, *found = NULL;
-			getpwnam_r(name, &pw, buf,
-				   size > 0 ? (size_t)size : 16384, &found);
-			uid = found != NULL ? found->pw_uid : 0;
-			free(buf);
-			if (found == NULL) {
-				fail(c, line,
-				     "[events] trusted_users: no such user: %s",
-				     name);
-				return;
-			}
-		}
-		if (uid == 0)
-			continue; /* root is always trusted */
-		cfg->trusted_uids =
-		    xreallocarray(cfg->trusted_uids, cfg->trusted_uid_count + 1,
-				  sizeof(*cfg->trusted_uids));
-		cfg->trusted_uids[cfg->trusted_uid_count++] = (unsigned)uid;
+		if (!name_to_uid(c, line, "[events] trusted_users", name, &uid))
+			return;
+		add_uid(&cfg->trusted_uids, &cfg->trusted_uid_count, uid);
 	}
 	if (c->error != NULL)
 		return;
@@ -282,6 +289,30 @@ static void resolve_trusted(struct ctx *c)
 		     "[events] trusted_users: 'owner' needs [mail] "
 		     "auth_master_socket (Dovecot's userdb tells whose "
 		     "mailbox it is)");
+}
+
+/* [control]: an absolute socket path; trusted_users are names or uids. */
+static void check_control(struct ctx *c)
+{
+	struct br_config *cfg = c->cfg;
+	unsigned line = line_of(c, "control", "trusted_users");
+
+	if (cfg->control_socket != NULL &&
+	    (cfg->control_socket[0] != '/' ||
+	     strlen(cfg->control_socket) >=
+		 sizeof(((struct sockaddr_un *)0)->sun_path)))
+		fail(c, line_of(c, "control", "socket"),
+		     "[control] socket: must be an absolute path shorter than "
+		     "%zu bytes",
+		     sizeof(((struct sockaddr_un *)0)->sun_path));
+	for (size_t i = 0; i < cfg->control_user_count && c->error == NULL;
+	     i++) {
+		uid_t uid;
+		if (name_to_uid(c, line, "[control] trusted_users",
+				cfg->control_users[i], &uid))
+			add_uid(&cfg->control_uids, &cfg->control_uid_count,
+				uid);
+	}
 }
 
 /* Exactly one of [mail] master_password and master_password_file. */
@@ -406,6 +437,8 @@ static void validate(struct ctx *c)
 		map_domains(c);
 	if (c->error == NULL)
 		resolve_trusted(c);
+	if (c->error == NULL)
+		check_control(c);
 }
 
 /* "readable by others", "writable by its group", ...: the first bit of
@@ -614,6 +647,7 @@ void br_config_free(struct br_config **cfgp)
 		free(cfg->smtp_password);
 	}
 	free(cfg->trusted_uids);
+	free(cfg->control_uids);
 	free(cfg->path);
 	ut_free(cfgp);
 }

@@ -30,6 +30,11 @@ enum br_imap_tls {
 	BR_IMAP_TLS_IMPLICIT,
 };
 
+enum br_log_target {
+	BR_LOG_STDERR = 0,
+	BR_LOG_SYSLOG,
+};
+
 struct br_config {
 	char *path;
 
@@ -99,6 +104,21 @@ struct br_config {
 	/* [state] */
 	char *state_dir; /* required */
 
+	/* [control]: tidingsctl's socket (issue 9); off while NULL. */
+	char *control_socket;
+	unsigned control_mode; /* default 0660 */
+	char *control_group;   /* default unset: tidingsd's own group */
+	/* Who may use it besides root and tidingsd's own uid, as written and
+	   resolved (user names or numbers). */
+	char **control_users;
+	size_t control_user_count;
+	unsigned *control_uids;
+	size_t control_uid_count;
+
+	/* [metrics]: OpenMetrics over HTTP; off while NULL. "PORT" (loopback),
+	   "ADDRESS:PORT" or "[ADDRESS]:PORT". */
+	char *metrics_listen;
+
 	/* [notify] */
 	char *message_type; /* chat|normal|headline, default chat */
 	unsigned burst_max; /* single notifications per window, default 3 */
@@ -136,6 +156,8 @@ struct br_config {
 	/* [log] */
 	enum ut_log_level log_level; /* default info */
 	unsigned trace_mask;	     /* default none */
+	int log_target;		     /* enum br_log_target, default stderr */
+	char *log_facility;	     /* syslog facility, default mail */
 };
 
 /* Flags of br_config_load(). */

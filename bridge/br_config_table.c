@@ -23,6 +23,11 @@ static const char *const username_values[] = {"address", "localpart", NULL};
 static const char *const hold_values[] = {"never", "dnd", "away", NULL};
 /* As enum br_nudge_mode (br_settings.h). */
 static const char *const nudge_values[] = {"off", "offer", "auto", NULL};
+/* As enum br_log_target. */
+static const char *const target_values[] = {"stderr", "syslog", NULL};
+static const char *const facility_values[] = {
+    "mail",   "daemon", "user",	  "local0", "local1", "local2",
+    "local3", "local4", "local5", "local6", "local7", NULL};
 
 /* The order here is the order of the dump and of the example file. */
 const struct br_ini_setting br_config__settings[] = {
@@ -179,6 +184,26 @@ const struct br_ini_setting br_config__settings[] = {
      "Directory for durable state (the ledger, tidings.db); absolute path, "
      "created 0700 if missing."},
 
+    {"control", "socket", BR_INI_STRING, F(control_socket), 0, 0, 0, NULL, NULL,
+     false,
+     "UNIX stream socket where tidingsctl asks tidingsd (absolute path, "
+     "e.g. /run/tidings/control.sock); unset: no control socket."},
+    {"control", "socket_mode", BR_INI_MODE, F(control_mode), 0, 0, 0, NULL,
+     "0660", false, "Permissions of the control socket."},
+    {"control", "socket_group", BR_INI_STRING, F(control_group), 0, 0, 0, NULL,
+     NULL, false,
+     "Group given to the control socket (unset: tidingsd's own group)."},
+    {"control", "trusted_users", BR_INI_LIST, F(control_users),
+     F(control_user_count), 0, 0, NULL, "root", false,
+     "Who may use the control socket, by the peer's uid: user names or "
+     "numbers; root and tidingsd's own user always may. Others are "
+     "refused."},
+
+    {"metrics", "listen", BR_INI_STRING, F(metrics_listen), 0, 0, 0, NULL, NULL,
+     false,
+     "Serve OpenMetrics (Prometheus) at http://ADDRESS:PORT/metrics: PORT "
+     "alone listens on 127.0.0.1; unset: no metrics."},
+
     {"notify", "message_type", BR_INI_WORD, F(message_type), 0, 0, 0,
      type_values, "chat", false,
      "Type of notification messages: chat (shown by every client, stored "
@@ -249,6 +274,13 @@ const struct br_ini_setting br_config__settings[] = {
     {"log", "trace", BR_INI_TRACE, F(trace_mask), 0, 0, 0, NULL, "none", false,
      "With level = trace: comma-separated xmpp, imap, events, ledger, or "
      "all, or none."},
+    {"log", "target", BR_INI_ENUM, F(log_target), 0, 0, 0, target_values,
+     "stderr", false,
+     "Where log lines go: stderr (the journal under systemd) or syslog."},
+    {"log", "facility", BR_INI_WORD, F(log_facility), 0, 0, 0, facility_values,
+     "mail", false,
+     "Syslog facility with target = syslog: mail (as Postfix and Dovecot "
+     "log), daemon, user or local0 to local7."},
 };
 
 const size_t br_config__setting_count = UT_N_ELEMENTS(br_config__settings);

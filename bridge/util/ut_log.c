@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,11 @@ static enum ut_log_level log_level = UT_LOG_INFO;
 static unsigned trace_mask;
 static ut_log_hook_fn *log_hook;
 static void *log_hook_ctx;
+
+#define LAST_ERROR_MAX 512
+static pthread_mutex_t last_error_lock = PTHREAD_MUTEX_INITIALIZER;
+static char last_error[LAST_ERROR_MAX];
+static int64_t last_error_at;
 
 static const char *const level_names[] = {
     [UT_LOG_ERROR] = "error", [UT_LOG_WARN] = "warn",	[UT_LOG_INFO] = "info",
@@ -53,6 +59,29 @@ bool ut_log_enabled(enum ut_log_level level)
 bool ut_trace_enabled(enum ut_trace cat)
 {
 	return log_level >= UT_LOG_TRACE && (trace_mask & cat) != 0;
+}
+
+static void remember_error(const char *line, size_t len)
+{
+	pthread_mutex_lock(&last_error_lock);
+	if (len >= LAST_ERROR_MAX)
+		len = LAST_ERROR_MAX - 1;
+	memcpy(last_error, line, len);
+	last_error[len] = '\0';
+	last_error_at = (int64_t)time(NULL);
+	pthread_mutex_unlock(&last_error_lock);
+}
+
+bool ut_log_last_error(char *buf, size_t size, int64_t *when_r)
+{
+	bool any;
+	pthread_mutex_lock(&last_error_lock);
+	any = last_error_at != 0;
+	if (any && size > 0)
+		snprintf(buf, size, "%s", last_error);
+	*when_r = last_error_at;
+	pthread_mutex_unlock(&last_error_lock);
+	return any;
 }
 
 void ut_log_set_hook(ut_log_hook_fn *hook, void *ctx)
@@ -144,6 +173,8 @@ void ut_logv(enum ut_log_level level, const char *prefix, const char *fmt,
 	}
 	append_safe(&line, ut_buf_str(&msg), msg.len);
 	ut_buf_free(&msg);
+	if (level == UT_LOG_ERROR)
+		remember_error(line.data, line.len);
 
 	if (log_hook != NULL) {
 		log_hook(level, ut_buf_str(&line), log_hook_ctx);

@@ -94,6 +94,14 @@ void ut_ratelog(struct ut_ratelog *rl, uint64_t now_msecs,
  * Tests can capture lines: the hook receives every formatted line (without
  * the timestamp) and the line is not written to stderr. NULL restores stderr.
  */
+/*
+ * The last line logged at error level (without its timestamp), for
+ * tidingsctl status: copied into buf (cut to size), its time in *when_r
+ * (seconds since the epoch). False when no error was logged yet. Safe from
+ * any thread.
+ */
+bool ut_log_last_error(char *buf, size_t size, int64_t *when_r);
+
 typedef void ut_log_hook_fn(enum ut_log_level level, const char *line,
 			    void *ctx);
 void ut_log_set_hook(ut_log_hook_fn *hook, void *ctx);

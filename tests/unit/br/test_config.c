@@ -374,6 +374,20 @@ static void test_validation(void)
 		  "t.conf:16: [events] trusted_users: 'owner' needs [mail] "
 		  "auth_master_socket (Dovecot's userdb tells whose mailbox "
 		  "it is)");
+	/* Who may use the control socket; the log's target. */
+	check_err("[control]\ntrusted_users = no-such-user-here\n",
+		  "t.conf:16: [control] trusted_users: no such user: "
+		  "no-such-user-here");
+	check_err("[control]\nsocket = run/control.sock\n",
+		  "t.conf:16: [control] socket: must be an absolute path "
+		  "shorter than 108 bytes");
+	check_err("[log]\ntarget = journal\n",
+		  "t.conf:16: [log] target: 'journal' is not one of stderr, "
+		  "syslog");
+	check_err("[log]\nfacility = kern\n",
+		  "t.conf:16: [log] facility: 'kern' is not one of mail, "
+		  "daemon, user, local0, local1, local2, local3, local4, "
+		  "local5, local6, local7");
 	struct br_config *cfg =
 	    parse_ok("[events]\ntrusted_users = root, mail, 4242\n[xmpp]\n"
 		     "component = m.x\nhost = h\nsecret = s\ndomain = x\n"

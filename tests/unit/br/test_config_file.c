@@ -500,6 +500,10 @@ static void test_example(void)
 	ut_free(&all->smtp_user);
 	T_CHECK_STR(all->smtp_password_file, "/etc/tidings/smtp-password");
 	ut_free(&all->smtp_password_file);
+	T_CHECK_STR(all->control_group, "adm");
+	ut_free(&all->control_group);
+	T_CHECK_STR(all->metrics_listen, "9154");
+	ut_free(&all->metrics_listen);
 	char *d1 = dump_str(cfg), *d2 = dump_str(all);
 	T_CHECK_STR(d1, d2);
 
@@ -522,11 +526,11 @@ static void test_example(void)
 		}
 		p += n + (p[n] == '\n');
 	}
-	/* 60 settings; socket_group, imap_ca_file, the two auth sockets,
+	/* 67 settings; socket_group, imap_ca_file, the two auth sockets,
 	   master_password_file (checked with with_file above), smtp_host,
-	   smtp_ca_file, smtp_user and smtp_password_file are unset in the
-	   dump. */
-	T_CHECK_INT(keys, 51);
+	   smtp_ca_file, smtp_user, smtp_password_file, [control]
+	   socket_group and [metrics] listen are unset in the dump. */
+	T_CHECK_INT(keys, 56);
 	free(d1);
 	free(d2);
 	br_config_free(&cfg);
