@@ -18,4 +18,12 @@
 extern const struct br_ini_setting br_config__settings[];
 extern const size_t br_config__setting_count;
 
+/*
+ * Whether a new value of s in a SIGHUP reload takes effect only at the next
+ * start (sockets, connections, the component, the state directory): the
+ * reload then logs the change and keeps the running value. Everything else
+ * applies at once. tidings.conf(5) says it for each key.
+ */
+bool br_config__needs_restart(const struct br_ini_setting *s);
+
 #endif

@@ -285,6 +285,53 @@ const struct br_ini_setting br_config__settings[] = {
 
 const size_t br_config__setting_count = UT_N_ELEMENTS(br_config__settings);
 
+bool br_config__needs_restart(const struct br_ini_setting *s)
+{
+	/* Whole sections whose values are taken once, at start. */
+	static const char *const sections[] = {"xmpp", "state", "domains"};
+	/* Keys of other sections, likewise. */
+	static const char *const keys[] = {
+	    "mail.domain",
+	    "mail.username_format",
+	    "mail.imap_host",
+	    "mail.imap_port",
+	    "mail.imap_tls",
+	    "mail.imap_ca_file",
+	    "mail.imap_allow_plaintext",
+	    "mail.master_user",
+	    "mail.master_password",
+	    "mail.master_password_file",
+	    "mail.imap_workers",
+	    "mail.imap_timeout",
+	    "mail.auth_master_socket",
+	    "mail.auth_client_socket",
+	    "mail.smtp_host",
+	    "mail.smtp_port",
+	    "mail.smtp_tls",
+	    "mail.smtp_ca_file",
+	    "mail.smtp_user",
+	    "mail.smtp_password_file",
+	    "mail.smtp_workers",
+	    "mail.smtp_timeout",
+	    "events.socket",
+	    "events.socket_mode",
+	    "events.socket_group",
+	    "control.socket",
+	    "control.socket_mode",
+	    "control.socket_group",
+	    "metrics.listen",
+	};
+	for (size_t i = 0; i < UT_N_ELEMENTS(sections); i++)
+		if (strcmp(s->section, sections[i]) == 0)
+			return true;
+	size_t n = strlen(s->section);
+	for (size_t i = 0; i < UT_N_ELEMENTS(keys); i++)
+		if (strncmp(keys[i], s->section, n) == 0 && keys[i][n] == '.' &&
+		    strcmp(keys[i] + n + 1, s->key) == 0)
+			return true;
+	return false;
+}
+
 /* Prints the description of s, wrapped as "# " lines of at most 78
    columns, with whether it is required or its default. */
 static void dump_comment(FILE *out, const struct br_ini_setting *s)
