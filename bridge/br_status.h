@@ -11,6 +11,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <uv.h>
+
+struct br_config;
+struct br_router;
+struct br_online;
+struct br_sender;
+struct ms_evsock;
+struct ms_imap_pool;
+struct xm_component;
 
 struct br_status {
 	int64_t started_at; /* unix seconds */
@@ -69,5 +78,33 @@ struct br_status {
 	int64_t last_error_at; /* 0: none */
 	char last_error[512];
 };
+
+/*
+ * Where the numbers come from: tidingsd's modules, any of which may be
+ * NULL (not started, or off). The pointers are read at each collect, so
+ * the owner may change them (e.g. set events to NULL when it closes).
+ */
+struct br_status_sources {
+	const struct br_config *cfg;
+	struct xm_component *xmpp;
+	struct ms_evsock *events;
+	struct ms_imap_pool *imap;
+	struct br_router *router;
+	struct br_online *online;
+	struct br_sender *sender;
+};
+
+/* Samples the accepted events once a second for events_per_sec. */
+struct br_status_meter;
+
+/* Starts the meter's timer on loop; src must outlive it. */
+struct br_status_meter *
+br_status_meter_new(uv_loop_t *loop, const struct br_status_sources *src);
+/* Closes the timer; the memory goes once libuv released it. */
+void br_status_meter_close(struct br_status_meter **m);
+
+/* Fills *st from the sources (loop thread only). Costs one pass over the
+   users whose presence is known, and two stat(2) calls. */
+void br_status_collect(const struct br_status_meter *m, struct br_status *st);
 
 #endif

@@ -36,7 +36,8 @@ struct ms_imap_pool {
 	char *master_password;
 	char separator;
 	uint64_t timeout_msecs;
-	SSL_CTX *tls_ctx; /* NULL without TLS */
+	SSL_CTX *tls_ctx;		 /* NULL without TLS */
+	uint64_t jobs_done, jobs_failed; /* loop thread */
 };
 
 const char *ms_imap_error_name(enum ms_imap_error error)
@@ -107,6 +108,7 @@ static void job_done(struct ms_job *j)
 {
 	struct ms_imap_job *job = (struct ms_imap_job *)j;
 
+	ms_imap__pool_count(job->pool, job->res.error);
 	/* The callback may free the pool: job->pool is not used after. */
 	job->cb(&job->res, job->ctx);
 	job_free(job);
@@ -206,6 +208,21 @@ int ms_imap_scan(struct ms_imap_pool *pool, const char *user,
 		return -1;
 	}
 	return 0;
+}
+
+void ms_imap__pool_count(struct ms_imap_pool *pool, enum ms_imap_error error)
+{
+	pool->jobs_done++;
+	if (error != MS_IMAP_OK)
+		pool->jobs_failed++;
+}
+
+void ms_imap_pool_get_stats(const struct ms_imap_pool *pool,
+			    struct ms_imap_pool_stats *stats_r)
+{
+	ms_jobs_load(pool->jobs, &stats_r->busy, &stats_r->queued);
+	stats_r->jobs = pool->jobs_done;
+	stats_r->failures = pool->jobs_failed;
 }
 
 size_t ms_imap_pool_pending(const struct ms_imap_pool *pool)

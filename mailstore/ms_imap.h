@@ -319,6 +319,16 @@ int ms_imap_seen_by_msgid(struct ms_imap_pool *pool, const char *user,
 
 /* Jobs pending: queued, running, or done and not yet reported. */
 size_t ms_imap_pool_pending(const struct ms_imap_pool *pool);
+
+struct ms_imap_pool_stats {
+	size_t busy;	   /* sessions working now */
+	size_t queued;	   /* jobs waiting for a session */
+	uint64_t jobs;	   /* finished */
+	uint64_t failures; /* finished with an error */
+};
+/* Loop thread only. */
+void ms_imap_pool_get_stats(const struct ms_imap_pool *pool,
+			    struct ms_imap_pool_stats *stats_r);
 /*
  * Drops queued jobs (their callbacks do not fire), cuts running sessions
  * short (their sockets are shut down) and waits for them without calling

@@ -244,6 +244,7 @@ static void append_done(struct ms_job *j)
 {
 	struct append_job *job = (struct append_job *)j;
 
+	ms_imap__pool_count(job->pool, job->res.error);
 	/* The callback may free the pool: job->pool is not used after. */
 	job->cb(&job->res, job->ctx);
 	append_free(job);

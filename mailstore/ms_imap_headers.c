@@ -342,6 +342,7 @@ static void headers_done(struct ms_job *j)
 {
 	struct headers_job *job = (struct headers_job *)j;
 
+	ms_imap__pool_count(job->pool, job->res.error);
 	/* The callback may free the pool: job->pool is not used after. */
 	job->cb(&job->res, job->ctx);
 	headers_free(job);

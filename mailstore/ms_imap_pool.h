@@ -21,6 +21,10 @@ void ms_imap__pool_server(const struct ms_imap_pool *pool,
 			  struct ms_jobs_worker *w,
 			  struct ms_imap__server *srv);
 
+/* Counts a finished job for ms_imap_pool_get_stats(); each kind's done
+   operation calls it before the callback (which may free the pool). */
+void ms_imap__pool_count(struct ms_imap_pool *pool, enum ms_imap_error error);
+
 /* Queues job under the pool's bound: ms_jobs_submit(). */
 int ms_imap__pool_submit(struct ms_imap_pool *pool, struct ms_job *job,
 			 const struct ms_job_ops *ops);

@@ -271,6 +271,7 @@ static void seen_done(struct ms_job *j)
 {
 	struct seen_job *job = (struct seen_job *)j;
 
+	ms_imap__pool_count(job->pool, job->res.error);
 	/* The callback may free the pool: job->pool is not used after. */
 	job->cb(&job->res, job->ctx);
 	seen_free(job);

@@ -214,6 +214,20 @@ void ms_jobs_cancel(struct ms_jobs *jobs, struct ms_job *job)
 		job->ops->drop(job);
 }
 
+void ms_jobs_load(struct ms_jobs *jobs, size_t *busy_r, size_t *queued_r)
+{
+	size_t busy = 0, queued = 0;
+
+	pthread_mutex_lock(&jobs->mu);
+	for (unsigned i = 0; i < jobs->n_workers; i++)
+		busy += jobs->workers[i].job != NULL;
+	for (const struct ms_job *j = jobs->queue_head; j != NULL; j = j->next)
+		queued++;
+	pthread_mutex_unlock(&jobs->mu);
+	*busy_r = busy;
+	*queued_r = queued;
+}
+
 size_t ms_jobs_pending(const struct ms_jobs *jobs)
 {
 	return jobs->pending;

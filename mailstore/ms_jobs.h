@@ -68,6 +68,9 @@ void ms_jobs_cancel(struct ms_jobs *jobs, struct ms_job *job);
 /* Jobs pending: queued, running, or done and not yet reported. */
 size_t ms_jobs_pending(const struct ms_jobs *jobs);
 
+/* Workers running a job now, and jobs waiting for a worker. */
+void ms_jobs_load(struct ms_jobs *jobs, size_t *busy_r, size_t *queued_r);
+
 /* For a running job: readable once the pool is freed. */
 int ms_jobs_stop_fd(const struct ms_jobs_worker *w);
 

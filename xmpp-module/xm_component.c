@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <strings.h>
 
@@ -256,6 +257,7 @@ static void xm_go_online(struct xm_component *c)
 {
 	c->state = XM_ONLINE;
 	c->stats.connects++;
+	c->stats.up_since = (int64_t)time(NULL);
 	c->online_since_msecs = uv_now(c->loop);
 	xm_conn_deadline(c->conn, 0, NULL);
 	uv_timer_start(&c->keepalive_timer, xm_keepalive_cb, c->keepalive_msecs,

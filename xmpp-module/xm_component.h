@@ -109,6 +109,7 @@ struct xm_component_stats {
 	uint64_t dropped;    /* outbox full */
 	uint64_t dropped_in; /* inbound stanzas dropped (see above) */
 	size_t outbox_len;   /* queued, not yet confirmed */
+	int64_t up_since;    /* unix seconds of the last handshake */
 };
 
 /*
