@@ -58,26 +58,45 @@ pytest_run() { # build dir, pytest args...
 	TIDINGS_BUILD="$top/$dir" /usr/bin/python3 -m pytest -q -p no:cacheprovider "$@"
 }
 
+fuzz_one() { # fuzzer binary; 0 when it ran its time without a finding
+	local f=$1 name=${1##*/fuzz-}
+	local corpus
+	corpus=$(mktemp -d)
+	cp tests/fuzz/corpus/"$name"/* "$corpus"/ 2>/dev/null
+	local rc=0
+	"$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 \
+		-rss_limit_mb=2048 -print_final_stats=1 \
+		-artifact_prefix="build-fuzz/crash-$name-" "$corpus" \
+		>"build-fuzz/fuzz-$name.log" 2>&1 || rc=1
+	rm -rf "$corpus"
+	return $rc
+}
+
+# The targets run two at a time (one per core of the CI machine).
 fuzz_all() {
-	local ok=0
+	local ok=0 targets=()
 	for f in build-fuzz/tests/fuzz/fuzz-*; do
-		[ -f "$f" ] && [ -x "$f" ] || continue
+		[ -f "$f" ] && [ -x "$f" ] && targets+=("$f")
+	done
+	local -A pids=()
+	for f in "${targets[@]}"; do
+		while [ "$(jobs -rp | wc -l)" -ge "${FUZZ_JOBS:-2}" ]; do
+			wait -n || :
+		done
+		echo "fuzzing ${f##*/fuzz-} for ${FUZZ_SECONDS}s"
+		fuzz_one "$f" &
+		pids[$f]=$!
+	done
+	for f in "${targets[@]}"; do
 		local name=${f##*/fuzz-}
-		local corpus
-		corpus=$(mktemp -d)
-		cp tests/fuzz/corpus/"$name"/* "$corpus"/ 2>/dev/null
-		echo "fuzzing $name for ${FUZZ_SECONDS}s"
-		if ! "$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 \
-			-rss_limit_mb=2048 -print_final_stats=1 \
-			-artifact_prefix="build-fuzz/crash-$name-" "$corpus" \
-			>"build-fuzz/fuzz-$name.log" 2>&1; then
+		if wait "${pids[$f]}"; then
+			echo "$name: $(grep -E "stat::number_of_executed_units" \
+				"build-fuzz/fuzz-$name.log" | tail -1)"
+		else
+			echo "$name: FAILED"
 			tail -40 "build-fuzz/fuzz-$name.log"
 			ok=1
-		else
-			grep -E "stat::number_of_executed_units|cov:" \
-				"build-fuzz/fuzz-$name.log" | tail -2
 		fi
-		rm -rf "$corpus"
 	done
 	return $ok
 }
