@@ -58,9 +58,19 @@ static void run(struct peer *p, enum ms_imap_tls tls, uint64_t timeout_msecs)
 	T_CHECK_INT(ms_imap_scan(pool, "ivy@example.org", NULL, 0, 0, 0, 0,
 				 scan_cb, NULL),
 		    0);
+	struct ms_imap_pool_stats st;
+	/* Counted when reported, on the loop thread: not yet. */
+	ms_imap_pool_get_stats(pool, &st);
+	T_CHECK_INT(st.jobs, 0);
 	peer_run_until(&loop, &out.calls, 1, 4 * timeout_msecs + 2000);
 	peer_run_for(&loop, 50);
 	T_CHECK_INT(out.calls, 1);
+	/* The pool counts the finished job, and a failure as one. */
+	ms_imap_pool_get_stats(pool, &st);
+	T_CHECK_INT(st.busy, 0);
+	T_CHECK_INT(st.queued, 0);
+	T_CHECK_INT(st.jobs, 1);
+	T_CHECK_INT(st.failures, out.error != MS_IMAP_OK ? 1 : 0);
 	ms_imap_pool_free(&pool);
 	uv_run(&loop, UV_RUN_NOWAIT);
 }
