@@ -258,6 +258,22 @@ def test_test_notification_reaches_the_client(make_stack):
         "<test" in n.xml, n.xml
 
 
+# Run as nobody: 50 connections, each must read exactly "forbidden";
+# prints the seconds it took.
+FLOOD = """
+import json, socket, sys, time
+t = time.monotonic()
+for _ in range(50):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    f = s.makefile("rb")
+    assert json.loads(f.readline()) == {"ok": False, "error": "forbidden"}
+    f.close()
+    s.close()
+print(time.monotonic() - t)
+"""
+
+
 def test_forbidden_peer_learns_nothing(make_stack):
     st = control_stack(make_stack)
     nobody = pwd.getpwnam("nobody")
@@ -288,9 +304,18 @@ def test_forbidden_peer_learns_nothing(make_stack):
             assert "bob" not in out
         st.tidingsd.wait_log("refused a connection from uid %d"
                              % nobody.pw_uid, 5.0, since=offset)
-        # At most one line a second for the three.
-        assert st.tidingsd.count_log("refused a connection",
-                                     since=offset) <= 2
+        # A flood of refused connections: at most one log line a second.
+        offset = st.tidingsd.log_size()
+        flood = subprocess.run(
+            ["setpriv", "--reuid", str(nobody.pw_uid), "--regid",
+             str(nobody.pw_gid), "--clear-groups", "--", "/usr/bin/python3",
+             "-c", FLOOD, sock], capture_output=True, text=True,
+            timeout=60 * SLOW)
+        assert flood.returncode == 0, flood.stderr
+        seconds = float(flood.stdout)
+        time.sleep(0.2)
+        lines = st.tidingsd.count_log("refused a connection", since=offset)
+        assert 1 <= lines <= int(seconds) + 2, (lines, seconds)
         # A config nobody may read: exit 3 with a clear message.
         r = ctl(st, "status", user="nobody", binary=binary)
         assert r.returncode == 3
