@@ -275,7 +275,8 @@ static int print_reply(json_t *o, const char *cmd, const char *arg,
 	} else if (strcmp(cmd, "resync") == 0) {
 		printf("resync of ");
 		put_safe(arg);
-		printf(" queued (%lld mailboxes)\n", num(o, "mailboxes"));
+		long long n = num(o, "mailboxes");
+		printf(" queued (%lld mailbox%s)\n", n, n == 1 ? "" : "es");
 	} else if (strcmp(cmd, "test") == 0) {
 		printf("test notification sent to ");
 		put_safe(str(o, "jid"));
