@@ -130,6 +130,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 		  " AND mailbox = ?2 AND uidvalidity = ?3 AND uid = ?4)"
 		  " OR EXISTS(SELECT 1 FROM mailboxes WHERE user = ?1"
 		  " AND mailbox = ?2 AND uidvalidity = ?3 AND floor_uid >= ?4)",
+    [ST_KEY_RECENT] = "SELECT mailbox, uidvalidity, uid, at FROM notified"
+		      " WHERE user = ?1 ORDER BY at DESC, uid DESC LIMIT ?2",
     /* Nothing exists above UID 4294967295: such a row keeps its mark. */
     [ST_DUE_ALL] = "UPDATE mailboxes SET rescan_after = 0, rescan_from ="
 		   " CASE WHEN last_uid >= 4294967295 THEN rescan_from"

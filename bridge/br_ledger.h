@@ -218,6 +218,24 @@ int br_ledger_setting_set(struct br_ledger *l, const char *user,
 /* *found_r = 0 when the user never changed it. */
 int br_ledger_setting_get(struct br_ledger *l, const char *user,
 			  const char *name, int *found_r, int64_t *value_r);
+/* A notified key and when it was recorded (br_ledger_recent). */
+struct br_ledger_recent {
+	char *mailbox;
+	uint32_t uidvalidity;
+	uint32_t uid;
+	int64_t at; /* unix seconds */
+};
+/*
+ * The user's last notified keys (mails covered by a single notification,
+ * a digest or a summary: the ledger does not keep which), newest first,
+ * at most max of them: an xmalloc'ed array in *rows_r (NULL when none)
+ * and its length in *n_r; free it with br_ledger_recent_free(). Keys
+ * pruned already are gone; keys kept in memory while writes fail are not
+ * listed.
+ */
+int br_ledger_recent(struct br_ledger *l, const char *user, size_t max,
+		     struct br_ledger_recent **rows_r, size_t *n_r);
+void br_ledger_recent_free(struct br_ledger_recent **rows, size_t n);
 /* Drops notified keys older than max_age_secs that are not above their
    mailbox's last_uid (the floor keeps covering them). */
 int br_ledger_prune(struct br_ledger *l, uint64_t max_age_secs);

@@ -380,3 +380,51 @@ int br_ledger_outbox_foreach(struct br_ledger *l,
 {
 	return br_ledger_outbox_range(l, 0, SIZE_MAX, cb, ctx);
 }
+
+int br_ledger_recent(struct br_ledger *l, const char *user, size_t max,
+		     struct br_ledger_recent **rows_r, size_t *n_r)
+{
+	sqlite3_stmt *st = l->st[ST_KEY_RECENT];
+	struct br_ledger_recent *rows = NULL;
+	size_t n = 0;
+	int rc = SQLITE_DONE;
+
+	*rows_r = NULL;
+	*n_r = 0;
+	if (max == 0)
+		return 0;
+	br_ledger__bind_text(l, ST_KEY_RECENT, 1, user);
+	sqlite3_bind_int64(st, 2, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+	while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		rows = xreallocarray(rows, n + 1, sizeof(*rows));
+		rows[n].mailbox =
+		    xstrdup((const char *)sqlite3_column_text(st, 0));
+		rows[n].uidvalidity = (uint32_t)sqlite3_column_int64(st, 1);
+		rows[n].uid = (uint32_t)sqlite3_column_int64(st, 2);
+		rows[n].at = sqlite3_column_int64(st, 3);
+		n++;
+	}
+	if (n == max)
+		rc = SQLITE_DONE;
+	if (rc != SQLITE_DONE) {
+		br_ledger__read_error(l, "recent notifications");
+		br_ledger__done(l, ST_KEY_RECENT);
+		br_ledger_recent_free(&rows, n);
+		return -1;
+	}
+	br_ledger__done(l, ST_KEY_RECENT);
+	*rows_r = rows;
+	*n_r = n;
+	return 0;
+}
+
+void br_ledger_recent_free(struct br_ledger_recent **rowsp, size_t n)
+{
+	struct br_ledger_recent *rows = *rowsp;
+	if (rows == NULL)
+		return;
+	*rowsp = NULL;
+	for (size_t i = 0; i < n; i++)
+		free(rows[i].mailbox);
+	free(rows);
+}

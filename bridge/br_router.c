@@ -199,6 +199,12 @@ static void deliver(struct br_user *u, xmpp_stanza_t *st,
 		p->id = 0; /* logged by the ledger; notify anyway */
 }
 
+void br_router__deliver(struct br_user *u, xmpp_stanza_t *st,
+			const struct br_ledger_key *keys, size_t n)
+{
+	deliver(u, st, keys, n);
+}
+
 const char *br_presence_word(enum br_presence p)
 {
 	switch (p) {

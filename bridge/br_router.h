@@ -151,6 +151,44 @@ int br_router_summary(struct br_router *r, const char *bare_jid);
  */
 void br_router_notify_now(struct br_router *r, const char *key,
 			  const struct br_mail *m);
+/*
+ * For the control socket (tidingsctl, br_control.c; br_router_admin.c).
+ */
+/* What the router holds for one served user now. */
+struct br_router_user_info {
+	bool in_memory;		 /* in the router's table (else: idle) */
+	size_t held;		 /* mails held for a digest */
+	bool digest_due;	 /* the burst window ends with a digest */
+	bool summary_due;	 /* mail came while held: a summary when
+				    they can take mail again */
+	unsigned window_singles; /* singles sent in the burst window */
+	size_t reconciliations;	 /* scans of their mailboxes alive */
+	bool resync_queued;	 /* their due mailboxes are walked next */
+};
+/* Fills *info_r for the user with canonical key key (zeroes when the
+   router does not hold them). */
+void br_router_user_info(const struct br_router *r, const char *key,
+			 struct br_router_user_info *info_r);
+/* Whether tidings has seen the user (canonical key): in the router's
+   table now, or with an INBOX row in the ledger. */
+bool br_router_knows(struct br_router *r, const char *key);
+/*
+ * Reconciles the user's mailboxes now, as after a restart: each notified
+ * mailbox the ledger knows for them (and INBOX, known or not) becomes due
+ * from above its last notified UID, and their walk goes ahead of the
+ * global one. Returns the number of mailboxes marked, or -1 when the user
+ * maps to no JID or there is no IMAP pool.
+ */
+int br_router_resync(struct br_router *r, const char *key);
+/*
+ * Sends the user a test notification from the component, through the
+ * ledger and the outbox like any notification (confirmed, resent after a
+ * restart), whatever their presence and settings: body as its text and
+ * <test xmlns='urn:x-tidings:mail:0'/>. Returns 0 with its stanza id
+ * (xmalloc'ed) in *id_r, or -1 when the user maps to no JID.
+ */
+int br_router_send_test(struct br_router *r, const char *key, const char *body,
+			char **id_r);
 void br_router_confirmed(struct br_router *r, uint64_t token);
 void br_router_get_stats(const struct br_router *r,
 			 struct br_router_stats *stats_r);

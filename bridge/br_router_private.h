@@ -159,6 +159,10 @@ void br_router__ratelog(struct br_router *r, struct ut_ratelog *rl,
 			enum ut_log_level level, const char *prefix,
 			const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* Writes st (not consumed) to the ledger with keys[0..n) in this turn's
+   transaction and sends it at the turn's end. */
+void br_router__deliver(struct br_user *u, xmpp_stanza_t *st,
+			const struct br_ledger_key *keys, size_t n);
 /* Whether the mail still needs a notification (not notified, held or
    about to be written). */
 bool br_router__wanted(struct br_user *u, const struct br_mail *m);

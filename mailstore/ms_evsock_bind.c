@@ -1,5 +1,6 @@
 /*
- * Binding the event socket's path (see ms_evsock_bind.h).
+ * Binding a UNIX socket's path: the event socket's, the control socket's
+ * (see ms_evsock_bind.h).
  */
 #include <errno.h>
 #include <grp.h>
@@ -50,7 +51,8 @@ static int lookup_group(const char *name, gid_t *gid_r, char **error_r)
  * listens on (left by a crash) is removed; a socket somebody still reads
  * from, or anything that is not a socket, is an error.
  */
-static int clear_stale(const struct sockaddr_un *sun, char **error_r)
+static int clear_stale(const struct sockaddr_un *sun, int sock_type,
+		       const char *log_prefix, char **error_r)
 {
 	struct stat st;
 
@@ -66,7 +68,7 @@ static int clear_stale(const struct sockaddr_un *sun, char **error_r)
 				     sun->sun_path);
 		return -1;
 	}
-	int probe = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int probe = socket(AF_UNIX, sock_type | SOCK_CLOEXEC, 0);
 	if (probe < 0) {
 		*error_r = xasprintf("socket: %s", strerror(errno));
 		return -1;
@@ -88,7 +90,7 @@ static int clear_stale(const struct sockaddr_un *sun, char **error_r)
 				     sun->sun_path, strerror(errno));
 		return -1;
 	}
-	ut_log(UT_LOG_INFO, LOG_PREFIX, "replaced stale socket %s",
+	ut_log(UT_LOG_INFO, log_prefix, "replaced stale socket %s",
 	       sun->sun_path);
 	return 0;
 }
@@ -104,32 +106,30 @@ void ms_evsock__set_rcvbuf(int fd, int bytes)
 		       strerror(errno));
 }
 
-/* Binds fd to the path with the settings' mode and group. On error the
-   path is left unlinked. */
-int ms_evsock__bind_path(int fd, const struct sockaddr_un *sun,
-			 const struct ms_evsock_settings *set,
-			 struct stat *st_r, char **error_r)
+int ms_unix_bind_path(int fd, int sock_type, const struct sockaddr_un *sun,
+		      unsigned mode, const char *group, const char *log_prefix,
+		      struct stat *st_r, char **error_r)
 {
-	if (clear_stale(sun, error_r) < 0)
+	if (clear_stale(sun, sock_type, log_prefix, error_r) < 0)
 		return -1;
 	if (bind(fd, (const struct sockaddr *)sun, sizeof(*sun)) < 0) {
 		*error_r =
 		    xasprintf("bind %s: %s", sun->sun_path, strerror(errno));
 		return -1;
 	}
-	if (chmod(sun->sun_path, set->mode) < 0) {
+	if (chmod(sun->sun_path, mode) < 0) {
 		*error_r =
 		    xasprintf("chmod %s: %s", sun->sun_path, strerror(errno));
 		goto fail;
 	}
-	if (set->group != NULL) {
+	if (group != NULL) {
 		gid_t gid = 0;
-		if (lookup_group(set->group, &gid, error_r) < 0)
+		if (lookup_group(group, &gid, error_r) < 0)
 			goto fail;
 		if (chown(sun->sun_path, (uid_t)-1, gid) < 0) {
 			*error_r =
 			    xasprintf("chown %s to group %s: %s", sun->sun_path,
-				      set->group, strerror(errno));
+				      group, strerror(errno));
 			goto fail;
 		}
 	}
@@ -141,4 +141,12 @@ int ms_evsock__bind_path(int fd, const struct sockaddr_un *sun,
 fail:
 	(void)unlink(sun->sun_path);
 	return -1;
+}
+
+int ms_evsock__bind_path(int fd, const struct sockaddr_un *sun,
+			 const struct ms_evsock_settings *set,
+			 struct stat *st_r, char **error_r)
+{
+	return ms_unix_bind_path(fd, SOCK_DGRAM, sun, set->mode, set->group,
+				 LOG_PREFIX, st_r, error_r);
 }
