@@ -23,9 +23,11 @@
 #include "br_mailchat.h"
 #include "br_nudge.h"
 #include "br_ledger.h"
+#include "br_metrics.h"
 #include "br_online.h"
 #include "br_router.h"
 #include "br_sender.h"
+#include "br_status.h"
 #include "ut_log.h"
 #include "ms_authmaster.h"
 #include "ms_evsock.h"
@@ -57,6 +59,9 @@ struct daemon {
 	struct br_nudge *nudge;
 	struct br_adhoc *adhoc; /* commands on xmpp's helper; freed after it */
 	struct xm_gateway *gateway; /* on xmpp's IQ engine; freed after it */
+	struct br_status_sources status_src; /* the modules, for meter */
+	struct br_status_meter *meter;	     /* tidingsctl status, metrics */
+	struct br_metrics *metrics;	     /* [metrics] listen set */
 	uv_signal_t sigterm, sigint, sighup;
 	uv_timer_t stats_timer;
 	uv_timer_t drain_timer;
@@ -188,6 +193,8 @@ static void stats_timer_cb(uv_timer_t *t)
 /* Closes whatever exists; safe after a partial start. */
 static void finish_stop(struct daemon *d)
 {
+	br_metrics_stop(&d->metrics); /* before the meter it reads */
+	br_status_meter_close(&d->meter);
 	if (d->imap != NULL)
 		ms_imap_pool_free(&d->imap);
 	br_sender_close(&d->sender);
@@ -242,6 +249,7 @@ static void stop(struct daemon *d)
 	}
 	if (d->events != NULL)
 		ms_evsock_close(&d->events);
+	d->status_src.events = NULL;
 	if (d->xmpp == NULL || d->router == NULL) {
 		finish_stop(d);
 		return;
@@ -444,6 +452,24 @@ static int start(struct daemon *d)
 	}
 	log_info("events: listening on %s", cfg->events_socket);
 	check_dgram_queue();
+
+	d->status_src = (struct br_status_sources){
+	    .cfg = cfg,
+	    .xmpp = d->xmpp,
+	    .events = d->events,
+	    .imap = d->imap,
+	    .router = d->router,
+	    .online = d->online,
+	    .sender = d->sender,
+	};
+	d->meter = br_status_meter_new(d->loop, &d->status_src);
+	if (cfg->metrics_listen != NULL &&
+	    br_metrics_start(d->loop, cfg->metrics_listen, d->meter,
+			     &d->metrics, &error) < 0) {
+		log_error("metrics: %s", error);
+		free(error);
+		return -1;
+	}
 
 	xm_component_start(d->xmpp);
 	br_router_start(d->router);
