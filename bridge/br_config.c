@@ -19,6 +19,7 @@
 #include "br_config.h"
 #include "br_config_private.h"
 #include "br_ini.h"
+#include "br_metrics_text.h"
 #include "ut_buf.h"
 #include "ut_parse.h"
 #include "ut_str.h"
@@ -315,6 +316,22 @@ static void check_control(struct ctx *c)
 	}
 }
 
+/* [metrics] listen: what br_metrics_start() will bind. */
+static void check_metrics(struct ctx *c)
+{
+	struct sockaddr_storage addr;
+	socklen_t len;
+	const char *why;
+
+	if (c->cfg->metrics_listen != NULL &&
+	    br_metrics_parse_listen(c->cfg->metrics_listen, &addr, &len, &why) <
+		0)
+		fail(c, line_of(c, "metrics", "listen"),
+		     "[metrics] listen: '%s': %s (write PORT for "
+		     "127.0.0.1:PORT, ADDRESS:PORT or [IPV6-ADDRESS]:PORT)",
+		     c->cfg->metrics_listen, why);
+}
+
 /* Exactly one of [mail] master_password and master_password_file. */
 static void check_master_password(struct ctx *c)
 {
@@ -439,6 +456,8 @@ static void validate(struct ctx *c)
 		resolve_trusted(c);
 	if (c->error == NULL)
 		check_control(c);
+	if (c->error == NULL)
+		check_metrics(c);
 }
 
 /* "readable by others", "writable by its group", ...: the first bit of

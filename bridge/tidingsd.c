@@ -24,6 +24,7 @@
 #include "br_mailchat.h"
 #include "br_nudge.h"
 #include "br_ledger.h"
+#include "br_metrics.h"
 #include "br_online.h"
 #include "br_router.h"
 #include "br_sender.h"
@@ -59,9 +60,10 @@ struct daemon {
 	struct br_nudge *nudge;
 	struct br_adhoc *adhoc; /* commands on xmpp's helper; freed after it */
 	struct xm_gateway *gateway; /* on xmpp's IQ engine; freed after it */
-	struct br_status_sources sources; /* what d->meter reads */
-	struct br_status_meter *meter;
-	struct br_control *control; /* [control] socket set */
+	struct br_status_sources sources; /* the modules, for meter */
+	struct br_status_meter *meter;	  /* tidingsctl status, metrics */
+	struct br_control *control;	  /* [control] socket set */
+	struct br_metrics *metrics;	  /* [metrics] listen set */
 	uv_signal_t sigterm, sigint, sighup;
 	uv_timer_t stats_timer;
 	uv_timer_t drain_timer;
@@ -209,6 +211,7 @@ static int control_reload_cb(void *ctx, char **summary_r, char **error_r)
 static void finish_stop(struct daemon *d)
 {
 	br_control_close(&d->control);
+	br_metrics_stop(&d->metrics); /* before the meter it reads */
 	br_status_meter_close(&d->meter);
 	if (d->imap != NULL)
 		ms_imap_pool_free(&d->imap);
@@ -468,13 +471,15 @@ static int start(struct daemon *d)
 	}
 	log_info("events: listening on %s", cfg->events_socket);
 	check_dgram_queue();
-	d->sources = (struct br_status_sources){.cfg = cfg,
-						.xmpp = d->xmpp,
-						.events = d->events,
-						.imap = d->imap,
-						.router = d->router,
-						.online = d->online,
-						.sender = d->sender};
+	d->sources = (struct br_status_sources){
+	    .cfg = cfg,
+	    .xmpp = d->xmpp,
+	    .events = d->events,
+	    .imap = d->imap,
+	    .router = d->router,
+	    .online = d->online,
+	    .sender = d->sender,
+	};
 	d->meter = br_status_meter_new(d->loop, &d->sources);
 	if (cfg->control_socket != NULL) {
 		struct br_control_deps ctl = {.loop = d->loop,
@@ -492,6 +497,13 @@ static int start(struct daemon *d)
 			return -1;
 		}
 		log_info("control: listening on %s", cfg->control_socket);
+	}
+	if (cfg->metrics_listen != NULL &&
+	    br_metrics_start(d->loop, cfg->metrics_listen, d->meter,
+			     &d->metrics, &error) < 0) {
+		log_error("metrics: %s", error);
+		free(error);
+		return -1;
 	}
 
 	xm_component_start(d->xmpp);

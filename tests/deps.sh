@@ -5,7 +5,7 @@
 
 TIDINGS_BUILD_PKGS="meson ninja-build pkg-config gcc libc6-dev
   libuv1-dev libstrophe-dev libetpan-dev libexpat1-dev libssl-dev
-  libsqlite3-dev libjansson-dev dovecot-dev"
+  libsqlite3-dev libjansson-dev dovecot-dev libmicrohttpd-dev"
 TIDINGS_RUN_PKGS="dovecot-core dovecot-imapd dovecot-lmtpd prosody
   prosody-modules lua-socket python3 python3-slixmpp ejabberd postfix"
 TIDINGS_TEST_PKGS="python3-pytest clang libclang-rt-14-dev valgrind lua5.4

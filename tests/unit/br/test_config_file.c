@@ -502,7 +502,7 @@ static void test_example(void)
 	ut_free(&all->smtp_password_file);
 	T_CHECK_STR(all->control_group, "adm");
 	ut_free(&all->control_group);
-	T_CHECK_STR(all->metrics_listen, "9154");
+	T_CHECK_STR(all->metrics_listen, "9747");
 	ut_free(&all->metrics_listen);
 	char *d1 = dump_str(cfg), *d2 = dump_str(all);
 	T_CHECK_STR(d1, d2);
