@@ -84,7 +84,7 @@ inside() {
 	local extra
 	extra=$(apt-get -s install "${debs[@]}" | awk '/^Inst /{print $2}' |
 		grep -Evx 'tidings|dovecot-tidings' || :)
-	[ -z "$extra" ] || fail "apt-get wants to download $(echo $extra): install them on the host (tests/deps.sh)"
+	[ -z "$extra" ] || fail "apt-get wants to download ${extra//$'\n'/ }: install them on the host (tests/deps.sh)"
 	apt-get install -y -q "${debs[@]}" >/tmp/apt.log 2>&1 ||
 		{ cat /tmp/apt.log; fail "apt-get install"; }
 	dpkg-query -W -f='${Package} ${Status}\n' tidings dovecot-tidings
@@ -213,6 +213,14 @@ inside() {
 	not_running || fail "tidingsd runs with a broken config"
 	cp /tmp/conf.good $conf
 
+	# Installing the package again (as an upgrade does) keeps the edited
+	# config, with its owner and mode.
+	dpkg -i "$pkgdir"/tidings_*.deb >/tmp/reinstall.log 2>&1 ||
+		{ cat /tmp/reinstall.log; fail "installing again"; }
+	grep -qx 'secret = s3cret-for-the-test' $conf || fail "the edited config was replaced"
+	[ "$(stat -c '%a %U %G' $conf)" = "640 root tidings" ] ||
+		fail "$conf after installing again: $(stat -c '%a %U %G' $conf)"
+
 	# Dovecot, with its stock config and the snippet, loads the plugin.
 	doveconf -n >/tmp/doveconf.txt || fail "doveconf -n"
 	grep -q 'push_notification_driver = tidings:socket=/run/tidings/events.sock' /tmp/doveconf.txt ||
@@ -239,7 +247,7 @@ EOF
 	wait_for 10 test -S $events || fail "listener socket"
 	local msg='From: a@example.org\r\nSubject: package test\r\n\r\nhello\r\n'
 	printf 'a APPEND INBOX {%d+}\r\n%b\r\nb LOGOUT\r\n' \
-		"$(printf "$msg" | wc -c)" "$msg" |
+		"$(printf %b "$msg" | wc -c)" "$msg" |
 		doveadm exec imap -u tidingstest >/tmp/imap.log 2>&1 ||
 		{ cat /tmp/imap.log; fail "imap session"; }
 	grep -q '^a OK' /tmp/imap.log || { cat /tmp/imap.log; fail "APPEND"; }
@@ -249,7 +257,21 @@ EOF
 		fail "unexpected event: $(cat /tmp/event.json)"
 	rm -f $events
 	note "dovecot loads the plugin; it sent $(head -c 60 /tmp/event.json)..."
+
+	# Removing (not purging) dovecot-tidings keeps its conffile, which
+	# must then load nothing: a mail process naming a missing plugin
+	# fails. (dovecot-core's trigger restarts Dovecot on a real system;
+	# here: reload.)
+	apt-get remove -y -q dovecot-tidings >/tmp/remove.log 2>&1 ||
+		{ cat /tmp/remove.log; fail "apt-get remove dovecot-tidings"; }
+	[ -e /etc/dovecot/conf.d/91-tidings-native.conf ] || fail "remove took the conffile"
+	doveadm reload
+	! doveconf -n | grep -q tidings_push || fail "tidings_push still in the config after remove"
+	printf 'c SELECT INBOX\r\nd LOGOUT\r\n' | doveadm exec imap -u tidingstest >/tmp/imap.log 2>&1 ||
+		{ cat /tmp/imap.log; fail "Dovecot's IMAP after removing dovecot-tidings"; }
+	grep -q '^c OK' /tmp/imap.log || { cat /tmp/imap.log; fail "SELECT after removing dovecot-tidings"; }
 	doveadm stop
+	note "after apt-get remove dovecot-tidings, Dovecot works without the plugin"
 
 	# Purge, with tidingsd running: it is stopped, and only the state
 	# folder and the user are left.
