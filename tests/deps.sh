@@ -9,7 +9,8 @@ TIDINGS_BUILD_PKGS="meson ninja-build pkg-config gcc libc6-dev
 TIDINGS_RUN_PKGS="dovecot-core dovecot-imapd dovecot-lmtpd prosody
   prosody-modules lua-socket python3 python3-slixmpp ejabberd postfix"
 TIDINGS_TEST_PKGS="python3-pytest clang libclang-rt-14-dev valgrind lua5.4
-  swaks procps go-sendxmpp"
+  swaks procps go-sendxmpp
+  debhelper dpkg-dev lintian libmicrohttpd-dev man-db openssl"
 
 tidings_install_deps() {
 	local pkgs="$TIDINGS_BUILD_PKGS $TIDINGS_RUN_PKGS"

@@ -8,7 +8,9 @@
 #    the sanitized run checks all the plain one would, and more),
 # 4. the end-to-end tests (a notification; mail from chat, a reply) with
 #    the plain build's tidingsd under valgrind,
-# 5. a clang/libFuzzer build, each fuzz target run for FUZZ_SECONDS.
+# 5. the Debian packages: built, linted, installed and purged in a
+#    throwaway root (tests/system/test_packages.sh),
+# 6. a clang/libFuzzer build, each fuzz target run for FUZZ_SECONDS.
 # Ends with one line "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -117,6 +119,9 @@ step "end-to-end under valgrind" env \
 	tests/integration/test_newmail.py \
 	"tests/integration/test_mail_from_chat.py::test_chat_to_addresses_arrives" \
 	"tests/integration/test_mail_from_chat.py::test_reply_to_notification"
+
+step "Debian packages (build, lintian, install, purge)" \
+	bash tests/system/test_packages.sh
 
 step "build (clang, libFuzzer)" env CC=clang bash -c \
 	"$(declare -f setup); setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false"
