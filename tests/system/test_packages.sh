@@ -93,25 +93,20 @@ inside() {
 	# Binaries.
 	/usr/sbin/tidingsd -V
 	/usr/sbin/tidings-auth -V
-	if dpkg -L tidings | grep -qx /usr/sbin/tidingsctl; then
-		local rc=0
-		/usr/sbin/tidingsctl status >/dev/null 2>&1 || rc=$?
-		# 3: tidingsd cannot be reached (it does not run yet).
-		[ $rc = 3 ] || fail "tidingsctl status without tidingsd exited $rc (3 expected)"
-		note "tidingsctl is in the package"
-	else
-		note "tidingsctl: not in the package yet (not checked)"
-	fi
+	dpkg -L tidings | grep -qx /usr/sbin/tidingsctl || fail "no /usr/sbin/tidingsctl in the package"
+	local rc=0
+	/usr/sbin/tidingsctl status >/dev/null 2>&1 || rc=$?
+	# 3: tidingsd cannot be reached (it does not run yet).
+	[ $rc = 3 ] || fail "tidingsctl status without tidingsd exited $rc (3 expected)"
 
-	# Man pages, where the package has them.
-	local page pages=0
-	for page in $(dpkg -L tidings | grep -E '^/usr/share/man/man[0-9]/[^/]+\.gz$' || :); do
-		page=${page##*/}
-		page=${page%.gz}
-		man -w "${page##*.}" "${page%.*}" >/dev/null || fail "man -w ${page##*.} ${page%.*}"
-		pages=$((pages + 1))
+	# The four man pages, found by man.
+	local page
+	for page in 8:tidingsd 8:tidings-auth 8:tidingsctl 5:tidings.conf; do
+		man -w "${page%%:*}" "${page#*:}" >/dev/null || fail "man -w ${page%%:*} ${page#*:}"
 	done
-	note "man pages found by man -w: $pages"
+	man 5 tidings.conf 2>/dev/null | grep -q "nudge_pair_limit" ||
+		fail "man 5 tidings.conf does not document nudge_pair_limit"
+	note "tidingsctl and the man pages are in the package"
 
 	# User, group, state folder, config.
 	local pw
@@ -188,12 +183,10 @@ inside() {
 	[ "$(ps -o comm= -p "$pid")" = tidingsd ] || fail "pid $pid is $(ps -o comm= -p "$pid")"
 	[ "$(stat -c '%U' /run/tidings/events.sock)" = tidings ] || fail "socket owner"
 	/etc/init.d/tidingsd status || fail "status while running"
-	if [ -x /usr/sbin/tidingsctl ]; then
-		local rc=0
-		/usr/sbin/tidingsctl status || rc=$?
-		# 1: XMPP link down (no XMPP server here); 3 would be: not reached.
-		[ $rc = 1 ] || fail "tidingsctl status exited $rc (1 expected: link down)"
-	fi
+	rc=0
+	/usr/sbin/tidingsctl status || rc=$?
+	# 1: XMPP link down (no XMPP server here); 3 would be: not reached.
+	[ $rc = 1 ] || fail "tidingsctl status exited $rc (1 expected: link down)"
 	/etc/init.d/tidingsd start || fail "start while running"
 	[ "$(daemon_pid)" = "$pid" ] || fail "a second start replaced tidingsd"
 	/etc/init.d/tidingsd stop || fail "/etc/init.d/tidingsd stop"
