@@ -145,10 +145,8 @@ inside() {
 		fail "ExecStart in $unit"
 	! grep -q '^SupplementaryGroups' $unit || fail "$unit hard-codes SupplementaryGroups"
 	if command -v systemd-analyze >/dev/null; then
-		# Its Documentation= names the man pages: checked once the
-		# package has them.
+		# Its Documentation= names the man pages, which are checked.
 		local out man=yes
-		[ $pages -gt 0 ] || man=no
 		out=$(systemd-analyze verify --man=$man $unit 2>&1) ||
 			{ echo "$out"; fail "systemd-analyze verify"; }
 		# Other units of this machine may have their own complaints;
