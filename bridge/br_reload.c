@@ -6,6 +6,7 @@
  * freed).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <syslog.h>
 #include <stdio.h>
 #include <stdlib.h>

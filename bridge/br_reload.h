@@ -72,11 +72,11 @@ void br_reload_merge(struct br_config *cfg, struct br_config *fresh,
 		     unsigned *applied_r, unsigned *kept_r);
 
 /*
- * Makes cfg's [log] settings take effect: level (debug: at least debug,
- * for -d), trace mask, and target, with ident (a string that stays valid,
- * e.g. "tidingsd") and facility for syslog. Before switching to syslog,
- * warns (on stderr still) when /dev/log is missing. At start and after a
- * reload.
+ * Makes cfg's [log] settings take effect: level (with debug, for -d:
+ * debug whatever [log] level says), trace mask, and target, with ident (a
+ * string that stays valid, e.g. "tidingsd") and facility for syslog.
+ * Before switching to syslog, warns (on stderr still) when nothing can be
+ * written at /dev/log. At start and after a reload.
  */
 void br_reload_apply_log(const struct br_config *cfg, const char *ident,
 			 bool debug);
