@@ -284,6 +284,16 @@ class SyslogSink:
                 continue
             self.lines.append(data.decode("utf-8", "replace"))
 
+    def drain(self, quiet=0.5):
+        """Read what arrived until nothing comes for `quiet` seconds."""
+        self.sock.settimeout(quiet * SLOW)
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                return
+            self.lines.append(data.decode("utf-8", "replace"))
+
     def close(self):
         self.sock.close()
 
@@ -345,8 +355,60 @@ def test_syslog_target(make_stack, tmpdir_short):
         bob.wait_for_count(3, lambda n: n.mail is not None, 10.0 * SLOW)
         t.wait_log("info: bridge(bob@example.org): notified INBOX uid 3",
                    5.0, since=offset)
+        sink.drain()
         assert not any("uid 3" in x for x in sink.lines)
     finally:
         if t.running:
             t.stop()
+        sink.close()
+
+
+def test_tidings_auth_follows_the_syslog_target(tidingsd_binary,
+                                                tmpdir_short):
+    """tidings-auth logs to stderr (ejabberd copies it) unless the same
+    file says target = syslog: then to syslog as tidings-auth[PID]."""
+    from ejabberd import tidings_auth_binary
+    conf = os.path.join(tmpdir_short, "tidings.conf")
+    sections = {
+        "xmpp": {"component": "mail.example.org", "host": "127.0.0.1",
+                 "secret": "s3cret", "domain": "example.org"},
+        "mail": {"domain": "example.org", "imap_host": "127.0.0.1",
+                 "master_user": "tidings", "master_password": "pw",
+                 "auth_client_socket": os.path.join(tmpdir_short, "ac"),
+                 "auth_master_socket": os.path.join(tmpdir_short, "am")},
+        "events": {"socket": os.path.join(tmpdir_short, "ev.sock")},
+        "state": {"dir": os.path.join(tmpdir_short, "state")},
+        "log": {"target": "syslog", "facility": "daemon"},
+    }
+    td.write_config(conf, sections)
+    sink = SyslogSink(os.path.join(tmpdir_short, "log.sock"))
+    old_dev = os.path.join(tmpdir_short, "dev")
+    os.mkdir(old_dev)
+    request = b"isuser:bob:other.example.org"
+    framed = len(request).to_bytes(2, "big") + request
+    try:
+        for target in ("syslog", "stderr"):
+            sections["log"]["target"] = target
+            td.write_config(conf, sections)
+            p = subprocess.Popen(
+                ["unshare", "-m", "sh", "-c", NS_SCRIPT, "tidings-ns",
+                 old_dev, sink.path] + td.wrapper() +
+                [tidings_auth_binary(), "-c", conf],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE)
+            out, err = p.communicate(framed, timeout=30 * SLOW)
+            assert p.returncode == 0, err
+            assert out == b"\x00\x02\x00\x00"  # false
+            needle = ("info: tidings-auth: isuser bob@other.example.org: "
+                      "refused: not a user of a domain tidings serves")
+            if target == "syslog":
+                # daemon facility (3), info: <30>.
+                line = sink.wait("tidings-auth[%d]: %s" % (p.pid, needle))
+                assert line.startswith("<30>"), line
+                assert b"isuser" not in err, err
+            else:
+                assert needle.encode() in err, err
+                sink.drain()
+                assert not any("[%d]" % p.pid in x for x in sink.lines)
+    finally:
         sink.close()
