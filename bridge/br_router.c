@@ -287,11 +287,11 @@ static void send_single(struct br_user *u, const struct br_mail *mail)
 	xmpp_stanza_t *st = br_notify_single(r->d.sctx, r->cfg, u->jid, &m);
 	free(m.sender_jid);
 	deliver(u, st, &key, 1);
-	xmpp_stanza_release(st);
 	r->stats.singles++;
-	if (ut_log_enabled(UT_LOG_DEBUG))
-		ut_log(UT_LOG_DEBUG, u->prefix, "notified %s uid %" PRIu32,
-		       m.mailbox, m.uid);
+	ut_log(UT_LOG_INFO, u->prefix,
+	       "notified %s uid %" PRIu32 " (single, id %s)", m.mailbox, m.uid,
+	       xmpp_stanza_get_id(st));
+	xmpp_stanza_release(st);
 }
 
 static void send_digest(struct br_user *u, struct br_mail *const *mails,
@@ -308,11 +308,15 @@ static void send_digest(struct br_user *u, struct br_mail *const *mails,
 	xmpp_stanza_t *st =
 	    br_notify_digest(r->d.sctx, r->cfg, u->jid, mails, n, total);
 	deliver(u, st, keys, n);
-	xmpp_stanza_release(st);
 	free(keys);
 	r->stats.digests++;
 	r->stats.digest_mails += total;
-	ut_log(UT_LOG_INFO, u->prefix, "sent a digest of %zu mails", total);
+	char *list = br_router__uids_text(mails, n);
+	ut_log(UT_LOG_INFO, u->prefix,
+	       "notified a digest of %zu mails: %s%s (id %s)", total, list,
+	       total > n ? " and more" : "", xmpp_stanza_get_id(st));
+	free(list);
+	xmpp_stanza_release(st);
 }
 
 /* A summary records what it lists as notified, and does not touch the
@@ -331,13 +335,16 @@ void br_router__send_summary(struct br_user *u, struct br_mail *const *mails,
 	xmpp_stanza_t *st = br_notify_summary(r->d.sctx, r->cfg, u->jid, mails,
 					      n, unread, fresh);
 	deliver(u, st, keys, n);
-	xmpp_stanza_release(st);
 	free(keys);
 	r->stats.summaries++;
 	u->missed = false;
+	char *list = br_router__uids_text(mails, n);
 	ut_log(UT_LOG_INFO, u->prefix,
-	       "sent a summary: %zu unread, %zu new since last online", unread,
-	       fresh);
+	       "sent a summary: %zu unread, %zu new since last online; "
+	       "listed %s (id %s)",
+	       unread, fresh, list, xmpp_stanza_get_id(st));
+	free(list);
+	xmpp_stanza_release(st);
 }
 
 static bool same_mail(const struct br_mail *a, const char *mailbox,
@@ -389,6 +396,10 @@ static void hold(struct br_user *u, const struct br_mail *m, uint64_t now)
 		}
 		u->held[u->held_count++] = br_mail_dup(m);
 	}
+	if (ut_log_enabled(UT_LOG_DEBUG))
+		ut_log(UT_LOG_DEBUG, u->prefix,
+		       "held %s uid %" PRIu32 " for a digest (burst_max %u)",
+		       m->mailbox, m->uid, r->cfg->burst_max);
 	if (!uv_is_active((uv_handle_t *)&u->timer)) {
 		uint64_t due =
 		    u->window_start_msecs + r->cfg->burst_window_msecs;
@@ -482,6 +493,18 @@ static bool held_by_presence(const struct br_user *u)
 		(p == BR_PRESENCE_AWAY || p == BR_PRESENCE_DND));
 }
 
+/* Why br_router__deliverable() said no, for the log. */
+static const char *undeliverable_why(const struct br_user *u)
+{
+	if (u->settings.v[BR_SETTING_NOTIFY] == 0)
+		return "notify off";
+	if (!is_online(u->presence))
+		return "offline (the summary at login lists it)";
+	return u->presence == BR_PRESENCE_DND
+		   ? "held while busy (hold_when); a summary follows"
+		   : "held while away (hold_when); a summary follows";
+}
+
 bool br_router__deliverable(struct br_user *u)
 {
 	if (u->settings.v[BR_SETTING_NOTIFY] == 0)
@@ -507,6 +530,8 @@ void br_router__found(struct br_user *u, struct br_mail *const *mails, size_t n,
 	if (!br_router__deliverable(u)) {
 		/* Not now: the summary will list them, from the floor. */
 		r->stats.held += total;
+		br_router__log_not_notified(u, mails, n, unfetched,
+					    undeliverable_why(u));
 		return;
 	}
 	if (u->held_count > 0 || u->held_extra > 0) {
@@ -527,7 +552,8 @@ void br_router__found(struct br_user *u, struct br_mail *const *mails, size_t n,
 		u->held_extra += unfetched;
 }
 
-bool br_router__wanted(struct br_user *u, const struct br_mail *m)
+/* NULL when the mail still needs a notification, else why not. */
+static const char *unwanted(struct br_user *u, const struct br_mail *m)
 {
 	struct br_router *r = u->r;
 	struct br_ledger_key key = {m->mailbox, m->uidvalidity, m->uid};
@@ -543,16 +569,24 @@ bool br_router__wanted(struct br_user *u, const struct br_mail *m)
 		free(own);
 		if (is_own) {
 			r->stats.duplicates++;
-			return false;
+			return "the user's own mail, written in chat";
 		}
 	}
-	if (br_router__held_has(u, m) ||
-	    (br_ledger_is_notified(r->d.ledger, u->key, &key, &notified) == 0 &&
-	     notified)) {
+	if (br_router__held_has(u, m)) {
 		r->stats.duplicates++;
-		return false;
+		return "already held for a digest";
 	}
-	return true;
+	if (br_ledger_is_notified(r->d.ledger, u->key, &key, &notified) == 0 &&
+	    notified) {
+		r->stats.duplicates++;
+		return "already notified";
+	}
+	return NULL;
+}
+
+bool br_router__wanted(struct br_user *u, const struct br_mail *m)
+{
+	return unwanted(u, m) == NULL;
 }
 
 /* ---- public ---- */
@@ -643,8 +677,17 @@ void br_router_event(struct br_router *r, struct ms_event *ev)
 {
 	r->stats.events++;
 	br_router__turn(r);
-	if (ev->type != MS_EVENT_MESSAGE_NEW ||
-	    !br_config_mailbox_notified(r->cfg, ev->mailbox)) {
+	if (ev->type != MS_EVENT_MESSAGE_NEW) {
+		ms_event_free(&ev);
+		return;
+	}
+	if (!br_config_mailbox_notified(r->cfg, ev->mailbox)) {
+		char *prefix = xasprintf("bridge(%s)", ev->user);
+		ut_log(UT_LOG_INFO, prefix,
+		       "not notified %s uid %" PRIu32
+		       ": not one of [notify] mailboxes",
+		       ev->mailbox, ev->uid);
+		free(prefix);
 		ms_event_free(&ev);
 		return;
 	}
@@ -677,10 +720,13 @@ void br_router_event(struct br_router *r, struct ms_event *ev)
 	bool now = br_router__deliverable(u);
 	if (now && !u->first_checked)
 		br_reconcile__check_first(r, u, ev->mailbox, ev->uid);
-	if (br_router__wanted(u, &m)) {
+	const char *why = unwanted(u, &m);
+	if (why == NULL) {
 		if (now)
 			br_reconcile__check_gap(r, u, &m);
 		br_router__found(u, &found, 1, 0);
+	} else {
+		br_router__log_not_notified(u, &found, 1, 0, why);
 	}
 	ms_event_free(&ev);
 }
@@ -733,9 +779,11 @@ void br_router_presence(struct br_router *r, const char *bare_jid,
 	   past it), then the user's other due mailboxes. */
 	u->missed = false;
 	u->online_msecs = uv_now(r->d.loop);
-	if (u->settings.v[BR_SETTING_SUMMARY_ON_LOGIN] == 0)
+	if (u->settings.v[BR_SETTING_SUMMARY_ON_LOGIN] == 0) {
+		ut_log(UT_LOG_INFO, u->prefix,
+		       "no summary at login: summary_on_login off");
 		br_reconcile__skip_inbox(r, u);
-	else if (held_by_presence(u))
+	} else if (held_by_presence(u))
 		u->missed = true; /* when they are back */
 	else
 		br_reconcile__summary(r, u, false);

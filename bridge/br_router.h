@@ -139,6 +139,11 @@ void br_router_presence_source(struct br_router *r, br_router_presence_fn fn,
 void br_router_presence_settled(struct br_router *r);
 /* The user (canonical key) changed a setting: the router reloads it. */
 void br_router_settings_changed(struct br_router *r, const char *key);
+/* The configuration changed (a reload; see br_reload.h): the settings of
+   the users in memory are loaded again, so that a new [defaults] value
+   applies at once to those who never chose their own. Everything else
+   the router reads from cfg at the time it needs it. */
+void br_router_config_changed(struct br_router *r);
 /* An immediate summary for the user (the "check" command); 0, or -1 when
    the user is not served. */
 int br_router_summary(struct br_router *r, const char *bare_jid);

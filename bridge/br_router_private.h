@@ -194,6 +194,15 @@ bool br_router__online(const struct br_user *u);
 void br_router__send_summary(struct br_user *u, struct br_mail *const *mails,
 			     size_t n, size_t unread, size_t fresh);
 
+/* br_router_log.c: the trail of notifications (one info line each). */
+/* "INBOX uid 7", "INBOX uids 8-10,12, Lists uid 3" for mails[0..n)
+   (any order), cut with "..." when long; "none" for none. xmalloc'ed. */
+char *br_router__uids_text(struct br_mail *const *mails, size_t n);
+/* "not notified INBOX uids 8-9[ and 3 more]: why" at info. */
+void br_router__log_not_notified(const struct br_user *u,
+				 struct br_mail *const *mails, size_t n,
+				 size_t more, const char *why);
+
 /* br_user.c */
 /*
  * The served user named by a Dovecot username, created if needed; NULL

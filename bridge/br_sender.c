@@ -26,6 +26,10 @@
 #define COPY_TRIES_MAX	5	/* Sent copies tried when IMAP fails for now */
 #define DONE_KEEP_SECS	3600	/* rows kept for the send limit */
 #define VERSION		"0.1.0" /* User-Agent: tidings/0.1.0 */
+/* The most [mail] send_body_max may be (br_config_table.c): the SMTP
+   pool's bound on a whole message is made from it, not from the value at
+   start, which a reload may raise (the body's limit is checked before). */
+#define SEND_BODY_MAX_LIMIT ((size_t)16 * 1024 * 1024)
 
 /* A request waiting for its parent's headers. */
 struct prep {
@@ -751,7 +755,7 @@ int br_sender_new(const struct br_sender_deps *deps, struct br_sender **s_r,
 	    .workers = cfg->smtp_workers,
 	    .timeout_msecs = cfg->smtp_timeout_msecs,
 	    .queue_max = INFLIGHT_MAX,
-	    .message_max = (size_t)cfg->send_body_max * 4 + 64 * 1024,
+	    .message_max = SEND_BODY_MAX_LIMIT * 4 + 64 * 1024,
 	};
 	if (ms_smtp_pool_new(deps->loop, &ss, &s->smtp, error_r) < 0) {
 		br_outq_close(&s->q);

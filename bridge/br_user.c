@@ -97,3 +97,16 @@ void br_user__sweep(struct br_router *r, bool all)
 		uv_close((uv_handle_t *)&u->timer, user_closed_cb);
 	}
 }
+
+void br_router_config_changed(struct br_router *r)
+{
+	struct ut_hash_iter it;
+	const char *key;
+	void *value;
+
+	ut_hash_iter_init(&it, r->users);
+	while (ut_hash_iter_next(&it, &key, &value)) {
+		struct br_user *u = value;
+		br_settings_load(r->cfg, r->d.ledger, u->key, &u->settings);
+	}
+}

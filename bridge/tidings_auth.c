@@ -28,7 +28,8 @@
  * stdout carries the replies and nothing else: at start the replies get a
  * private copy of fd 1, and fd 1 itself is pointed at stderr, so that no
  * library can ever write a stray byte to ejabberd. Logs go to stderr
- * (ejabberd passes them on to its own); passwords are never logged and are
+ * (ejabberd passes them on to its own), or to syslog (ident tidings-auth)
+ * with [log] target = syslog; passwords are never logged and are
  * wiped from memory once a request is answered.
  */
 
@@ -497,6 +498,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	ut_log_set_level(debug ? UT_LOG_DEBUG : h->cfg->log_level);
+	/* stderr (ejabberd copies it into its own log) unless the file says
+	   syslog, as for tidingsd. */
+	int facility;
+	if (h->cfg->log_target == BR_LOG_SYSLOG &&
+	    ut_log_facility_parse(h->cfg->log_facility, &facility) == 0)
+		ut_log_to_syslog("tidings-auth", facility);
 	warn_master_password(h->cfg);
 	xm_extauth_decoder_init(&h->dec);
 	uv_loop_init(&h->loop);

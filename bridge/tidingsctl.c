@@ -24,8 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "br_config.h"
 #include "br_control_proto.h"
+#include "br_ini.h"
 #include "ut_utf8.h"
 #include "ut_xalloc.h"
 
@@ -296,10 +296,35 @@ static int print_reply(json_t *o, const char *cmd, const char *arg,
 
 /* ---- talking to tidingsd ---- */
 
+#define CONFIG_MAX_BYTES (1024 * 1024)
+
+struct find_socket {
+	char *socket; /* [control] socket, the last one set */
+};
+
+static char *find_section_cb(const char *section, unsigned line, void *ctx)
+{
+	(void)section;
+	(void)line;
+	(void)ctx;
+	return NULL;
+}
+
+static char *find_key_cb(const char *section, const char *key,
+			 const char *value, unsigned line, void *ctx)
+{
+	struct find_socket *f = ctx;
+	(void)line;
+	if (strcmp(section, "control") == 0 && strcmp(key, "socket") == 0) {
+		free(f->socket);
+		f->socket = xstrdup(value);
+	}
+	return NULL;
+}
+
 /* Finds [control] socket in the configuration (xmalloc'ed), or exits 3. */
 static char *socket_path(const char *config)
 {
-	struct br_config *cfg = NULL;
 	char *error = NULL;
 
 	int fd = open(config, O_RDONLY | O_CLOEXEC);
@@ -320,23 +345,42 @@ static char *socket_path(const char *config)
 		exit(EXIT_UNREACHABLE);
 	}
 	close(fd);
-	if (br_config_load(config, BR_CONFIG_NO_MASTER_PASSWORD, &cfg, &error) <
-	    0) {
+	/* Only [control] socket counts: a file with an error elsewhere (one
+	   the running tidingsd refused at reload) must not keep the admin
+	   from asking it. */
+	char *text = NULL;
+	size_t len = 0;
+	struct stat st;
+	struct find_socket find = {0};
+	if (br_ini_read_file(config, CONFIG_MAX_BYTES, &text, &len, &st,
+			     &error) < 0) {
 		fprintf(stderr, "tidingsctl: %s\n", error);
 		free(error);
 		exit(EXIT_UNREACHABLE);
 	}
-	if (cfg->control_socket == NULL) {
+	static const struct br_ini_callbacks cbs = {
+	    .section_cb = find_section_cb,
+	    .key_cb = find_key_cb,
+	};
+	if (br_ini_parse(config, text, len, &cbs, &find, &error) < 0 &&
+	    find.socket == NULL) {
+		fprintf(stderr, "tidingsctl: %s\n", error);
+		free(error);
+		explicit_bzero(text, len);
+		free(text);
+		exit(EXIT_UNREACHABLE);
+	}
+	free(error);
+	explicit_bzero(text, len);
+	free(text);
+	if (find.socket == NULL) {
 		fprintf(stderr,
 			"tidingsctl: no [control] socket in %s: tidingsd has "
 			"no control socket\n",
 			config);
-		br_config_free(&cfg);
 		exit(EXIT_UNREACHABLE);
 	}
-	char *path = xstrdup(cfg->control_socket);
-	br_config_free(&cfg);
-	return path;
+	return find.socket;
 }
 
 static int64_t now_msecs(void)

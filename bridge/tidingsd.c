@@ -2,7 +2,8 @@
  * tidingsd: the message system between the mail side (Dovecot events, IMAP)
  * and the XMPP side (an XEP-0114 component). One process, one libuv loop.
  *
- *   tidingsd -c FILE        run in the foreground, log to stderr
+ *   tidingsd -c FILE        run in the foreground, log to stderr (or
+ *                           syslog: [log] target); SIGHUP reloads FILE
  *   tidingsd -c FILE -n     check the configuration, print it, exit
  */
 
@@ -26,6 +27,7 @@
 #include "br_ledger.h"
 #include "br_metrics.h"
 #include "br_online.h"
+#include "br_reload.h"
 #include "br_router.h"
 #include "br_sender.h"
 #include "br_status.h"
@@ -69,6 +71,7 @@ struct daemon {
 	uv_timer_t drain_timer;
 	uint64_t drain_deadline_msecs;
 	bool stopping;
+	bool debug; /* -d: log at debug level whatever [log] level says */
 	int exit_code;
 };
 
@@ -192,21 +195,6 @@ static void stats_timer_cb(uv_timer_t *t)
 	log_stats(t->data);
 }
 
-/* Re-reads the configuration; the running one is kept on error. (Issue 9:
-   written on another branch; this build refuses.) */
-static int daemon_reload(struct daemon *d, char **summary_r, char **error_r)
-{
-	(void)d;
-	*summary_r = NULL;
-	*error_r = xstrdup("reload: not available in this build");
-	return -1;
-}
-
-static int control_reload_cb(void *ctx, char **summary_r, char **error_r)
-{
-	return daemon_reload(ctx, summary_r, error_r);
-}
-
 /* Closes whatever exists; safe after a partial start. */
 static void finish_stop(struct daemon *d)
 {
@@ -279,12 +267,39 @@ static void stop(struct daemon *d)
 	uv_timer_start(&d->drain_timer, drain_timer_cb, 0, 20);
 }
 
+/* Re-reads the configuration file; 0 with an xmalloc'ed one-line summary
+   in *summary_r ("reload: 2 settings applied, 1 needs a restart"), or -1
+   with an xmalloc'ed error (file:line) in *error_r; the running
+   configuration is kept then. */
+static int daemon_reload(struct daemon *d, char **summary_r, char **error_r)
+{
+	struct br_reload_targets t = {
+	    .events = d->events,
+	    .authmaster = d->authmaster,
+	    .router = d->router,
+	    .log_ident = "tidingsd",
+	    .log_debug = d->debug,
+	};
+	return br_reload(d->cfg, &t, summary_r, error_r);
+}
+
+/* tidingsctl reload: the same as SIGHUP, with the outcome told. */
+static int control_reload_cb(void *ctx, char **summary_r, char **error_r)
+{
+	return daemon_reload(ctx, summary_r, error_r);
+}
+
 static void signal_cb(uv_signal_t *s, int signum)
 {
 	struct daemon *d = s->data;
 	if (signum == SIGHUP) {
-		log_info("SIGHUP: configuration reload is not supported; "
-			 "restart tidingsd to apply changes");
+		char *summary = NULL, *error = NULL;
+		log_info("SIGHUP: reloading %s", d->cfg->path);
+		/* br_reload() logged the outcome. */
+		if (daemon_reload(d, &summary, &error) < 0)
+			free(error);
+		else
+			free(summary);
 		return;
 	}
 	log_info("received %s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -564,8 +579,8 @@ int main(int argc, char **argv)
 	/* No core dump or ptrace by others: memory holds the secrets. */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		log_warn("prctl(PR_SET_DUMPABLE): %s", strerror(errno));
-	ut_log_set_level(debug ? UT_LOG_DEBUG : d.cfg->log_level);
-	ut_log_set_trace(d.cfg->trace_mask);
+	d.debug = debug;
+	br_reload_apply_log(d.cfg, "tidingsd", debug);
 	signal(SIGPIPE, SIG_IGN);
 	xmpp_initialize();
 

@@ -402,6 +402,22 @@ static void poll_cb(uv_poll_t *handle, int status, int events)
 	}
 }
 
+void ms_evsock_set_trust(struct ms_evsock *s,
+			 const struct ms_evsock_settings *set)
+{
+	ut_free(&s->trusted_uids);
+	s->trusted_uid_count = 0;
+	if (set->trusted_uid_count > 0) {
+		s->trusted_uids = xreallocarray(NULL, set->trusted_uid_count,
+						sizeof(*s->trusted_uids));
+		memcpy(s->trusted_uids, set->trusted_uids,
+		       set->trusted_uid_count * sizeof(*s->trusted_uids));
+		s->trusted_uid_count = set->trusted_uid_count;
+	}
+	s->trust_any = set->trust_any;
+	s->owner = set->owner_check;
+}
+
 int ms_evsock_open(uv_loop_t *loop, const struct ms_evsock_settings *set,
 		   ms_evsock_cb *cb, void *ctx, struct ms_evsock **s_r,
 		   char **error_r)
@@ -455,15 +471,7 @@ int ms_evsock_open(uv_loop_t *loop, const struct ms_evsock_settings *set,
 	s->bufs[0] = xmalloc((size_t)READ_BATCH * (MS_EVENT_MAX_BYTES + 1));
 	for (int i = 1; i < READ_BATCH; i++)
 		s->bufs[i] = s->bufs[0] + (size_t)i * (MS_EVENT_MAX_BYTES + 1);
-	if (set->trusted_uid_count > 0) {
-		s->trusted_uids = xreallocarray(NULL, set->trusted_uid_count,
-						sizeof(*s->trusted_uids));
-		memcpy(s->trusted_uids, set->trusted_uids,
-		       set->trusted_uid_count * sizeof(*s->trusted_uids));
-		s->trusted_uid_count = set->trusted_uid_count;
-	}
-	s->trust_any = set->trust_any;
-	s->owner = set->owner_check;
+	ms_evsock_set_trust(s, set);
 	s->waiting_max = set->owner_waiting_max > 0 ? set->owner_waiting_max
 						    : DEFAULT_WAITING_MAX;
 	if ((st.st_mode & 0002) != 0 && s->trust_any)

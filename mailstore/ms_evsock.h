@@ -92,6 +92,14 @@ struct ms_evsock_stats {
 int ms_evsock_open(uv_loop_t *loop, const struct ms_evsock_settings *set,
 		   ms_evsock_cb *cb, void *ctx, struct ms_evsock **s_r,
 		   char **error_r);
+/*
+ * Replaces who may write (a configuration reload): the trusted_uids,
+ * trust_any and owner_check of set (copied; the other members are
+ * ignored), for every datagram read from now on. Events already waiting
+ * for Dovecot's answer are decided by that answer as before. Loop thread.
+ */
+void ms_evsock_set_trust(struct ms_evsock *s,
+			 const struct ms_evsock_settings *set);
 void ms_evsock_get_stats(const struct ms_evsock *s,
 			 struct ms_evsock_stats *stats_r);
 /* Stops reading, withdraws the owner lookups under way, drops the events

@@ -4,15 +4,20 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/time.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "ut_buf.h"
 #include "ut_log.h"
 #include "ut_utf8.h"
+#include "ut_xalloc.h"
 
+/* Read by every thread, set by the loop thread (start, reload): atomic. */
 static enum ut_log_level log_level = UT_LOG_INFO;
 static unsigned trace_mask;
+static bool to_syslog;
+static int syslog_facility = LOG_MAIL;
 static ut_log_hook_fn *log_hook;
 static void *log_hook_ctx;
 
@@ -36,29 +41,90 @@ static const struct {
     {"ledger", UT_TRACE_LEDGER},
 };
 
+static const struct {
+	const char *name;
+	int facility;
+} facility_names[] = {
+    {"mail", LOG_MAIL},	    {"daemon", LOG_DAEMON}, {"user", LOG_USER},
+    {"local0", LOG_LOCAL0}, {"local1", LOG_LOCAL1}, {"local2", LOG_LOCAL2},
+    {"local3", LOG_LOCAL3}, {"local4", LOG_LOCAL4}, {"local5", LOG_LOCAL5},
+    {"local6", LOG_LOCAL6}, {"local7", LOG_LOCAL7},
+};
+
 void ut_log_set_level(enum ut_log_level level)
 {
-	log_level = level;
+	__atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
 }
 
 enum ut_log_level ut_log_get_level(void)
 {
-	return log_level;
+	return __atomic_load_n(&log_level, __ATOMIC_RELAXED);
 }
 
 void ut_log_set_trace(unsigned mask)
 {
-	trace_mask = mask;
+	__atomic_store_n(&trace_mask, mask, __ATOMIC_RELAXED);
 }
 
 bool ut_log_enabled(enum ut_log_level level)
 {
-	return level <= log_level;
+	return level <= ut_log_get_level();
 }
 
 bool ut_trace_enabled(enum ut_trace cat)
 {
-	return log_level >= UT_LOG_TRACE && (trace_mask & cat) != 0;
+	return ut_log_get_level() >= UT_LOG_TRACE &&
+	       (__atomic_load_n(&trace_mask, __ATOMIC_RELAXED) & cat) != 0;
+}
+
+int ut_log_facility_parse(const char *name, int *facility_r)
+{
+	for (size_t i = 0; i < UT_N_ELEMENTS(facility_names); i++) {
+		if (strcasecmp(name, facility_names[i].name) == 0) {
+			*facility_r = facility_names[i].facility;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+void ut_log_to_syslog(const char *ident, int facility)
+{
+	/* The facility goes with every line (syslog(3) takes it in the
+	   priority), so a reload can change it without reopening. */
+	__atomic_store_n(&syslog_facility, facility, __ATOMIC_RELAXED);
+	if (!__atomic_load_n(&to_syslog, __ATOMIC_ACQUIRE)) {
+		openlog(ident, LOG_PID, facility);
+		__atomic_store_n(&to_syslog, true, __ATOMIC_RELEASE);
+	}
+}
+
+void ut_log_to_stderr(void)
+{
+	/* No closelog(): a thread may be writing a line to syslog right
+	   now; the connection stays open for the next switch. */
+	__atomic_store_n(&to_syslog, false, __ATOMIC_RELEASE);
+}
+
+bool ut_log_is_syslog(void)
+{
+	return __atomic_load_n(&to_syslog, __ATOMIC_ACQUIRE);
+}
+
+static int syslog_priority(enum ut_log_level level)
+{
+	switch (level) {
+	case UT_LOG_ERROR:
+		return LOG_ERR;
+	case UT_LOG_WARN:
+		return LOG_WARNING;
+	case UT_LOG_INFO:
+		return LOG_INFO;
+	case UT_LOG_DEBUG:
+	case UT_LOG_TRACE:
+	default:
+		return LOG_DEBUG;
+	}
 }
 
 static void remember_error(const char *line, size_t len)
@@ -178,6 +244,15 @@ void ut_logv(enum ut_log_level level, const char *prefix, const char *fmt,
 
 	if (log_hook != NULL) {
 		log_hook(level, ut_buf_str(&line), log_hook_ctx);
+		ut_buf_free(&line);
+		return;
+	}
+	if (ut_log_is_syslog()) {
+		/* One syslog() per line (glibc locks around it); syslogd adds
+		   the time, the ident and the pid. */
+		syslog(__atomic_load_n(&syslog_facility, __ATOMIC_RELAXED) |
+			   syslog_priority(level),
+		       "%s", ut_buf_str(&line));
 		ut_buf_free(&line);
 		return;
 	}

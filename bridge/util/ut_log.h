@@ -4,13 +4,20 @@
 /*
  * One logging API for the whole tree. Lines go to stderr as
  *   2026-11-28T12:00:00.123Z info: bridge(bob@example.org): text
+ * or, after ut_log_to_syslog(), to syslog(3) without our timestamp (syslog
+ * adds its own, the ident and the pid), one syslog() call per line:
+ *   info: bridge(bob@example.org): text
+ * at priority LOG_ERR, LOG_WARNING, LOG_INFO or LOG_DEBUG (debug and
+ * trace) of the chosen facility.
  * The formatted text is made safe before it is written: control characters
  * and invalid UTF-8 are escaped (\xNN), so nothing from a mail or a peer can
  * forge a log line. Never pass a password or secret to these functions, and
  * no mail bodies above UT_LOG_DEBUG.
  *
- * Not thread-safe for configuration (set level/trace at startup only);
- * writing a line is safe from any thread (one write(2) per line).
+ * Writing a line is safe from any thread (one write(2) or syslog() per
+ * line). The level, trace mask and target are set by one thread (the
+ * loop's: at start and on reload); other threads see the change at their
+ * next line (atomic reads).
  */
 
 #include <stdarg.h>
@@ -39,6 +46,21 @@ enum ut_log_level ut_log_get_level(void);
 void ut_log_set_trace(unsigned mask);
 bool ut_log_enabled(enum ut_log_level level);
 bool ut_trace_enabled(enum ut_trace cat);
+
+/* "mail", "daemon", "user", "local0".."local7" -> LOG_MAIL, ...; 0 ok, -1
+   unknown. */
+int ut_log_facility_parse(const char *name, int *facility_r);
+/*
+ * From now on lines go to syslog with facility (LOG_MAIL, ...). The first
+ * call opens the log (openlog(ident, LOG_PID, facility); ident must stay
+ * valid for the life of the process, e.g. a string literal); later calls
+ * only change the facility (the ident stays). Lines are lost when nothing
+ * listens on /dev/log (syslog(3) says nothing then).
+ */
+void ut_log_to_syslog(const char *ident, int facility);
+/* From now on lines go to stderr again (the default). */
+void ut_log_to_stderr(void);
+bool ut_log_is_syslog(void);
 
 /* "error", "warn", "info", "debug", "trace" -> level; 0 ok, -1 unknown. */
 int ut_log_level_parse(const char *name, enum ut_log_level *level_r);
@@ -91,10 +113,6 @@ void ut_ratelog(struct ut_ratelog *rl, uint64_t now_msecs,
     __attribute__((format(printf, 6, 7)));
 
 /*
- * Tests can capture lines: the hook receives every formatted line (without
- * the timestamp) and the line is not written to stderr. NULL restores stderr.
- */
-/*
  * The last line logged at error level (without its timestamp), for
  * tidingsctl status: copied into buf (cut to size), its time in *when_r
  * (seconds since the epoch). False when no error was logged yet. Safe from
@@ -102,6 +120,11 @@ void ut_ratelog(struct ut_ratelog *rl, uint64_t now_msecs,
  */
 bool ut_log_last_error(char *buf, size_t size, int64_t *when_r);
 
+/*
+ * Tests can capture lines: the hook receives every formatted line (without
+ * the timestamp) and the line is written neither to stderr nor to syslog.
+ * NULL restores the target.
+ */
 typedef void ut_log_hook_fn(enum ut_log_level level, const char *line,
 			    void *ctx);
 void ut_log_set_hook(ut_log_hook_fn *hook, void *ctx);

@@ -347,9 +347,32 @@ def test_unreachable_and_usage(make_stack):
                  ("-t", "0", "status")):
         r = ctl(st, *args)
         assert r.returncode == 2, (args, r.returncode)
-    # reload in this build is refused: exit 1.
+
+
+def test_reload(make_stack):
+    """tidingsctl reload: the same as SIGHUP, with the outcome told."""
+    st = control_stack(make_stack)
+    # Nothing changed.
     r, o = ctl_json(st, "reload")
-    assert r.returncode == 1 and o["ok"] is False
+    assert r.returncode == 0 and o["ok"] is True, (r.stdout, r.stderr)
+    assert o["summary"] == "reload: no change", o
+    # One threshold changed, one key that needs a restart.
+    st.tidingsd.sections.setdefault("notify", {})["burst_max"] = "7"
+    st.tidingsd.sections["xmpp"]["reconnect_max"] = "45s"
+    st.tidingsd.write_config()
+    r = ctl(st, "reload")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "1 setting applied, 1 needs a restart" in r.stdout, r.stdout
+    st.tidingsd.wait_log("[notify] burst_max changed: applied, now 7", 5.0)
+    # A file with an error: refused with file:line, the daemon keeps going.
+    with open(st.tidingsd.config_path, "a") as f:
+        f.write("[notify]\nburst_max = lots\n")
+    r, o = ctl_json(st, "reload")
+    assert r.returncode == 1 and o["ok"] is False, (r.stdout, r.stderr)
+    assert o["error"].startswith(st.tidingsd.config_path + ":"), o
+    assert "burst_max" in o["error"], o
+    r, o = ctl_json(st, "status")
+    assert r.returncode == 0 and o["xmpp"]["up"] is True
 
 
 def test_connection_limit_and_overlong_line(make_stack):

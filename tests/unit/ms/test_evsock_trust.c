@@ -8,7 +8,8 @@
  * open warning for a world-writable socket with trust_any; and the owner
  * check against a fake auth-master (owner accepted, other uid refused, no
  * such user, userdb failure, no uid, one lookup for a flood, the bound on
- * waiting events, closing with events waiting).
+ * waiting events, closing with events waiting); ms_evsock_set_trust()
+ * changing who may write on an open socket.
  */
 #include <errno.h>
 #include <grp.h>
@@ -272,6 +273,47 @@ static void test_trusted_and_any(void)
 	close_sock(&s);
 }
 
+/* A reload changes who may write, for the next datagrams: nobody refused,
+   then trusted, then any, then refused again. */
+static void test_set_trust(void)
+{
+	struct sink k = {0};
+	struct ms_evsock_settings set = {0};
+	struct ms_evsock *s = open_set(&set, &k);
+
+	send_events_as(NOBODY, "bob@example.org", 1, 2);
+	RUN_UNTIL(stats(s).received == 2, 5000);
+	T_CHECK_INT(k.events, 0);
+	T_CHECK_INT(stats(s).refused, 2);
+
+	unsigned uids[] = {NOBODY};
+	ms_evsock_set_trust(
+	    s, &(struct ms_evsock_settings){.trusted_uids = uids,
+					    .trusted_uid_count = 1});
+	uids[0] = 1; /* copied: this does not count */
+	send_events_as(NOBODY, "bob@example.org", 3, 2);
+	send_events_as(OTHER, "bob@example.org", 5, 1);
+	RUN_UNTIL(stats(s).received == 5, 5000);
+	T_CHECK_INT(k.events, 2);
+	T_CHECK_INT(k.uids[0], 3);
+	T_CHECK_INT(k.uids[1], 4);
+	T_CHECK_INT(stats(s).refused, 3);
+
+	ms_evsock_set_trust(s, &(struct ms_evsock_settings){.trust_any = true});
+	send_events_as(OTHER, "bob@example.org", 6, 1);
+	RUN_UNTIL(stats(s).received == 6, 5000);
+	T_CHECK_INT(k.events, 3);
+
+	ms_evsock_set_trust(s, &(struct ms_evsock_settings){0});
+	send_events_as(NOBODY, "bob@example.org", 7, 1);
+	send_events_as(0, "bob@example.org", 8, 1);
+	RUN_UNTIL(stats(s).received == 8, 5000);
+	T_CHECK_INT(k.events, 4); /* root's only */
+	T_CHECK_INT(k.uids[3], 8);
+	T_CHECK_INT(stats(s).refused, 4);
+	close_sock(&s);
+}
+
 static void test_forged_uid(void)
 {
 	/* A non-root writer cannot claim uid 0: the kernel says EPERM. */
@@ -507,6 +549,7 @@ int main(void)
 	ut_log_set_hook(log_hook, NULL);
 	T_RUN(test_root_and_refusal);
 	T_RUN(test_trusted_and_any);
+	T_RUN(test_set_trust);
 	T_RUN(test_forged_uid);
 	T_RUN(test_passed_fds_closed);
 	T_RUN(test_owner);
