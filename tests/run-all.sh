@@ -99,6 +99,9 @@ step "end-to-end under valgrind" env \
 	"tests/integration/test_mail_from_chat.py::test_chat_to_addresses_arrives" \
 	"tests/integration/test_mail_from_chat.py::test_reply_to_notification"
 
+step "admin path from the README (stock Debian configs)" bash -c \
+	"tests/system/test_admin_path.sh --build build && tests/system/test_admin_path.sh --build build --driver lua"
+
 step "build (clang, libFuzzer)" env CC=clang bash -c \
 	"$(declare -f setup); setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false"
 step "fuzz targets (${FUZZ_SECONDS}s each)" fuzz_all
