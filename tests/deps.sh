@@ -1,6 +1,13 @@
 # Debian 12 packages tidings needs, in one place. Sourced by
 # tests/run-all.sh and examples/demo/run.sh; installs what is missing.
-#   tidings_install_deps run    build + run the demo stack
+#   tidings_install_deps build  what building tidings needs: compilers and
+#                               -dev packages only, no servers, nothing
+#                               else touched (for admins building on a
+#                               live server; dovecot-dev needs dovecot-core,
+#                               which a Dovecot host has already)
+#   tidings_install_deps run    build + run the demo stack (Dovecot,
+#                               Prosody, ejabberd, Postfix: kept from
+#                               starting while they are installed)
 #   tidings_install_deps test   everything the test suite needs as well
 
 TIDINGS_BUILD_PKGS="meson ninja-build pkg-config gcc libc6-dev
@@ -13,8 +20,16 @@ TIDINGS_TEST_PKGS="python3-pytest clang libclang-rt-14-dev valgrind lua5.4
   debhelper dpkg-dev lintian libmicrohttpd-dev man-db openssl"
 
 tidings_install_deps() {
-	local pkgs="$TIDINGS_BUILD_PKGS $TIDINGS_RUN_PKGS"
-	[ "${1:-run}" = test ] && pkgs="$pkgs $TIDINGS_TEST_PKGS"
+	local mode=${1:-run} pkgs
+	case $mode in
+	build) pkgs=$TIDINGS_BUILD_PKGS ;;
+	run) pkgs="$TIDINGS_BUILD_PKGS $TIDINGS_RUN_PKGS" ;;
+	test) pkgs="$TIDINGS_BUILD_PKGS $TIDINGS_RUN_PKGS $TIDINGS_TEST_PKGS" ;;
+	*)
+		echo "usage: tidings_install_deps build|run|test" >&2
+		return 2
+		;;
+	esac
 	local missing=""
 	for p in $pkgs; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
@@ -22,6 +37,11 @@ tidings_install_deps() {
 	done
 	[ -z "$missing" ] && return 0
 	echo "tidings: installing$missing"
+	if [ "$mode" = build ]; then
+		apt-get update -q &&
+			apt-get install -y -q --no-install-recommends $missing
+		return
+	fi
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -q
 	# Debian's maintainer scripts would start system-wide Dovecot, Prosody

@@ -9,8 +9,11 @@
 # 4. the end-to-end tests (a notification; mail from chat, a reply) with
 #    the plain build's tidingsd under valgrind,
 # 5. the Debian packages: built, linted, installed and purged in a
-#    throwaway root (tests/system/test_packages.sh),
-# 6. a clang/libFuzzer build, each fuzz target run for FUZZ_SECONDS.
+#    throwaway root (tests/system/test_packages.sh); then the README's
+#    admin path on stock Debian configs, with those packages and from
+#    source (tests/system/test_admin_path.sh),
+# 6. a clang/libFuzzer build, each fuzz target run for FUZZ_SECONDS, two
+#    at a time.
 # Ends with one line "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -121,7 +124,12 @@ step "end-to-end under valgrind" env \
 	"tests/integration/test_mail_from_chat.py::test_reply_to_notification"
 
 step "Debian packages (build, lintian, install, purge)" \
-	bash tests/system/test_packages.sh
+	env TIDINGS_PKG_OUT=build-deb bash tests/system/test_packages.sh
+# The README's admin path on stock Debian configs: with those packages
+# (native driver), and from source (the gcc build, Lua driver).
+step "admin path from the README (stock Debian configs)" bash -c \
+	"tests/system/test_admin_path.sh --debs build-deb --driver native &&
+	 tests/system/test_admin_path.sh --build build --driver lua"
 
 step "build (clang, libFuzzer)" env CC=clang bash -c \
 	"$(declare -f setup); setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false"

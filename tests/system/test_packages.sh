@@ -17,7 +17,8 @@
 #   tests/system/test_packages.sh --inside D (run by 3. in the sandbox, with
 #                                             the .deb files in D)
 # Environment: DEB_BUILD_OPTIONS (default "nocheck parallel=2": the unit
-# tests run in their own CI step), TIDINGS_PKG_KEEP=1 keeps the work folder.
+# tests run in their own CI step), TIDINGS_PKG_KEEP=1 keeps the work folder,
+# TIDINGS_PKG_OUT=DIR copies the two packages there.
 set -euo pipefail
 
 fail() {
@@ -327,6 +328,11 @@ note "lintian: no errors ($((SECONDS - t0)) s)"
 
 mkdir "$work/debs"
 cp "$work"/tidings_*.deb "$work"/dovecot-tidings_*.deb "$work/debs/"
+# For the next CI step (the README's admin path with the packages).
+if [ -n "${TIDINGS_PKG_OUT:-}" ]; then
+	rm -rf "$TIDINGS_PKG_OUT" && mkdir -p "$TIDINGS_PKG_OUT"
+	cp "$work"/debs/*.deb "$TIDINGS_PKG_OUT/"
+fi
 "$top/tests/system/sandbox.sh" -b "$work/debs:/tmp-debs" \
 	bash "$top/tests/system/test_packages.sh" --inside /tmp-debs ||
 	fail "in the sandbox"
