@@ -12,17 +12,16 @@ whose /dev is a tmpfs of links to the real devices plus /dev/log pointing
 at a datagram socket of the test: the host's /dev is not touched.
 """
 
-import json
 import os
 import pwd
 import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 import tidingsd as td
+from test_events_trust import send_as
 from tidingsd import SLOW
 
 NOBODY = pwd.getpwnam("nobody").pw_uid
@@ -53,19 +52,6 @@ def reload(st, edit=None):
 def notices(client):
     return [n for n in client.messages
             if n.mail is not None or n.digest is not None]
-
-
-def send_as(uid, gid, path, event):
-    """Writes one datagram to path from a process of uid/gid."""
-    code = ("import socket,sys;s=socket.socket(socket.AF_UNIX,"
-            "socket.SOCK_DGRAM);s.sendto(sys.argv[2].encode(),sys.argv[1])")
-
-    def drop():
-        os.setgroups([])
-        os.setgid(gid)
-        os.setuid(uid)
-    subprocess.run([sys.executable, "-c", code, path, json.dumps(event)],
-                   preexec_fn=drop, check=True, timeout=10)
 
 
 def event(user, uid, subject):
