@@ -39,6 +39,7 @@ struct conn {
 	size_t len;
 	char *out; /* the reply being written */
 	bool writing, reading, eof, closing, close_after_write;
+	bool counted; /* in conn_count: a trusted peer */
 	/* Waiting for Dovecot's userdb about req's user. */
 	struct ms_authmaster_request *am_req;
 	struct br_control_request req;
@@ -93,7 +94,8 @@ static void conn_close(struct conn *k)
 		c->conns = k->next;
 	if (k->next != NULL)
 		k->next->prev = k->prev;
-	c->conn_count--;
+	if (k->counted)
+		c->conn_count--;
 	uv_close((uv_handle_t *)&k->pipe, conn_handle_closed_cb);
 	uv_close((uv_handle_t *)&k->idle, conn_handle_closed_cb);
 }
@@ -326,10 +328,18 @@ static void check_user(struct conn *k)
 		not_served(k);
 }
 
+static bool trusted(const struct br_control *c, uid_t uid);
+
 static void handle_line(struct conn *k, const char *line, size_t len)
 {
 	char *error = NULL;
 
+	/* A reload may have taken the peer off [control] trusted_users. */
+	if (!trusted(k->c, (uid_t)k->uid)) {
+		k->close_after_write = true;
+		send_error(k, "forbidden");
+		return;
+	}
 	if (br_control_parse(*k->c->d.cfg, line, len, &k->req, &error) < 0) {
 		send_error(k, error);
 		free(error);
@@ -472,7 +482,6 @@ static void connection_cb(uv_stream_t *server, int status)
 	if (c->conns != NULL)
 		c->conns->prev = k;
 	c->conns = k;
-	c->conn_count++;
 	touch(k);
 
 	int ret = uv_accept(server, (uv_stream_t *)&k->pipe);
@@ -503,6 +512,10 @@ static void connection_cb(uv_stream_t *server, int status)
 	}
 	k->uid = (unsigned long)cred.uid;
 	k->pid = (long)cred.pid;
+	/* Only trusted peers count: refused ones cannot make the others
+	   busy. */
+	k->counted = true;
+	c->conn_count++;
 	if (c->conn_count > BR_CONTROL_CONNS_MAX) {
 		ut_ratelog(&c->busy_log, now, LOG_EVERY_MSECS, UT_LOG_WARN,
 			   LOG_PREFIX,

@@ -11,10 +11,12 @@
  *
  * Who may talk: the peer's uid as the kernel gives it (SO_PEERCRED, read
  * at accept) must be root, tidingsd's own effective uid, or one of
- * cfg->control_uids ([control] trusted_users, read at each accept, so a
- * reload that changes them applies to the next connection). Anyone else
- * gets one line {"ok":false,"error":"forbidden"} and the connection is
- * closed before anything is read; logged at warn, at most once a second.
+ * cfg->control_uids ([control] trusted_users, read at each accept and
+ * again before each request, so a reload that takes a user off the list
+ * also ends their open connections). Anyone else gets one line
+ * {"ok":false,"error":"forbidden"} and the connection is closed before
+ * anything is read; logged at warn, at most once a second for all uids
+ * together. Refused peers do not count towards BR_CONTROL_CONNS_MAX.
  *
  * Limits: BR_CONTROL_CONNS_MAX connections at once (one more gets
  * {"ok":false,"error":"busy: ..."} and a close); a request line of at

@@ -396,9 +396,11 @@ int br_ledger_recent(struct br_ledger *l, const char *user, size_t max,
 	br_ledger__bind_text(l, ST_KEY_RECENT, 1, user);
 	sqlite3_bind_int64(st, 2, max > INT64_MAX ? INT64_MAX : (int64_t)max);
 	while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *mailbox = (const char *)sqlite3_column_text(st, 0);
+		if (mailbox == NULL) /* a NULL column, or out of memory */
+			continue;
 		rows = xreallocarray(rows, n + 1, sizeof(*rows));
-		rows[n].mailbox =
-		    xstrdup((const char *)sqlite3_column_text(st, 0));
+		rows[n].mailbox = xstrdup(mailbox);
 		rows[n].uidvalidity = (uint32_t)sqlite3_column_int64(st, 1);
 		rows[n].uid = (uint32_t)sqlite3_column_int64(st, 2);
 		rows[n].at = sqlite3_column_int64(st, 3);

@@ -48,17 +48,29 @@ struct br_metrics {
 	uv_async_t async; /* MHD's thread -> loop: take a snapshot */
 	const struct br_status_meter *meter;
 	struct MHD_Daemon *mhd;
-	char where[64]; /* "127.0.0.1:9100", for the log */
+	char where[64]; /* "127.0.0.1:9747", for the log */
 
 	pthread_mutex_t lock; /* guards what follows */
 	pthread_cond_t answered_cond;
 	uint64_t asked;	   /* the latest request's number */
 	uint64_t answered; /* requests up to this one have snap */
 	struct br_status snap;
+	uint64_t snap_msecs; /* CLOCK_MONOTONIC when snap was taken; 0 */
 	bool closing;
 	bool starting; /* MHD's messages go to start_error */
 	char start_error[256];
 };
+
+/* A snapshot this fresh answers a scrape without asking the loop: a
+   scraper in a tight loop costs the loop at most one collect a second. */
+#define SNAPSHOT_FRESH_MSECS 1000
+
+static uint64_t mono_msecs(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* Loop thread: one snapshot answers every request made before it. */
 static void async_cb(uv_async_t *h)
@@ -72,6 +84,7 @@ static void async_cb(uv_async_t *h)
 	br_status_collect(m->meter, &st);
 	pthread_mutex_lock(&m->lock);
 	m->snap = st;
+	m->snap_msecs = mono_msecs();
 	m->answered = upto;
 	pthread_cond_broadcast(&m->answered_cond);
 	pthread_mutex_unlock(&m->lock);
@@ -95,6 +108,12 @@ static bool snapshot(struct br_metrics *m, struct br_status *st)
 	if (m->closing) {
 		pthread_mutex_unlock(&m->lock);
 		return false;
+	}
+	if (m->snap_msecs != 0 &&
+	    mono_msecs() - m->snap_msecs < SNAPSHOT_FRESH_MSECS) {
+		*st = m->snap;
+		pthread_mutex_unlock(&m->lock);
+		return true;
 	}
 	uint64_t mine = ++m->asked;
 	pthread_mutex_unlock(&m->lock);
@@ -206,6 +225,19 @@ static void mhd_log_cb(void *cls, const char *fmt, va_list ap)
 		log_debug("metrics: %s", line);
 }
 
+/* 127.0.0.0/8 or ::1. */
+static bool is_loopback(const struct sockaddr_storage *addr)
+{
+	if (addr->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)(const void *)addr)
+				  ->sin_addr.s_addr) >>
+			24) == 127;
+	return addr->ss_family == AF_INET6 &&
+	       IN6_IS_ADDR_LOOPBACK(
+		   &((const struct sockaddr_in6 *)(const void *)addr)
+			->sin6_addr);
+}
+
 static void free_metrics(struct br_metrics *m)
 {
 	pthread_cond_destroy(&m->answered_cond);
@@ -276,6 +308,11 @@ int br_metrics_start(uv_loop_t *loop, const char *listen,
 		return -1;
 	}
 	log_info("metrics: serving http://%s/metrics", m->where);
+	if (!is_loopback(&addr))
+		log_warn("metrics: %s is not a loopback address, and the "
+			 "endpoint has no authentication or TLS: let only the "
+			 "scraper reach it (a firewall, or a reverse proxy)",
+			 m->where);
 	*m_r = m;
 	return 0;
 }

@@ -5,7 +5,8 @@
  * The metrics endpoint ([metrics] listen): GNU libmicrohttpd serves
  * GET/HEAD /metrics on exactly the configured address, in the Prometheus
  * text format or OpenMetrics (br_metrics_text.h), from a struct br_status
- * taken on the loop's thread at each scrape. Anything else gets 404 (other
+ * taken on the loop's thread for a scrape (at most a second before: one
+ * snapshot answers the scrapes of that second). Anything else gets 404 (other
  * paths), 405 (other methods) or 400 (a request body).
  *
  * Threads: libmicrohttpd runs one thread of its own; br_metrics_start()
@@ -21,7 +22,7 @@ struct br_metrics;
  * Binds `listen` (a value br_metrics_parse_listen() accepts) and starts
  * serving. meter must outlive the server. Returns 0 and *m_r, or -1 and
  * a message in *error_r (caller frees) such as "cannot listen on
- * 127.0.0.1:9100: Address already in use" (then a handle is still being
+ * 127.0.0.1:9747: Address already in use" (then a handle is still being
  * closed: the loop must run once more, as it does when tidingsd stops).
  */
 int br_metrics_start(uv_loop_t *loop, const char *listen,

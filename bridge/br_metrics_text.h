@@ -22,7 +22,7 @@ struct br_status;
 int br_metrics_parse_listen(const char *s, struct sockaddr_storage *addr_r,
 			    socklen_t *len_r, const char **why_r);
 
-/* "127.0.0.1:9100" or "[::1]:9100" for an address the parser gave. */
+/* "127.0.0.1:9747" or "[::1]:9747" for an address the parser gave. */
 void br_metrics_format_addr(const struct sockaddr_storage *addr, char *buf,
 			    size_t size);
 

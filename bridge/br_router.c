@@ -682,12 +682,16 @@ void br_router_event(struct br_router *r, struct ms_event *ev)
 		return;
 	}
 	if (!br_config_mailbox_notified(r->cfg, ev->mailbox)) {
-		char *prefix = xasprintf("bridge(%s)", ev->user);
-		ut_log(UT_LOG_INFO, prefix,
-		       "not notified %s uid %" PRIu32
-		       ": not one of [notify] mailboxes",
-		       ev->mailbox, ev->uid);
-		free(prefix);
+		/* Debug only: every mail filed into Junk or Sent would be
+		   an info line, and none of them is a notification. */
+		if (ut_log_enabled(UT_LOG_DEBUG)) {
+			char *prefix = xasprintf("bridge(%s)", ev->user);
+			ut_log(UT_LOG_DEBUG, prefix,
+			       "not notified %s uid %" PRIu32
+			       ": not one of [notify] mailboxes",
+			       ev->mailbox, ev->uid);
+			free(prefix);
+		}
 		ms_event_free(&ev);
 		return;
 	}

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "br_router_private.h"
@@ -57,7 +58,11 @@ int br_router_resync(struct br_router *r, const char *key)
 	if (u == NULL)
 		return -1;
 	for (size_t i = 0; i < r->cfg->mailbox_count; i++) {
-		const char *mailbox = r->cfg->mailboxes[i];
+		/* The ledger keys INBOX so, whatever the config's case. */
+		const char *mailbox =
+		    strcasecmp(r->cfg->mailboxes[i], "INBOX") == 0
+			? "INBOX"
+			: r->cfg->mailboxes[i];
 		int found = 0;
 		uint32_t uidvalidity = 0, last_uid = 0;
 		if (br_ledger_mailbox_get(r->d.ledger, u->key, mailbox, &found,

@@ -3,7 +3,7 @@
  * ([control] socket in the same configuration file; protocol in
  * br_control_proto.h).
  *
- *   tidingsctl [-c FILE] [--json] [-t SECS] COMMAND [ARG]
+ *   tidingsctl [-c FILE | -s SOCKET] [--json] [-t SECS] COMMAND [ARG]
  *
  * Exit codes: 0 ok; 1 the answer is bad news ("ok":false, or status with
  * the XMPP link down); 2 usage; 3 tidingsd cannot be reached (config
@@ -38,7 +38,8 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: tidingsctl [-c FILE] [--json] [-t SECS] COMMAND [ARG]\n"
+		"usage: tidingsctl [-c FILE | -s SOCKET] [--json] [-t SECS] "
+		"COMMAND [ARG]\n"
 		"commands:\n"
 		"  status      the daemon, the XMPP link, events, IMAP, users\n"
 		"  user JID    a user's presence, settings, pending and last "
@@ -49,8 +50,11 @@ static void usage(FILE *out)
 		"options:\n"
 		"  -c FILE     configuration file (default " DEFAULT_CONFIG
 		")\n"
+		"  -s SOCKET   the control socket (default: [control] socket "
+		"of FILE)\n"
 		"  -j, --json  print tidingsd's JSON answer\n"
-		"  -t SECS     wait at most SECS for the answer (default 10)\n"
+		"  -t SECS     wait at most SECS to connect and for the answer "
+		"(default 10)\n"
 		"  -h          this help\n"
 		"  -V          version\n"
 		"exit: 0 ok, 1 bad news (an error, or the XMPP link down), "
@@ -59,8 +63,9 @@ static void usage(FILE *out)
 
 /* ---- printing text that came from the daemon ---- */
 
-/* Prints s with control characters (C0, DEL, C1) and invalid UTF-8 as
-   \xNN: nothing from a mail or a log line can drive the terminal. */
+/* Prints s with control characters (C0, DEL, C1), bidi and invisible
+   characters and invalid UTF-8 as \xNN: nothing from a mail or a log line
+   can drive or fool the terminal. */
 static void fput_safe(FILE *f, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -85,6 +90,14 @@ static void fput_safe(FILE *f, const char *s)
 		}
 		/* U+0080..U+009F: C1 controls (0xC2 0x80..0x9F). */
 		if (ok && n == 2 && p[0] == 0xc2 && p[1] < 0xa0)
+			ok = false;
+		/* Invisible and bidi controls (U+200B..U+200F,
+		   U+2028..U+202E, U+2066..U+2069): they could hide or
+		   reverse what is printed next to them. */
+		if (ok && n == 3 && p[0] == 0xe2 &&
+		    ((p[1] == 0x80 && ((p[2] >= 0x8b && p[2] <= 0x8f) ||
+				       (p[2] >= 0xa8 && p[2] <= 0xae))) ||
+		     (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)))
 			ok = false;
 		if (!ok) {
 			fprintf(f, "\\x%02X", *p++);
@@ -260,7 +273,8 @@ static int print_reply(json_t *o, const char *cmd, const char *arg,
 	    json_is_true(json_object_get(json_object_get(o, "xmpp"), "up"));
 
 	if (as_json) {
-		char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+					    JSON_ENSURE_ASCII);
 		if (s != NULL)
 			puts(s);
 		free(s);
@@ -298,34 +312,69 @@ static int print_reply(json_t *o, const char *cmd, const char *arg,
 
 #define CONFIG_MAX_BYTES (1024 * 1024)
 
-struct find_socket {
-	char *socket; /* [control] socket, the last one set */
-};
-
-static char *find_section_cb(const char *section, unsigned line, void *ctx)
+/* The line's text between its leading and trailing blanks. */
+static void trim(const char **p, size_t *n)
 {
-	(void)section;
-	(void)line;
-	(void)ctx;
-	return NULL;
+	while (*n > 0 && (**p == ' ' || **p == '\t')) {
+		(*p)++;
+		(*n)--;
+	}
+	while (*n > 0 && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t' ||
+			  (*p)[*n - 1] == '\r'))
+		(*n)--;
 }
 
-static char *find_key_cb(const char *section, const char *key,
-			 const char *value, unsigned line, void *ctx)
+/*
+ * [control] socket of the INI text (the last one set; xmalloc'ed), or
+ * NULL. Lenient on purpose: only that key counts, and a line tidingsd
+ * would refuse elsewhere (a config the running tidingsd refused at
+ * reload) must not keep the admin from asking it.
+ */
+static char *scan_control_socket(const char *text, size_t len)
 {
-	struct find_socket *f = ctx;
-	(void)line;
-	if (strcmp(section, "control") == 0 && strcmp(key, "socket") == 0) {
-		free(f->socket);
-		f->socket = xstrdup(value);
+	bool in_control = false;
+	char *found = NULL;
+
+	for (size_t at = 0; at < len;) {
+		const char *line = text + at;
+		const char *nl = memchr(line, '\n', len - at);
+		size_t n = nl != NULL ? (size_t)(nl - line) : len - at;
+		at += n + (nl != NULL);
+		trim(&line, &n);
+		if (n == 0 || line[0] == '#' || line[0] == ';')
+			continue;
+		if (line[0] == '[') {
+			const char *sec = line + 1;
+			size_t sn = n > 1 && line[n - 1] == ']' ? n - 2 : 0;
+			trim(&sec, &sn);
+			in_control = sn == 7 && memcmp(sec, "control", 7) == 0;
+			continue;
+		}
+		const char *eq = memchr(line, '=', n);
+		if (!in_control || eq == NULL)
+			continue;
+		const char *key = line, *val = eq + 1;
+		size_t kn = (size_t)(eq - line), vn = n - kn - 1;
+		trim(&key, &kn);
+		trim(&val, &vn);
+		if (kn != 6 || memcmp(key, "socket", 6) != 0 || vn == 0)
+			continue;
+		if (vn >= 2 && val[0] == '"' && val[vn - 1] == '"') {
+			val++;
+			vn -= 2;
+		}
+		free(found);
+		found = xstrndup(val, vn);
 	}
-	return NULL;
+	return found;
 }
 
 /* Finds [control] socket in the configuration (xmalloc'ed), or exits 3. */
 static char *socket_path(const char *config)
 {
-	char *error = NULL;
+	char *error = NULL, *text = NULL;
+	size_t len = 0;
+	struct stat st;
 
 	int fd = open(config, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -333,7 +382,6 @@ static char *socket_path(const char *config)
 		fprintf(stderr, "tidingsctl: cannot read %s: %s", config,
 			strerror(err));
 		if (err == EACCES) {
-			struct stat st;
 			struct group *gr =
 			    stat(config, &st) == 0 ? getgrgid(st.st_gid) : NULL;
 			fprintf(stderr,
@@ -345,42 +393,23 @@ static char *socket_path(const char *config)
 		exit(EXIT_UNREACHABLE);
 	}
 	close(fd);
-	/* Only [control] socket counts: a file with an error elsewhere (one
-	   the running tidingsd refused at reload) must not keep the admin
-	   from asking it. */
-	char *text = NULL;
-	size_t len = 0;
-	struct stat st;
-	struct find_socket find = {0};
 	if (br_ini_read_file(config, CONFIG_MAX_BYTES, &text, &len, &st,
 			     &error) < 0) {
 		fprintf(stderr, "tidingsctl: %s\n", error);
 		free(error);
 		exit(EXIT_UNREACHABLE);
 	}
-	static const struct br_ini_callbacks cbs = {
-	    .section_cb = find_section_cb,
-	    .key_cb = find_key_cb,
-	};
-	if (br_ini_parse(config, text, len, &cbs, &find, &error) < 0 &&
-	    find.socket == NULL) {
-		fprintf(stderr, "tidingsctl: %s\n", error);
-		free(error);
-		explicit_bzero(text, len);
-		free(text);
-		exit(EXIT_UNREACHABLE);
-	}
-	free(error);
-	explicit_bzero(text, len);
+	char *path = scan_control_socket(text, len);
+	explicit_bzero(text, len); /* it holds secrets */
 	free(text);
-	if (find.socket == NULL) {
+	if (path == NULL) {
 		fprintf(stderr,
 			"tidingsctl: no [control] socket in %s: tidingsd has "
 			"no control socket\n",
 			config);
 		exit(EXIT_UNREACHABLE);
 	}
-	return find.socket;
+	return path;
 }
 
 static int64_t now_msecs(void)
@@ -390,6 +419,42 @@ static int64_t now_msecs(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* connect() that gives up at deadline (a listener whose backlog is full
+   would make it wait for ever); -1 with errno (ETIMEDOUT). */
+static int connect_by(int fd, const struct sockaddr_un *sun, int64_t deadline)
+{
+	int flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return -1;
+	if (connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) < 0) {
+		if (errno != EAGAIN && errno != EINPROGRESS)
+			return -1;
+		for (;;) {
+			int64_t left = deadline - now_msecs();
+			struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+			int ret = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+			if (ret < 0 && errno == EINTR)
+				continue;
+			if (ret < 0)
+				return -1;
+			if (ret == 0) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+			break;
+		}
+		int err = 0;
+		socklen_t elen = sizeof(err);
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+			return -1;
+		if (err != 0) {
+			errno = err;
+			return -1;
+		}
+	}
+	return fcntl(fd, F_SETFL, flags);
+}
+
 /* Sends request (with its LF) and reads one reply line (xmalloc'ed,
    without LF); exits 3 when that fails. */
 static char *ask(const char *path, const char *request, int timeout_secs)
@@ -397,10 +462,16 @@ static char *ask(const char *path, const char *request, int timeout_secs)
 	struct sockaddr_un sun;
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "tidingsctl: %s: path too long for a socket\n",
+			path);
+		exit(EXIT_UNREACHABLE);
+	}
+	memcpy(sun.sun_path, path, strlen(path));
 
+	int64_t deadline = now_msecs() + (int64_t)timeout_secs * 1000;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+	if (fd < 0 || connect_by(fd, &sun, deadline) < 0) {
 		int err = errno;
 		fprintf(stderr, "tidingsctl: cannot connect to %s: %s%s\n",
 			path, strerror(err),
@@ -421,7 +492,6 @@ static char *ask(const char *path, const char *request, int timeout_secs)
 		off += (size_t)n;
 	}
 
-	int64_t deadline = now_msecs() + (int64_t)timeout_secs * 1000;
 	char *buf = xmalloc(REPLY_MAX + 1);
 	size_t have = 0;
 	for (;;) {
@@ -464,17 +534,18 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"config", required_argument, NULL, 'c'},
+	    {"socket", required_argument, NULL, 's'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"timeout", required_argument, NULL, 't'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *config = DEFAULT_CONFIG;
+	const char *config = DEFAULT_CONFIG, *socket_opt = NULL;
 	bool as_json = false;
 	int timeout_secs = 10, opt;
 
-	while ((opt = getopt_long(argc, argv, "c:jt:hV", longopts, NULL)) !=
+	while ((opt = getopt_long(argc, argv, "c:js:t:hV", longopts, NULL)) !=
 	       -1) {
 		char *end = NULL;
 		long v;
@@ -484,6 +555,9 @@ int main(int argc, char **argv)
 			break;
 		case 'j':
 			as_json = true;
+			break;
+		case 's':
+			socket_opt = optarg;
 			break;
 		case 't':
 			errno = 0;
@@ -525,7 +599,8 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
-	char *path = socket_path(config);
+	char *path =
+	    socket_opt != NULL ? xstrdup(socket_opt) : socket_path(config);
 	char *request = xasprintf("%s%s%s\n", cmd, arg != NULL ? " " : "",
 				  arg != NULL ? arg : "");
 	char *line = ask(path, request, timeout_secs);

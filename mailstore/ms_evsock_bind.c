@@ -68,7 +68,10 @@ static int clear_stale(const struct sockaddr_un *sun, int sock_type,
 				     sun->sun_path);
 		return -1;
 	}
-	int probe = socket(AF_UNIX, sock_type | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a live listener with a full backlog must not hang
+	   the start (it is in use all the same). */
+	int probe =
+	    socket(AF_UNIX, sock_type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (probe < 0) {
 		*error_r = xasprintf("socket: %s", strerror(errno));
 		return -1;
@@ -76,7 +79,7 @@ static int clear_stale(const struct sockaddr_un *sun, int sock_type,
 	int ret = connect(probe, (const struct sockaddr *)sun, sizeof(*sun));
 	int err = errno;
 	close(probe);
-	if (ret == 0) {
+	if (ret == 0 || err == EAGAIN || err == EINPROGRESS) {
 		*error_r =
 		    xasprintf("%s is in use by another process", sun->sun_path);
 		return -1;

@@ -204,7 +204,8 @@ int ut_trace_parse(const char *list, unsigned *mask_r)
 
 /*
  * Appends text with everything that could break or forge a log line
- * escaped: control characters as \xNN, invalid UTF-8 as U+FFFD.
+ * escaped: control characters as \xNN (C1 ones as \u00NN), invalid UTF-8
+ * as U+FFFD.
  */
 static void append_safe(struct ut_buf *out, const char *text, size_t len)
 {
@@ -212,10 +213,20 @@ static void append_safe(struct ut_buf *out, const char *text, size_t len)
 	/* Escape controls first so that cleaning does not drop them. */
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)text[i];
-		if (c < 0x20 || c == 0x7F)
+		/* C1 controls U+0080..U+009F, in UTF-8 0xC2 0x80..0x9F
+		   (NEL, CSI...), are controls too. */
+		bool c1 = c == 0xC2 && i + 1 < len &&
+			  (unsigned char)text[i + 1] < 0xA0 &&
+			  (unsigned char)text[i + 1] >= 0x80;
+		if (c1) {
+			ut_buf_appendf(&clean, "\\u%04x",
+				       (unsigned char)text[i + 1]);
+			i++;
+		} else if (c < 0x20 || c == 0x7F) {
 			ut_buf_appendf(&clean, "\\x%02x", c);
-		else
+		} else {
 			ut_buf_append_c(&clean, (char)c);
+		}
 	}
 	ut_utf8_clean(clean.data != NULL ? clean.data : "", clean.len, 0, 0,
 		      out);

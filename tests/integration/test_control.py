@@ -373,6 +373,21 @@ def test_reload(make_stack):
     assert "burst_max" in o["error"], o
     r, o = ctl_json(st, "status")
     assert r.returncode == 0 and o["xmpp"]["up"] is True
+    # Even a line no INI reader takes, before [control]: tidingsctl still
+    # finds the socket, and tidingsd refuses the file with its line.
+    with open(st.tidingsd.config_path) as f:
+        text = f.read()
+    with open(st.tidingsd.config_path, "w") as f:
+        f.write("this line is no INI at all\n" + text)
+    r, o = ctl_json(st, "reload")
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert o["error"].startswith(st.tidingsd.config_path + ":1:"), o
+    # -s names the socket itself (no config file needed).
+    r = subprocess.run([tidingsctl_binary(), "-c", "/nonexistent", "-s",
+                        st.control_socket, "status"], capture_output=True,
+                       text=True, timeout=CTL_TIMEOUT * SLOW)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "XMPP: up since" in r.stdout, r.stdout
 
 
 def test_connection_limit_and_overlong_line(make_stack):

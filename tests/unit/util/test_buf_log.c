@@ -43,16 +43,23 @@ static void test_log(void)
 	/* A subject cannot forge a second line or colour the terminal. */
 	ut_log(UT_LOG_WARN, NULL, "subject %s", "x\ninfo: fake\x1b[1m");
 	T_CHECK_STR(last_line, "warn: subject x\\x0ainfo: fake\\x1b[1m");
+	/* C1 controls (NEL, CSI) in UTF-8 are escaped too; other non-ASCII
+	   stays. */
+	ut_log(UT_LOG_WARN, NULL, "subject %s",
+	       "a\xc2\x85"
+	       "b\xc2\x9b[1mc\xc2\xa0\xc3\xa9");
+	T_CHECK_STR(last_line,
+		    "warn: subject a\\u0085b\\u009b[1mc\xc2\xa0\xc3\xa9");
 	log_debug("hidden %d", 1);
-	T_CHECK_INT(lines, 2);
+	T_CHECK_INT(lines, 3);
 	ut_trace(UT_TRACE_XMPP, NULL, "hidden");
-	T_CHECK_INT(lines, 2);
+	T_CHECK_INT(lines, 3);
 	ut_log_set_level(UT_LOG_TRACE);
 	ut_log_set_trace(UT_TRACE_XMPP);
 	ut_trace(UT_TRACE_XMPP, "xmpp", "out %s", "<x/>");
 	T_CHECK_STR(last_line, "trace: xmpp: out <x/>");
 	ut_trace(UT_TRACE_IMAP, NULL, "hidden");
-	T_CHECK_INT(lines, 3);
+	T_CHECK_INT(lines, 4);
 	ut_log_set_hook(NULL, NULL);
 
 	enum ut_log_level lvl;
