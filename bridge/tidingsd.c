@@ -273,6 +273,11 @@ static void stop(struct daemon *d)
    configuration is kept then. */
 static int daemon_reload(struct daemon *d, char **summary_r, char **error_r)
 {
+	if (d->stopping) { /* the modules a reload tells are going */
+		*summary_r = NULL;
+		*error_r = xstrdup("reload: tidingsd is stopping");
+		return -1;
+	}
 	struct br_reload_targets t = {
 	    .events = d->events,
 	    .authmaster = d->authmaster,
