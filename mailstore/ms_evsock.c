@@ -78,6 +78,7 @@ struct ms_evsock {
 	unsigned *trusted_uids;
 	size_t trusted_uid_count;
 	bool trust_any;
+	mode_t mode; /* the socket file's, as bound */
 	struct ms_authmaster *owner;
 	struct waiting *wait_head, *wait_tail;
 	size_t waiting, waiting_max;
@@ -414,6 +415,13 @@ void ms_evsock_set_trust(struct ms_evsock *s,
 		       set->trusted_uid_count * sizeof(*s->trusted_uids));
 		s->trusted_uid_count = set->trusted_uid_count;
 	}
+	/* At open, and when a reload turns the check off. */
+	if (set->trust_any && !s->trust_any && (s->mode & 0002) != 0)
+		ut_log(UT_LOG_WARN, LOG_PREFIX,
+		       "the socket %s is writable by every local user and "
+		       "[events] trusted_users = any: anyone can make the Mail "
+		       "contact say anything",
+		       s->path);
 	s->trust_any = set->trust_any;
 	s->owner = set->owner_check;
 }
@@ -466,6 +474,7 @@ int ms_evsock_open(uv_loop_t *loop, const struct ms_evsock_settings *set,
 	s->path = xstrdup(set->path);
 	s->path_dev = st.st_dev;
 	s->path_ino = st.st_ino;
+	s->mode = st.st_mode;
 	s->cb = cb;
 	s->ctx = ctx;
 	s->bufs[0] = xmalloc((size_t)READ_BATCH * (MS_EVENT_MAX_BYTES + 1));
@@ -474,12 +483,6 @@ int ms_evsock_open(uv_loop_t *loop, const struct ms_evsock_settings *set,
 	ms_evsock_set_trust(s, set);
 	s->waiting_max = set->owner_waiting_max > 0 ? set->owner_waiting_max
 						    : DEFAULT_WAITING_MAX;
-	if ((st.st_mode & 0002) != 0 && s->trust_any)
-		ut_log(UT_LOG_WARN, LOG_PREFIX,
-		       "the socket %s is writable by every local user and "
-		       "[events] trusted_users = any: anyone can make the Mail "
-		       "contact say anything",
-		       s->path);
 	int ret = uv_poll_init(loop, &s->poll, fd);
 	if (ret == 0) {
 		s->poll.data = s;

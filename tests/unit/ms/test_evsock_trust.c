@@ -270,6 +270,11 @@ static void test_trusted_and_any(void)
 	struct ms_evsock_settings ww = {.mode = 0666};
 	s = open_set(&ww, &k);
 	T_CHECK_INT(warn_lines, 0);
+	/* A reload that turns the check off is warned about as a start. */
+	ms_evsock_set_trust(s, &(struct ms_evsock_settings){.trust_any = true});
+	T_CHECK_INT(warn_lines, 1);
+	ms_evsock_set_trust(s, &(struct ms_evsock_settings){.trust_any = true});
+	T_CHECK_INT(warn_lines, 1); /* only when it changes */
 	close_sock(&s);
 }
 
